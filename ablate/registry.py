@@ -1,0 +1,212 @@
+"""Flat component registries: one per kind, plus ``MODELS``. No scopes, no parents.
+
+A registry maps a name to a class (or a factory function). ``build`` turns a config dict
+``{'type': name, **kwargs}`` into an object, checking every kwarg against the constructor's
+signature so that a typo can never become an ablation that changes nothing.
+
+Nested builds carry their config path: inside the build of ``model.head``,
+``LOSSES.build(cfg, key='loss')`` reports errors as ``model.head.loss``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+import inspect
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
+
+from ablate.errors import AblateError, close_match
+from ablate.signature import check_kwargs
+
+T = TypeVar("T")
+
+_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("ablate_build_key", default=None)
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    """Import the built-in ``components`` package once, on first lookup."""
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        importlib.import_module("components")
+
+
+def current_key() -> str | None:
+    """The config path of the component being built right now, if any."""
+    return _KEY.get()
+
+
+def join_key(parent: str | None, child: str | None) -> str:
+    return ".".join(p for p in (parent, child) if p)
+
+
+class Registry:
+    """A flat name -> class table for one component kind.
+
+    Args:
+        kind: Human name of the kind, used in messages (``'backbone'``).
+        fallback: A registry consulted when a name is missing here (``MODELS``),
+            so a class registered in ``MODELS`` fits every slot.
+    """
+
+    def __init__(self, kind: str, fallback: Registry | None = None) -> None:
+        self.kind = kind
+        self.fallback = fallback
+        self._table: dict[str, Callable[..., Any]] = {}
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {len(self._table)} entries)"
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        _load_builtins()
+        return iter(sorted(self._table))
+
+    def __len__(self) -> int:
+        _load_builtins()
+        return len(self._table)
+
+    def items(self) -> list[tuple[str, Callable[..., Any]]]:
+        _load_builtins()
+        return sorted(self._table.items())
+
+    def register_module(
+        self,
+        name: str | None = None,
+        force: bool = False,
+        module: Callable[..., Any] | None = None,
+    ) -> Any:
+        """Register a class, as a decorator (``@BACKBONES.register_module()``) or directly.
+
+        Raises:
+            AblateError: the name is taken and ``force`` is False. The message names the
+                module that already holds it.
+        """
+
+        def _register(obj: T) -> T:
+            key = name or obj.__name__  # type: ignore[attr-defined]
+            held = self._table.get(key)
+            if held is not None and held is not obj and not force:
+                raise AblateError(
+                    f"{self.kind} '{key}' is already registered by {held.__module__}."
+                    f"{held.__qualname__}",
+                    hint="pick another name, or pass force=True to replace it",
+                )
+            self._table[key] = obj  # type: ignore[assignment]
+            return obj
+
+        if module is not None:
+            return _register(module)
+        if name is not None and not isinstance(name, str):
+            raise TypeError("register_module(name=...) takes a string; use @X.register_module()")
+        return _register
+
+    def _lookup(self, name: str) -> Callable[..., Any] | None:
+        found = self._table.get(name)
+        if found is None:
+            _load_builtins()
+            found = self._table.get(name)
+        if found is None and self.fallback is not None:
+            found = self.fallback._lookup(name)
+        return found
+
+    def names(self) -> list[str]:
+        """Every name usable in this slot, fallback included."""
+        _load_builtins()
+        names = set(self._table)
+        if self.fallback is not None:
+            names |= set(self.fallback.names())
+        return sorted(names)
+
+    def get(self, name: str, *, key: str | None = None) -> Callable[..., Any]:
+        """The registered class for ``name``.
+
+        Raises:
+            AblateError: unknown name, with a close match and the ``custom_imports`` hint.
+        """
+        found = self._lookup(name)
+        if found is None:
+            match = close_match(name, self.names())
+            guess = f" (did you mean '{match}'?)" if match else ""
+            raise AblateError(
+                f"unknown {self.kind} type '{name}'{guess}",
+                key=key,
+                hint=(
+                    "if it lives in your own module, add that module to "
+                    "custom_imports: {imports: [...]}; `ablate components` lists what is registered"
+                ),
+            )
+        return found
+
+    def build(self, cfg: Mapping[str, Any] | Any, key: str | None = None, **default_args: Any) -> Any:
+        """Build one component from ``{'type': name, **kwargs}``.
+
+        Args:
+            cfg: The config dict. A non-dict (an already built module) is returned as is.
+            key: Config path for messages; relative to the enclosing build, if any.
+            **default_args: Arguments the caller supplies (a dataset's ``split``); a
+                config value for the same argument wins.
+
+        Raises:
+            AblateError: unknown type, unknown or mistyped argument, or a ``ValueError``
+                from the constructor (a bad value), all naming the full config path.
+        """
+        full_key = join_key(current_key(), key)
+        if not isinstance(cfg, Mapping):
+            if cfg is None or isinstance(cfg, str | int | float | list | bool):
+                raise AblateError(
+                    f"expected a {self.kind} config dict with a 'type' key, got {cfg!r}",
+                    key=full_key,
+                )
+            return cfg
+        if "type" not in cfg:
+            raise AblateError(
+                f"a {self.kind} config needs a 'type' key, got keys {sorted(cfg)}",
+                key=full_key,
+            )
+        type_name = cfg["type"]
+        if not isinstance(type_name, str):
+            raise AblateError(f"'type' must be a string, got {type_name!r}", key=f"{full_key}.type")
+        obj = self.get(type_name, key=f"{full_key}.type" if full_key else "type")
+        kwargs = {**default_args, **{k: v for k, v in cfg.items() if k != "type"}}
+        check_kwargs(obj, kwargs, key=full_key, type_name=type_name)
+        token = _KEY.set(full_key)
+        try:
+            return obj(**kwargs)
+        except AblateError as err:
+            raise err.located(key=full_key) from None
+        except ValueError as err:
+            raise AblateError(f"{type_name}: {err}", key=full_key) from err
+        except Exception as err:
+            err.add_note(f"while building {full_key or self.kind} (type={type_name})")
+            raise
+        finally:
+            _KEY.reset(token)
+
+    def describe(self, name: str) -> str:
+        """``Name(arg: type = default, ...)`` for ``ablate components`` and messages."""
+        from ablate.signature import describe
+
+        return describe(self.get(name), name)
+
+
+MODELS = Registry("model")
+BACKBONES = Registry("backbone", fallback=MODELS)
+NECKS = Registry("neck", fallback=MODELS)
+HEADS = Registry("head", fallback=MODELS)
+LOSSES = Registry("loss", fallback=MODELS)
+DATASETS = Registry("dataset", fallback=MODELS)
+
+REGISTRIES: dict[str, Registry] = {
+    "backbones": BACKBONES,
+    "necks": NECKS,
+    "heads": HEADS,
+    "losses": LOSSES,
+    "datasets": DATASETS,
+    "models": MODELS,
+}
+

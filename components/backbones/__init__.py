@@ -1,0 +1,3 @@
+"""Built-in backbones."""
+
+from components.backbones import resnet  # noqa: F401

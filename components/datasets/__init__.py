@@ -1,0 +1,3 @@
+"""Built-in datasets."""
+
+from components.datasets import digits  # noqa: F401

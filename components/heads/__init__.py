@@ -1,0 +1,3 @@
+"""Built-in heads."""
+
+from components.heads import cls_heads  # noqa: F401

@@ -1,0 +1,3 @@
+"""Built-in losses."""
+
+from components.losses import cross_entropy  # noqa: F401

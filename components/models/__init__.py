@@ -1,0 +1,3 @@
+"""Built-in models."""
+
+from components.models import image_classifier  # noqa: F401

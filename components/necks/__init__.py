@@ -1,0 +1,3 @@
+"""Built-in necks."""
+
+from components.necks import pooling  # noqa: F401
