@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, default_collate
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
-from ablate.models import Batch, BaseModel, LossAggregator
+from ablate.models import BaseModel, Batch, LossAggregator
 from ablate.registry import DATASETS, MODELS
 from ablate.signature import check_kwargs
 
@@ -118,11 +118,15 @@ def sample_batch(dataset: Dataset, n: int = 2) -> Batch:
     items = [dataset[i] for i in range(min(n, len(dataset)))]  # type: ignore[arg-type]
     for item in items:
         if not isinstance(item, Mapping) or "inputs" not in item or "labels" not in item:
-            raise AblateError(f"{type(dataset).__name__} items must be dicts with 'inputs' and 'labels', got {type(item).__name__}")
+            raise AblateError(
+                f"{type(dataset).__name__} items must be dicts with 'inputs' and 'labels', got {type(item).__name__}"
+            )
     return default_collate(items)
 
 
-_SAMPLE: contextvars.ContextVar[Batch | None] = contextvars.ContextVar("ablate_sample", default=None)
+_SAMPLE: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
+    "ablate_sample", default=None
+)
 
 
 def sample_inputs() -> Tensor | None:
@@ -197,7 +201,8 @@ def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
             key="losses",
         )
     key = getattr(model, "losses_key", "model")
-    return LossAggregator(default, key=key)
+    # A head's single `loss:` dict is not a list: its errors name `model.head.loss.<arg>`.
+    return LossAggregator(default, key=key, indexed=len(default) > 1)
 
 
 def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str, Any]:
@@ -213,7 +218,11 @@ def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str
                 try:
                     loss_fn(**out["training_feat"][prefix])
                 except (RuntimeError, TypeError, ValueError, IndexError) as err:
-                    shapes = {k: tuple(v.shape) for k, v in out["training_feat"][prefix].items() if isinstance(v, Tensor)}
+                    shapes = {
+                        k: tuple(v.shape)
+                        for k, v in out["training_feat"][prefix].items()
+                        if isinstance(v, Tensor)
+                    }
                     raise AblateError(
                         f"loss '{prefix}' ({type(loss_fn).__name__}) fails on training_feat {shapes}: "
                         f"{str(err).splitlines()[0]}",
@@ -228,10 +237,16 @@ def _check_output(model: BaseModel, out: Any) -> None:
     name = type(model).__name__
     if not isinstance(out, Mapping) or not {"training_feat", "inference_feat"} <= set(out):
         got = sorted(out) if isinstance(out, Mapping) else type(out).__name__
-        raise AblateError(f"{name}.forward must return a dict with training_feat, visual_summary and inference_feat; got {got}", key="model")
+        raise AblateError(
+            f"{name}.forward must return a dict with training_feat, visual_summary and inference_feat; got {got}",
+            key="model",
+        )
     inf = out["inference_feat"]
     if not isinstance(inf, Mapping) or not ({"logits", "embeddings"} & set(inf)):
-        raise AblateError(f"{name}.forward's inference_feat needs 'logits' or 'embeddings', got {sorted(inf) if isinstance(inf, Mapping) else inf!r}", key="model")
+        raise AblateError(
+            f"{name}.forward's inference_feat needs 'logits' or 'embeddings', got {sorted(inf) if isinstance(inf, Mapping) else inf!r}",
+            key="model",
+        )
 
 
 def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.Optimizer, Any]:
@@ -243,33 +258,61 @@ def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.
     raw = dict(raw)
     schedule = raw.pop("lr_schedule", None)
     name = raw.pop("type")
-    optimizers = {n for n, c in vars(torch.optim).items() if inspect.isclass(c) and issubclass(c, torch.optim.Optimizer) and c is not torch.optim.Optimizer}
+    optimizers = {
+        n
+        for n, c in vars(torch.optim).items()
+        if inspect.isclass(c)
+        and issubclass(c, torch.optim.Optimizer)
+        and c is not torch.optim.Optimizer
+    }
     if name not in optimizers:
-        raise cfg.error(f"unknown optimizer '{name}'{did_you_mean(str(name), optimizers)}; any torch.optim class works", "optimizer.type")
+        raise cfg.error(
+            f"unknown optimizer '{name}'{did_you_mean(str(name), optimizers)}; any torch.optim class works",
+            "optimizer.type",
+        )
     cls = getattr(torch.optim, name)
     optimizer = _construct(cfg, cls, name, "optimizer", raw, params)
     scheduler = None
     if schedule is not None:
         if not isinstance(schedule, Mapping) or "type" not in schedule:
-            raise cfg.error("expected {type: <torch.optim.lr_scheduler class>, ...}", "optimizer.lr_schedule")
+            raise cfg.error(
+                "expected {type: <torch.optim.lr_scheduler class>, ...}", "optimizer.lr_schedule"
+            )
         schedule = dict(schedule)
         sname = schedule.pop("type")
         sched_mod = torch.optim.lr_scheduler
-        names = {n for n, c in vars(sched_mod).items() if inspect.isclass(c) and issubclass(c, sched_mod.LRScheduler) and not n.startswith("_") and n != "LRScheduler"}
+        names = {
+            n
+            for n, c in vars(sched_mod).items()
+            if inspect.isclass(c)
+            and issubclass(c, sched_mod.LRScheduler)
+            and not n.startswith("_")
+            and n != "LRScheduler"
+        }
         if sname not in names:
-            raise cfg.error(f"unknown lr_schedule '{sname}'{did_you_mean(str(sname), names)}", "optimizer.lr_schedule.type")
+            raise cfg.error(
+                f"unknown lr_schedule '{sname}'{did_you_mean(str(sname), names)}",
+                "optimizer.lr_schedule.type",
+            )
         if sname == "CosineAnnealingLR":
             schedule.setdefault("T_max", epochs)
-        scheduler = _construct(cfg, getattr(sched_mod, sname), sname, "optimizer.lr_schedule", schedule, optimizer)
+        scheduler = _construct(
+            cfg, getattr(sched_mod, sname), sname, "optimizer.lr_schedule", schedule, optimizer
+        )
     return optimizer, scheduler
 
 
-def _construct(cfg: Config, cls: type, name: str, key: str, kwargs: dict[str, Any], first: Any) -> Any:
+def _construct(
+    cfg: Config, cls: type, name: str, key: str, kwargs: dict[str, Any], first: Any
+) -> Any:
     params = inspect.signature(cls.__init__).parameters
     accepted = [p for p in params if p not in ("self", "params", "optimizer")]
     for k in kwargs:
         if k not in params or k in ("self", "params", "optimizer"):
-            raise cfg.error(f"unknown argument '{k}' for {name}{did_you_mean(k, accepted)}; accepted: {', '.join(accepted)}", f"{key}.{k}")
+            raise cfg.error(
+                f"unknown argument '{k}' for {name}{did_you_mean(k, accepted)}; accepted: {', '.join(accepted)}",
+                f"{key}.{k}",
+            )
     try:
         return cls(first, **kwargs)
     except (TypeError, ValueError) as err:

@@ -88,9 +88,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise AblateError("file not found", file=str(path)) from None
+        raise AblateError("file not found", file=_display(path)) from None
     except (OSError, UnicodeDecodeError) as err:
-        raise AblateError(f"cannot read file: {err}", file=str(path)) from None
+        raise AblateError(f"cannot read file: {err}", file=_display(path)) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -99,16 +99,29 @@ def read_yaml(path: Path) -> dict[str, Any]:
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         if "could not determine a constructor" in str(err):
             problem = "YAML object tags are not allowed; a config is plain data"
-        raise AblateError(f"invalid YAML: {problem}", file=str(path), key=line) from None
+        raise AblateError(f"invalid YAML: {problem}", file=_display(path), key=line) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise AblateError(f"expected a mapping at the top, got {type(data).__name__}", file=str(path))
+        raise AblateError(
+            f"expected a mapping at the top, got {type(data).__name__}", file=_display(path)
+        )
     return data
 
 
-def merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str], source: str, prefix: str = "") -> dict[str, Any]:
-    """Deep-merge ``over`` into a copy of ``base``; later wins. ``_delete_: true`` replaces."""
+def merge(
+    base: dict[str, Any],
+    over: Mapping[str, Any],
+    origins: dict[str, str],
+    source: str | Mapping[str, str],
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Deep-merge ``over`` into a copy of ``base``; later wins. ``_delete_: true`` replaces.
+
+    ``source`` is the file ``over`` came from, or, when ``over`` is itself a merged tree
+    (a ``_base_`` with bases of its own), its key -> file map, so every key keeps the file
+    that really set it.
+    """
     out = dict(base)
     for key, value in over.items():
         path = f"{prefix}{key}"
@@ -118,7 +131,7 @@ def merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str]
             out[key] = copy.deepcopy(value)
             _record(origins, path, value, source)
         elif isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            origins[path] = origins.get(path, source)
+            origins[path] = origins.get(path, _source_of(source, path))
             out[key] = merge(out[key], value, origins, source, f"{path}.")
         else:
             _drop_origins(origins, path)
@@ -127,8 +140,22 @@ def merge(base: dict[str, Any], over: Mapping[str, Any], origins: dict[str, str]
     return out
 
 
-def _record(origins: dict[str, str], path: str, value: Any, source: str) -> None:
-    origins[path] = source
+def _source_of(source: str | Mapping[str, str], path: str) -> str:
+    if isinstance(source, str):
+        return source
+    parts = path.split(".")
+    while parts:
+        found = source.get(".".join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return CLI
+
+
+def _record(
+    origins: dict[str, str], path: str, value: Any, source: str | Mapping[str, str]
+) -> None:
+    origins[path] = _source_of(source, path)
     if isinstance(value, Mapping):
         for k, v in value.items():
             _record(origins, f"{path}.{k}", v, source)
@@ -139,29 +166,34 @@ def _drop_origins(origins: dict[str, str], path: str) -> None:
         del origins[k]
 
 
-def _load_tree(path: Path, chain: tuple[Path, ...], origins: dict[str, str]) -> dict[str, Any]:
+def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
+    """One file merged over its ``_base_`` files, and the file that set each key."""
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
-        raise AblateError(f"_base_ cycle: {cycle}", file=str(chain[-1]), key="_base_")
+        raise AblateError(f"_base_ cycle: {cycle}", file=_display(chain[-1]), key="_base_")
     raw = read_yaml(path)
     bases = raw.pop("_base_", None)
     merged: dict[str, Any] = {}
+    origins: dict[str, str] = {}
     if bases is not None:
         if isinstance(bases, str):
             bases = [bases]
         if not isinstance(bases, list) or not all(isinstance(b, str) for b in bases):
-            raise AblateError("expected a path or a list of paths", file=str(path), key="_base_")
+            raise AblateError(
+                "expected a path or a list of paths", file=_display(path), key="_base_"
+            )
         for base in bases:
-            base_path = (path.parent / base)
-            if not base_path.exists():
+            base_path = path.parent / base
+            if not base_path.is_file():
                 raise AblateError(
                     f"base config '{base}' not found (looked at {base_path})",
-                    file=str(path),
+                    file=_display(path),
                     key="_base_",
                 )
-            merged = merge(merged, _load_tree(base_path, (*chain, path), origins), origins, str(base_path))
-    return merge(merged, raw, origins, _display(path))
+            base_data, base_origins = _load_tree(base_path, (*chain, path))
+            merged = merge(merged, base_data, origins, base_origins)
+    return merge(merged, raw, origins, _display(path)), origins
 
 
 def _display(path: Path) -> str:
@@ -184,25 +216,42 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_override(data: dict[str, Any], key: str, value: Any, origins: dict[str, str] | None = None) -> None:
-    """Set ``data[a][b][c] = value`` for ``key='a.b.c'``, creating nothing above a leaf."""
-    node = data
+def apply_override(
+    data: dict[str, Any], key: str, value: Any, origins: dict[str, str] | None = None
+) -> None:
+    """Set ``data[a][b][c] = value`` for ``key='a.b.c'``; a number indexes a list (``losses.0.x``)."""
+    node: Any = data
     parts = key.split(".")
-    for i, part in enumerate(parts[:-1]):
-        nxt = node.get(part)
+    for i, part in enumerate(parts):
+        where = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise AblateError(
+                    f"cannot set '{key}': '{'.'.join(parts[:i])}' is a list of {len(node)}; "
+                    f"expected an index 0 to {len(node) - 1} at '{where}'",
+                    file=CLI,
+                    key=key,
+                )
+            part = int(part)  # type: ignore[assignment]
+        if i == len(parts) - 1:
+            node[part] = value
+            break
+        nxt = node[part] if isinstance(node, list) else node.get(part)
         if nxt is None:
             nxt = node[part] = {}
-        if not isinstance(nxt, dict):
-            where = ".".join(parts[: i + 1])
-            raise AblateError(f"cannot set '{key}': '{where}' is {nxt!r}, not a mapping", file=CLI, key=key)
+        if not isinstance(nxt, dict | list):
+            raise AblateError(
+                f"cannot set '{key}': '{where}' is {nxt!r}, not a mapping", file=CLI, key=key
+            )
         node = nxt
-    node[parts[-1]] = value
     if origins is not None:
         _drop_origins(origins, key)
         _record(origins, key, value, CLI)
 
 
-def load_config(path: str | Path, overrides: Iterable[str] = (), *, run_imports: bool = True) -> Config:
+def load_config(
+    path: str | Path, overrides: Iterable[str] = (), *, run_imports: bool = True
+) -> Config:
     """Load, merge and override a config, then run its ``custom_imports``.
 
     Raises:
@@ -212,8 +261,7 @@ def load_config(path: str | Path, overrides: Iterable[str] = (), *, run_imports:
     path = Path(path)
     if not path.exists():
         raise AblateError("config file not found", file=str(path))
-    origins: dict[str, str] = {}
-    data = _load_tree(path, (), origins)
+    data, origins = _load_tree(path, ())
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value, origins)
@@ -238,7 +286,9 @@ def import_custom(cfg: Config) -> list[str]:
     if isinstance(spec, list):  # the short form: custom_imports: [pkg.mod]
         spec = {"imports": spec}
     if not isinstance(spec, Mapping):
-        raise cfg.error("expected {imports: [module, ...], allow_failed_imports: false}", "custom_imports")
+        raise cfg.error(
+            "expected {imports: [module, ...], allow_failed_imports: false}", "custom_imports"
+        )
     unknown = set(spec) - {"imports", "allow_failed_imports"}
     if unknown:
         name = sorted(unknown)[0]
@@ -268,5 +318,7 @@ def import_custom(cfg: Config) -> list[str]:
                 "custom_imports.imports",
                 hint=f"sys.path is {sys.path}",
             ) from None
+        except AblateError as err:  # e.g. a duplicate registration while importing
+            raise cfg.error(f"importing '{name}': {err}", "custom_imports.imports") from None
         done.append(name)
     return done

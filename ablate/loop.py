@@ -29,7 +29,7 @@ from ablate.build import (
     train_settings,
 )
 from ablate.config import Config
-from ablate.models import Batch, BaseModel, LossAggregator, image_summaries, scalar_summaries
+from ablate.models import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
 
 StateFn = Callable[[], dict[str, Any]]
 
@@ -58,7 +58,9 @@ class Runtime:
         """A checkpoint state to resume from, or None."""
         return None
 
-    def report(self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn) -> None:
+    def report(
+        self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
+    ) -> None:
         """Called once per epoch; ``state()`` builds the checkpoint if one is wanted."""
 
 
@@ -71,7 +73,9 @@ def seed_everything(seed: int) -> None:
 def to_device(batch: Batch, device: torch.device) -> Batch:
     if device.type == "cpu":
         return batch
-    return {k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()}
+    return {
+        k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()
+    }
 
 
 @dataclass
@@ -109,7 +113,9 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     model, losses = built.model, built.losses
     model.to(runtime.device)
     losses.to(runtime.device)
-    optimizer, scheduler = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad], settings.epochs)
+    optimizer, scheduler = build_optimizer(
+        cfg, [p for p in model.parameters() if p.requires_grad], settings.epochs
+    )
 
     start_epoch = 0
     state = runtime.restore()
@@ -123,14 +129,30 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     net = runtime.prepare_model(model)
     sampler: Any
     if runtime.world_size > 1:
-        sampler = DistributedSampler(train_set, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=settings.seed)
+        sampler = DistributedSampler(
+            train_set,
+            num_replicas=runtime.world_size,
+            rank=runtime.rank,
+            shuffle=True,
+            seed=settings.seed,
+        )
     else:
         sampler = RandomSampler(train_set, generator=torch.Generator())
     loader = runtime.prepare_loader(
-        DataLoader(train_set, batch_size=data.batch_size, sampler=sampler, num_workers=data.loader_workers, drop_last=False)
+        DataLoader(
+            train_set,
+            batch_size=data.batch_size,
+            sampler=sampler,
+            num_workers=data.loader_workers,
+            drop_last=False,
+        )
     )
     val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]
-    val_loader = DataLoader(val_shard, batch_size=data.val_batch_size or data.batch_size, num_workers=data.loader_workers)
+    val_loader = DataLoader(
+        val_shard,
+        batch_size=data.val_batch_size or data.batch_size,
+        num_workers=data.loader_workers,
+    )
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
@@ -140,11 +162,29 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             sampler.generator.manual_seed(settings.seed * 100_003 + epoch)
         want_images = settings.image_every > 0 and (epoch + 1) % settings.image_every == 0
         t0 = time.perf_counter()
-        train_metrics, images = _train_epoch(net, losses, loader, optimizer, runtime, settings.grad_clip, settings.max_batches, epoch, want_images)
+        train_metrics, images = _train_epoch(
+            net,
+            losses,
+            loader,
+            optimizer,
+            runtime,
+            settings.grad_clip,
+            settings.max_batches,
+            epoch,
+            want_images,
+        )
         train_time = time.perf_counter() - t0
         if scheduler is not None:
             scheduler.step()
-        val_metrics = evaluate(model, losses, val_loader, built.inference, train_set, data.val_batch_size or data.batch_size, runtime)
+        val_metrics = evaluate(
+            model,
+            losses,
+            val_loader,
+            built.inference,
+            train_set,
+            data.val_batch_size or data.batch_size,
+            runtime,
+        )
         metrics = {
             "epoch": float(epoch + 1),
             **train_metrics,
@@ -187,7 +227,9 @@ def _train_epoch(
         out = net(batch)
         loss, info = losses(out["training_feat"])
         if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}")
+            raise FloatingPointError(
+                f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if grad_clip:
@@ -201,7 +243,9 @@ def _train_epoch(
             images = image_summaries(summary)
     # Every rank's train loss is averaged, so logs match across world sizes.
     keys = sorted((sums.values or {}).keys())
-    totals = runtime.all_reduce_sum(torch.tensor([sums.n] + [sums.values[k] for k in keys], dtype=torch.float64))  # type: ignore[index]
+    totals = runtime.all_reduce_sum(
+        torch.tensor([sums.n] + [sums.values[k] for k in keys], dtype=torch.float64)
+    )  # type: ignore[index]
     n_all = max(float(totals[0]), 1.0)
     out_metrics = {f"train/{k}": float(v) / n_all for k, v in zip(keys, totals[1:].tolist())}
     return out_metrics, images
@@ -240,21 +284,35 @@ def evaluate(
         if inference == "logits":
             logits = out["inference_feat"]["logits"]
             ranked = logits.topk(min(max(topk), logits.shape[1]), dim=1).indices == labels
-            hits += torch.tensor([float(ranked[:, :k].any(dim=1).sum()) for k in topk], dtype=torch.float64)
+            hits += torch.tensor(
+                [float(ranked[:, :k].any(dim=1).sum()) for k in topk], dtype=torch.float64
+            )
         else:
             queries.append(out["inference_feat"]["embeddings"].float().cpu())
             query_labels.append(labels.view(-1).cpu())
     if queries:
-        hits[0] = _rank1_hits(model, torch.cat(queries), torch.cat(query_labels), gallery_set, batch_size, runtime)
+        hits[0] = _rank1_hits(
+            model, torch.cat(queries), torch.cat(query_labels), gallery_set, batch_size, runtime
+        )
     model.train()
-    totals = runtime.all_reduce_sum(torch.cat([torch.tensor([loss_sum, n], dtype=torch.float64), hits]))
+    totals = runtime.all_reduce_sum(
+        torch.cat([torch.tensor([loss_sum, n], dtype=torch.float64), hits])
+    )
     denom = max(float(totals[1]), 1.0)
     names = [f"val/top{k}" for k in topk] if inference == "logits" else ["val/rank1"]
-    return {"val/loss": float(totals[0]) / denom, **{m: 100.0 * float(h) / denom for m, h in zip(names, totals[2:])}}
+    return {
+        "val/loss": float(totals[0]) / denom,
+        **{m: 100.0 * float(h) / denom for m, h in zip(names, totals[2:])},
+    }
 
 
 def _rank1_hits(
-    model: BaseModel, queries: Tensor, query_labels: Tensor, gallery_set: Dataset, batch_size: int, runtime: Runtime
+    model: BaseModel,
+    queries: Tensor,
+    query_labels: Tensor,
+    gallery_set: Dataset,
+    batch_size: int,
+    runtime: Runtime,
 ) -> float:
     """Nearest-neighbour rank-1 hits of this rank's queries against the training set."""
     gallery, gallery_labels = [], []

@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ablate.errors import AblateError
-from ablate.registry import LOSSES
+from ablate.errors import AblateError, did_you_mean
+from ablate.registry import LOSSES, current_key, join_key
 
 Batch = dict[str, Any]
 ModelOutput = dict[str, dict[str, Any]]
@@ -29,7 +29,12 @@ class TrackedDict(dict):
 
     def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
         super().__init__(
-            (k, TrackedDict(v, f"{prefix}{k}.") if isinstance(v, Mapping) and not isinstance(v, TrackedDict) else v)
+            (
+                k,
+                TrackedDict(v, f"{prefix}{k}.")
+                if isinstance(v, Mapping) and not isinstance(v, TrackedDict)
+                else v,
+            )
             for k, v in data.items()
         )
         self._prefix = prefix
@@ -76,7 +81,9 @@ class BaseModel(nn.Module):
         super().__init__()
         if type(self).build_network is BaseModel.build_network:
             if model_cfg:
-                raise AblateError(f"{type(self).__name__} implements no build_network and takes no config")
+                raise AblateError(
+                    f"{type(self).__name__} implements no build_network and takes no config"
+                )
             return
         cfg = TrackedDict(model_cfg)
         try:
@@ -88,9 +95,10 @@ class BaseModel(nn.Module):
         unread = cfg.unread()
         if unread:
             raise AblateError(
-                f"config key '{unread[0]}' was never read by {type(self).__name__}.build_network; "
+                f"config key '{unread[0]}' was never read by {type(self).__name__}.build_network"
+                f"{did_you_mean(unread[0], cfg._read) if '.' not in unread[0] else ''}; "
                 f"read keys: {sorted(cfg._read)}",
-                key=unread[0],
+                key=join_key(current_key(), unread[0]),
             )
 
     def build_network(self, model_cfg: dict[str, Any]) -> None:
@@ -117,33 +125,43 @@ class LossAggregator(nn.Module):
     Args:
         losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
         key: Config path of the list, for messages.
+        indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
 
     Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
     ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
     """
 
-    def __init__(self, losses: list[dict[str, Any]], key: str = "losses") -> None:
+    def __init__(
+        self, losses: list[dict[str, Any]], key: str = "losses", indexed: bool = True
+    ) -> None:
         super().__init__()
         if not isinstance(losses, list) or not losses:
             raise AblateError("expected a non-empty list of {type, log_prefix, ...}", key=key)
         self.key = key
+        self.indexed = indexed
+        self.item_keys: dict[str, str] = {}
         self.terms = nn.ModuleDict()
         self.weights: dict[str, float] = {}
         for i, raw in enumerate(losses):
-            item_key = f"{key}.{i}"
+            item_key = f"{key}.{i}" if indexed else key
             if not isinstance(raw, Mapping):
                 raise AblateError(f"expected a loss config dict, got {raw!r}", key=item_key)
             cfg = dict(raw)
             prefix = cfg.pop("log_prefix", None)
             if not isinstance(prefix, str) or not prefix:
-                raise AblateError("each loss needs a log_prefix (the training_feat key it reads)", key=item_key)
+                raise AblateError(
+                    "each loss needs a log_prefix (the training_feat key it reads)", key=item_key
+                )
             if prefix in self.terms:
                 raise AblateError(f"duplicate log_prefix '{prefix}'", key=f"{item_key}.log_prefix")
             weight = cfg.pop("loss_term_weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise AblateError(f"expected a number, got {weight!r}", key=f"{item_key}.loss_term_weight")
+                raise AblateError(
+                    f"expected a number, got {weight!r}", key=f"{item_key}.loss_term_weight"
+                )
             self.terms[prefix] = LOSSES.build(cfg, key=item_key)
             self.weights[prefix] = float(weight)
+            self.item_keys[prefix] = item_key
 
     @property
     def prefixes(self) -> list[str]:
@@ -157,19 +175,28 @@ class LossAggregator(nn.Module):
         missing, extra = sorted(prefixes - feats), sorted(feats - prefixes)
         parts = []
         if extra:
-            parts.append(f"{model_name}.forward returns training_feat {extra} with no loss configured")
+            parts.append(
+                f"{model_name}.forward returns training_feat {extra} with no loss configured"
+            )
         if missing:
-            parts.append(f"losses {missing} have no training_feat entry (it returns {sorted(feats)})")
-        raise AblateError("loss prefix mismatch: " + "; ".join(parts), key=self.key)
+            guess = did_you_mean(missing[0], extra) if extra else ""
+            parts.append(
+                f"losses {missing} have no training_feat entry{guess} (it returns {sorted(feats)})"
+            )
+        # Point at the log_prefix a user can fix, so the file (or command line) that set it is named.
+        key = f"{self.item_keys[missing[0]]}.log_prefix" if missing and self.indexed else self.key
+        raise AblateError("loss prefix mismatch: " + "; ".join(parts), key=key)
 
-    def forward(self, training_feat: Mapping[str, Mapping[str, Tensor]]) -> tuple[Tensor, dict[str, float]]:
+    def forward(
+        self, training_feat: Mapping[str, Mapping[str, Tensor]]
+    ) -> tuple[Tensor, dict[str, float]]:
         """Weighted sum of every loss, and ``{'<prefix>/loss': value, '<prefix>/<info>': ...}``."""
         self.check(training_feat)
         total: Tensor | None = None
         info: dict[str, float] = {}
         for prefix, loss_fn in self.terms.items():
             out = loss_fn(**training_feat[prefix])
-            value, extra = (out if isinstance(out, tuple) else (out, {}))
+            value, extra = out if isinstance(out, tuple) else (out, {})
             value = value * self.weights[prefix]
             total = value if total is None else total + value
             info[f"{prefix}/loss"] = float(value.detach())

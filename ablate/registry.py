@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-import inspect
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -40,6 +40,20 @@ def current_key() -> str | None:
 
 def join_key(parent: str | None, child: str | None) -> str:
     return ".".join(p for p in (parent, child) if p)
+
+
+def _culprit(message: str, cfg: Mapping[str, Any]) -> str | None:
+    """The config argument a constructor's ``ValueError`` names first, if any.
+
+    ``depth must be one of [18, 34, 50]`` came from ``depth``; pointing at that key (and so
+    at the file, or the command line, that set it) beats pointing at the whole component.
+    """
+    found = [
+        (m.start(), name)
+        for name in cfg
+        if name != "type" and (m := re.search(rf"\b{re.escape(str(name))}\b", message))
+    ]
+    return min(found)[1] if found else None
 
 
 class Registry:
@@ -142,7 +156,9 @@ class Registry:
             )
         return found
 
-    def build(self, cfg: Mapping[str, Any] | Any, key: str | None = None, **default_args: Any) -> Any:
+    def build(
+        self, cfg: Mapping[str, Any] | Any, key: str | None = None, **default_args: Any
+    ) -> Any:
         """Build one component from ``{'type': name, **kwargs}``.
 
         Args:
@@ -180,7 +196,8 @@ class Registry:
         except AblateError as err:
             raise err.located(key=full_key) from None
         except ValueError as err:
-            raise AblateError(f"{type_name}: {err}", key=full_key) from err
+            culprit = _culprit(str(err), cfg)
+            raise AblateError(f"{type_name}: {err}", key=join_key(full_key, culprit)) from err
         except Exception as err:
             err.add_note(f"while building {full_key or self.kind} (type={type_name})")
             raise
@@ -209,4 +226,3 @@ REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
     "models": MODELS,
 }
-

@@ -13,14 +13,21 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from torch import nn
+
 from ablate.errors import AblateError, close_match
 
 _EMPTY = inspect.Parameter.empty
+_NO_ARGS = (object.__init__, nn.Module.__init__)
 
 
 def _params(obj: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
     """Named keyword parameters of ``obj`` and whether it takes ``**kwargs``."""
     target = obj.__init__ if inspect.isclass(obj) else obj  # type: ignore[misc]
+    if target in _NO_ARGS:
+        # nn.Module.__init__(*args, **kwargs) accepts anything and then raises TypeError:
+        # a module that defines no __init__ takes no arguments.
+        return {}, False
     sig = inspect.signature(target)
     params: dict[str, inspect.Parameter] = {}
     var_kw = False
@@ -47,7 +54,7 @@ def ann_name(annotation: Any) -> str:
         return ""
     if isinstance(annotation, type):
         return annotation.__name__
-    return str(annotation).replace("typing.", "")
+    return str(annotation).replace("typing.", "").replace("collections.abc.", "")
 
 
 def describe(obj: Callable[..., Any], name: str | None = None) -> str:
@@ -100,7 +107,9 @@ def matches(value: Any, annotation: Any) -> bool:
     return True
 
 
-def check_kwargs(obj: Callable[..., Any], kwargs: Mapping[str, Any], *, key: str, type_name: str) -> None:
+def check_kwargs(
+    obj: Callable[..., Any], kwargs: Mapping[str, Any], *, key: str, type_name: str
+) -> None:
     """Raise on an unknown argument, a missing required one, or a value of the wrong type."""
     params, var_kw = _params(obj)
     sig = describe(obj, type_name)
