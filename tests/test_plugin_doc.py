@@ -1,0 +1,174 @@
+"""docs/adding_components.md does what it says.
+
+The doc marks its parts with HTML comments right before a fenced block:
+
+- ``<!-- file: PATH -->``: the block is the whole file PATH of the plugin project;
+- ``<!-- run: ARGS -->``: ``ablate ARGS`` trains (no block needed; ARGS ends in ``--json``);
+- ``<!-- stderr: ARGS -->``: the block is exactly the one-line stderr of ``ablate ARGS``
+  (``...`` stands for any text);
+- ``<!-- stdout-lines: ARGS -->``: every line of the block is a line of ``ablate ARGS``'s stdout.
+
+The project is written once to a temporary directory and every command runs in-process from
+there, as the doc runs them from ``my_project/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ablate.cli import main
+from ablate.errors import EXIT_USER_ERROR
+from ablate.registry import REGISTRIES
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "adding_components.md"
+MARKER = re.compile(r"^<!-- (file|run|stderr|stdout-lines): (.+?) -->$")
+PLUGIN = "my_plugins"
+
+
+def parse_doc(text: str) -> list[tuple[str, str, str | None]]:
+    """``(kind, argument, block)`` for every marker; ``block`` is None for ``run``."""
+    lines = text.splitlines()
+    out: list[tuple[str, str, str | None]] = []
+    for i, line in enumerate(lines):
+        m = MARKER.match(line.strip())
+        if not m:
+            continue
+        kind, arg = m.group(1), m.group(2).strip()
+        if kind == "run":
+            out.append((kind, arg, None))
+            continue
+        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
+            raise AssertionError(
+                f"{DOC.name}:{i + 1}: marker '{line}' is not followed by a fenced block"
+            )
+        end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
+        out.append((kind, arg, "\n".join(lines[i + 2 : end]) + "\n"))
+    return out
+
+
+PARTS = parse_doc(DOC.read_text(encoding="utf-8"))
+FILES = {arg: block for kind, arg, block in PARTS if kind == "file"}
+RUNS = [arg for kind, arg, _ in PARTS if kind == "run"]
+STDERRS = [(arg, block) for kind, arg, block in PARTS if kind == "stderr"]
+STDOUTS = [(arg, block) for kind, arg, block in PARTS if kind == "stdout-lines"]
+
+
+def _forget_plugin() -> None:
+    """Unregister and unimport the plugin, so no other test sees it."""
+    for registry in REGISTRIES.values():
+        for name, obj in list(registry._table.items()):
+            if getattr(obj, "__module__", "").split(".")[0] == PLUGIN:
+                del registry._table[name]
+    for mod in [m for m in sys.modules if m.split(".")[0] == PLUGIN]:
+        del sys.modules[mod]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("my_project")
+    for rel, text in FILES.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    _forget_plugin()
+    yield root
+    _forget_plugin()
+    while str(root) in sys.path:
+        sys.path.remove(str(root))
+
+
+@pytest.fixture
+def in_project(project: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(project)
+    return project
+
+
+def _ablate(argv: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(argv.split())
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_doc_marks_every_part() -> None:
+    assert set(FILES) == {
+        "my_plugins/__init__.py",
+        "my_plugins/backbones.py",
+        "my_plugins/necks.py",
+        "my_plugins/heads.py",
+        "my_plugins/losses.py",
+        "my_plugins/datasets.py",
+        "my_plugins/models.py",
+        "configs/schedule.yaml",
+        "configs/my_classifier.yaml",
+        "configs/my_embedding.yaml",
+    }
+    assert {r.split()[1] for r in RUNS} == {
+        "configs/my_classifier.yaml",
+        "configs/my_embedding.yaml",
+    }
+    assert STDERRS and STDOUTS
+    for rel, text in FILES.items():
+        if rel.endswith(".py"):
+            compile(text, rel, "exec")
+
+
+#: What each documented config must report, besides train/loss, val/loss and epoch.
+EXPECTED = {
+    "configs/my_classifier.yaml": {"train/cls/loss", "val/top1", "val/top3"},
+    "configs/my_embedding.yaml": {
+        "train/triplet/loss",
+        "train/softmax/loss",
+        "train/embedding_norm",
+        "val/rank1",
+    },
+}
+
+
+@pytest.mark.parametrize("argv", RUNS)
+def test_documented_run_trains(
+    argv: str, in_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _ablate(argv, capsys)
+    assert code == 0, err
+    metrics = json.loads(out.strip().splitlines()[-1])
+    config = argv.split()[1]
+    assert {"epoch", "train/loss", "val/loss"} | EXPECTED[config] <= set(metrics)
+    assert metrics["epoch"] == 1.0
+    assert all(math.isfinite(v) for v in metrics.values()), metrics
+    if config.endswith("my_embedding.yaml"):
+        # loss_term_weight=0.5 on the softmax term: the total is the weighted sum.
+        total = metrics["train/triplet/loss"] + metrics["train/softmax/loss"]
+        assert metrics["train/loss"] == pytest.approx(total, rel=1e-5)
+
+
+@pytest.mark.parametrize(("argv", "expected"), STDERRS, ids=[a for a, _ in STDERRS])
+def test_documented_error_is_real(
+    argv: str, expected: str, in_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = _ablate(argv, capsys)
+    assert code == EXIT_USER_ERROR
+    assert len(err.splitlines()) == 1, err
+    pattern = ".*".join(re.escape(part) for part in expected.strip().split("..."))
+    assert re.fullmatch(pattern, err.strip()), f"doc says:\n{expected}\nablate says:\n{err}"
+
+
+@pytest.mark.parametrize(("argv", "expected"), STDOUTS, ids=[a for a, _ in STDOUTS])
+def test_documented_listing_is_real(
+    argv: str, expected: str, in_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As the doc's `python -c "import my_plugins; ..."`: run from my_project/.
+    sys.path.insert(0, str(in_project))
+    __import__(PLUGIN)
+    code, out, _ = _ablate(argv, capsys)
+    assert code == 0
+    real = out.splitlines()
+    for line in expected.strip().splitlines():
+        assert line in real, f"doc line not in `ablate {argv}` output:\n{line}\n---\n{out}"
