@@ -7,8 +7,7 @@ Both return a tuple with the output of each stage in ``out_indices``: shapes
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
-
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -79,7 +78,11 @@ class ResNet(BaseModule):
         inputs (N, in_channels, H, W) -> tuple of (N, C_i, H_i, W_i).
     """
 
-    arch_settings = {18: (BasicBlock, (2, 2, 2, 2)), 34: (BasicBlock, (3, 4, 6, 3)), 50: (Bottleneck, (3, 4, 6, 3))}
+    arch_settings: ClassVar[dict[int, tuple[type[nn.Module], tuple[int, ...]]]] = {
+        18: (BasicBlock, (2, 2, 2, 2)),
+        34: (BasicBlock, (3, 4, 6, 3)),
+        50: (Bottleneck, (3, 4, 6, 3)),
+    }
 
     def __init__(
         self,
@@ -101,7 +104,9 @@ class ResNet(BaseModule):
             raise ValueError(f"strides needs {num_stages} entries, got {list(strides)}")
         bad = [i for i in out_indices if not 0 <= i < num_stages]
         if bad:
-            raise ValueError(f"out_indices {list(out_indices)} out of range for num_stages={num_stages}")
+            raise ValueError(
+                f"out_indices {list(out_indices)} out of range for num_stages={num_stages}"
+            )
         block, counts = self.arch_settings[depth]
         self.out_indices = tuple(out_indices)
         self.stem = self._make_stem(in_channels, base_channels)
@@ -137,7 +142,9 @@ class ResNet(BaseModule):
 
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         if x.dim() != 4:
-            raise ValueError(f"{type(self).__name__} expects (N, C, H, W) inputs, got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects (N, C, H, W) inputs, got {tuple(x.shape)}"
+            )
         x = self.stem(x)
         outs = []
         for i, layer in enumerate(self.layers):
@@ -148,10 +155,12 @@ class ResNet(BaseModule):
 
 
 @BACKBONES.register_module()
-class ResNet_CIFAR(ResNet):  # noqa: N801 - the name users know from mmpretrain
+class ResNet_CIFAR(ResNet):  # the name users know from mmpretrain
     """ResNet for small images: a 3x3 stride-1 stem and no max-pool. Same arguments as ResNet."""
 
     def _make_stem(self, in_channels: int, base: int) -> nn.Module:
-        return nn.Sequential(nn.Conv2d(in_channels, base, 3, 1, 1, bias=False), nn.BatchNorm2d(base), nn.ReLU(inplace=True))
-
-
+        return nn.Sequential(
+            nn.Conv2d(in_channels, base, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(base),
+            nn.ReLU(inplace=True),
+        )

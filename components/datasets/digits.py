@@ -25,7 +25,13 @@ class Digits(Dataset):
         ``{'inputs': (1, 8, 8) float32 in [0, 1], 'labels': int64}``.
     """
 
-    def __init__(self, split: Literal["train", "val"] = "train", val_fraction: float = 0.25, split_seed: int = 0, limit: int | None = None) -> None:
+    def __init__(
+        self,
+        split: Literal["train", "val"] = "train",
+        val_fraction: float = 0.25,
+        split_seed: int = 0,
+        limit: int | None = None,
+    ) -> None:
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
@@ -34,7 +40,9 @@ class Digits(Dataset):
         data = load_digits()
         x = (data.images / 16.0).astype(np.float32)[:, None]
         y = data.target.astype(np.int64)
-        xtr, xva, ytr, yva = train_test_split(x, y, test_size=val_fraction, random_state=split_seed, stratify=y)
+        xtr, xva, ytr, yva = train_test_split(
+            x, y, test_size=val_fraction, random_state=split_seed, stratify=y
+        )
         x, y = (xtr, ytr) if split == "train" else (xva, yva)
         if limit is not None:
             x, y = x[:limit], y[:limit]

@@ -1,3 +1,8 @@
 """Built-in heads."""
 
-from components.heads import cls_heads  # noqa: F401
+from components.heads import (  # noqa: F401
+    cls_heads,
+    embedding_head,
+    stacked_linear_head,
+    vit_head,
+)

@@ -41,7 +41,9 @@ class ClsHead(BaseModule):
         """The features right before the classifier layer, (N, C)."""
         x = feats[-1] if isinstance(feats, tuple | list) else feats
         if x.dim() != 2:
-            raise ValueError(f"{type(self).__name__} expects pooled (N, C) features, got {tuple(x.shape)}; add a pooling neck")
+            raise ValueError(
+                f"{type(self).__name__} expects pooled (N, C) features, got {tuple(x.shape)}; add a pooling neck"
+            )
         return x
 
 
@@ -65,7 +67,9 @@ class LinearClsHead(ClsHead):
     ) -> None:
         super().__init__(loss, topk, init_cfg)
         if in_channels is None:
-            raise ValueError("in_channels is required when there is no sample batch to infer it from")
+            raise ValueError(
+                "in_channels is required when there is no sample batch to infer it from"
+            )
         self.fc = nn.Linear(in_channels, num_classes)
 
     def forward(self, feats: Any) -> Tensor:

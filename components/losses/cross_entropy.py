@@ -27,7 +27,9 @@ class CrossEntropyLoss(BaseLoss):
         logits (N, C), labels (N,) int64 -> scalar (or (N,) with ``none``).
     """
 
-    def __init__(self, label_smoothing: float = 0.0, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(
+        self, label_smoothing: float = 0.0, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
         super().__init__(loss_weight, reduction)
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
@@ -44,5 +46,12 @@ class CrossEntropyLoss(BaseLoss):
         if logits.dim() != 2:
             raise ValueError(f"CrossEntropyLoss expects logits (N, C), got {tuple(logits.shape)}")
         reduction = self.pick_reduction(reduction_override)
-        loss = _cross_entropy(logits, labels, weight, reduction=reduction, avg_factor=avg_factor, label_smoothing=self.label_smoothing)
+        loss = _cross_entropy(
+            logits,
+            labels,
+            weight,
+            reduction=reduction,
+            avg_factor=avg_factor,
+            label_smoothing=self.label_smoothing,
+        )
         return self.loss_weight * loss

@@ -9,7 +9,7 @@ from torch import Tensor
 from ablate.build import sample_inputs
 from ablate.errors import AblateError
 from ablate.init import validate_init_cfg
-from ablate.models import Batch, BaseModel, ModelOutput
+from ablate.models import BaseModel, Batch, ModelOutput
 from ablate.registry import BACKBONES, HEADS, MODELS, NECKS
 from ablate.signature import accepts
 
@@ -64,11 +64,16 @@ class ImageClassifier(BaseModel):
         self.head = HEADS.build(head, key="head")
         out = self._stage(feats, "head", self.head, feeder)
         if out is not None and not isinstance(out, Tensor):
-            raise AblateError(f"head {type(self.head).__name__} must return a tensor, got {type(out).__name__}", key="model.head")
+            raise AblateError(
+                f"head {type(self.head).__name__} must return a tensor, got {type(out).__name__}",
+                key="model.head",
+            )
         self.topk = tuple(getattr(self.head, "topk", (1, 5)))
         self.losses_key = "model.head.loss"
 
-    def _infer_in_channels(self, cfg: dict[str, Any], registry: Any, slot: str, feats: Any, feeder: str) -> dict[str, Any]:
+    def _infer_in_channels(
+        self, cfg: dict[str, Any], registry: Any, slot: str, feats: Any, feeder: str
+    ) -> dict[str, Any]:
         if not isinstance(cfg, dict) or "in_channels" in cfg or "type" not in cfg:
             return cfg
         if not accepts(registry.get(cfg["type"], key=f"model.{slot}.type"), "in_channels"):
