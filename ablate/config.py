@@ -48,21 +48,34 @@ class Config:
         data: The merged mapping (``_base_`` resolved, overrides applied).
         file: The file the user named.
         origins: Dotted key -> the file (or ``<command line>``) that set it last.
+        order: The files in the order they were applied (bases first, the command line last).
     """
 
     data: dict[str, Any]
     file: str
     origins: dict[str, str] = field(default_factory=dict)
+    order: list[str] = field(default_factory=list)
 
     def file_of(self, key: str) -> str:
-        """The file that set ``key``, or the nearest parent key's file."""
+        """The file that set ``key``, or the nearest parent key's file.
+
+        For a mapping (``model.head``) whose keys were set by several files, the file applied
+        last: a child that changes one argument of a head defined in a base is where the
+        user's last edit, and so most likely the mistake, is.
+        """
         parts = key.split(".")
+        found = self.file
         while parts:
-            found = self.origins.get(".".join(parts))
-            if found is not None:
-                return found
+            hit = self.origins.get(".".join(parts))
+            if hit is not None:
+                found = hit
+                break
             parts.pop()
-        return self.file
+        below = {f for k, f in self.origins.items() if k.startswith(key + ".")}
+        if below - {found} and self.order:
+            rank = {f: i for i, f in enumerate(self.order)}
+            found = max(below | {found}, key=lambda f: rank.get(f, -1))
+        return found
 
     def error(self, message: str, key: str, hint: str | None = None) -> AblateError:
         return AblateError(message, file=self.file_of(key), key=key, hint=hint)
@@ -80,7 +93,40 @@ class Config:
         return node
 
     def copy(self) -> Config:
-        return Config(copy.deepcopy(self.data), self.file, dict(self.origins))
+        return Config(copy.deepcopy(self.data), self.file, dict(self.origins), list(self.order))
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key repeated in one mapping.
+
+    PyYAML keeps the last value silently; in an ablation the first one would then be an
+    edit that changes nothing.
+    """
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`, merged by PyYAML
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
+        try:
+            first = seen.get(key)
+            seen[key] = line
+        except TypeError:  # an unhashable key; construct_mapping reports it
+            continue
+        if first is not None:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"duplicate key '{key}' (first set on line {first})",
+                key_node.start_mark,
+            )
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -92,7 +138,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as err:
         raise AblateError(f"cannot read file: {err}", file=_display(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark is not None else None
@@ -166,8 +212,13 @@ def _drop_origins(origins: dict[str, str], path: str) -> None:
         del origins[k]
 
 
-def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dict[str, str]]:
-    """One file merged over its ``_base_`` files, and the file that set each key."""
+def _load_tree(
+    path: Path, chain: tuple[Path, ...], order: list[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """One file merged over its ``_base_`` files, and the file that set each key.
+
+    ``order`` collects the files in the order they are applied.
+    """
     path = path.resolve()
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
@@ -191,8 +242,9 @@ def _load_tree(path: Path, chain: tuple[Path, ...]) -> tuple[dict[str, Any], dic
                     file=_display(path),
                     key="_base_",
                 )
-            base_data, base_origins = _load_tree(base_path, (*chain, path))
+            base_data, base_origins = _load_tree(base_path, (*chain, path), order)
             merged = merge(merged, base_data, origins, base_origins)
+    order.append(_display(path))
     return merge(merged, raw, origins, _display(path)), origins
 
 
@@ -261,11 +313,15 @@ def load_config(
     path = Path(path)
     if not path.exists():
         raise AblateError("config file not found", file=str(path))
-    data, origins = _load_tree(path, ())
+    overrides = list(overrides)
+    order: list[str] = []
+    data, origins = _load_tree(path, (), order)
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value, origins)
-    cfg = Config(data, _display(path.resolve()), origins)
+    if overrides:
+        order.append(CLI)
+    cfg = Config(data, _display(path.resolve()), origins, order)
     for key in data:
         if key not in TOP_LEVEL_KEYS:
             raise cfg.error(

@@ -43,7 +43,7 @@ def join_key(parent: str | None, child: str | None) -> str:
 
 
 def _culprit(message: str, cfg: Mapping[str, Any]) -> str | None:
-    """The config argument a constructor's ``ValueError`` names first, if any.
+    """The config argument a constructor's error message names first, if any.
 
     ``depth must be one of [18, 34, 50]`` came from ``depth``; pointing at that key (and so
     at the file, or the command line, that set it) beats pointing at the whole component.
@@ -194,7 +194,8 @@ class Registry:
         try:
             return obj(**kwargs)
         except AblateError as err:
-            raise err.located(key=full_key) from None
+            culprit = _culprit(err.message, cfg) if err.key is None else None
+            raise err.located(key=join_key(full_key, culprit)) from None
         except ValueError as err:
             culprit = _culprit(str(err), cfg)
             raise AblateError(f"{type_name}: {err}", key=join_key(full_key, culprit)) from err
