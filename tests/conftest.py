@@ -1,0 +1,26 @@
+"""Shared fixtures. Tests never touch a machine-wide Ray or MLflow: each starts its own."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test runs in its own empty directory, so mlflow.db and reports/ never leak."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ABLATE_TEST", "1")
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    os.environ.pop("RAY_ADDRESS", None)
+    return tmp_path
+
+
+@pytest.fixture
+def root() -> Path:
+    """The repository root (configs/, search_spaces/, components/)."""
+    return ROOT
