@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +29,8 @@ from ablate.cli import main
 from ablate.errors import EXIT_USER_ERROR
 from ablate.registry import REGISTRIES
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "adding_components.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "adding_components.md"
 MARKER = re.compile(r"^<!-- (file|run|stderr|stdout-lines): (.+?) -->$")
 PLUGIN = "my_plugins"
 
@@ -82,6 +85,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     _forget_plugin()
     while str(root) in sys.path:
         sys.path.remove(str(root))
+
+
+def test_doc_code_is_in_house_style(project: Path) -> None:
+    """The plugin code is what we would accept in components/: ruff-clean and formatted."""
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    if not Path(ruff).exists():
+        pytest.skip("ruff is not installed")
+    config = ["--config", str(ROOT / "pyproject.toml")]
+    for args in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        done = subprocess.run(
+            [ruff, *args, *config, "my_plugins"], cwd=project, capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.fixture
