@@ -9,6 +9,7 @@ loss and scale by the world size, so DDP's gradient averaging leaves the right g
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -128,15 +129,27 @@ def gather_and_scale(forward: Callable[..., LossOutput]) -> Callable[..., LossOu
     Outside DDP it is the identity.
     """
 
+    signature = inspect.signature(forward)
+
     @functools.wraps(forward)
     def wrapper(self: nn.Module, *args: Any, **kwargs: Any) -> LossOutput:
         if not distributed():
             return forward(self, *args, **kwargs)
-        gathered = {k: _all_gather_with_grad(v) if isinstance(v, Tensor) else v for k, v in kwargs.items()}
-        out = forward(self, *args, **gathered)
+        # Bind positionals to their names, so a positional call is gathered too.
+        bound = signature.bind(self, *args, **kwargs)
+        named: dict[str, Any] = {}
+        for k, v in bound.arguments.items():
+            if signature.parameters[k].kind is inspect.Parameter.VAR_KEYWORD:
+                named.update(v)
+            elif k != "self":
+                named[k] = v
+        gathered = {k: _all_gather_with_grad(v) if isinstance(v, Tensor) else v for k, v in named.items()}
+        out = forward(self, **gathered)
+        loss, info = out if isinstance(out, tuple) else (out, None)
         world = dist.get_world_size()
-        if isinstance(out, tuple):
-            return out[0] * world, out[1]
-        return out * world
+        # The gradient is world * d(loss); the value stays the true loss, so logs
+        # agree across world sizes.
+        scaled = loss * world - loss.detach() * (world - 1)
+        return scaled if info is None else (scaled, info)
 
     return wrapper

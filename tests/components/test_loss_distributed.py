@@ -95,7 +95,9 @@ def test_gathered_triplet_gradient_matches_single_process(tmp_path: Path) -> Non
 
     for rank in range(WORLD):
         got = torch.load(tmp_path / f"rank{rank}.pt")
-        assert got["loss"] / WORLD == _approx(ref_loss.item())
+        # The logged value is the true loss on the global batch (not world-size scaled),
+        # while the gradient carries the world-size factor DDP's averaging undoes.
+        assert got["loss"] == _approx(ref_loss.item())
         for k, v in ref_info.items():
             assert got["info"][k] == _approx(float(v))
         for g, r in zip(got["grads"], ref_grads):
