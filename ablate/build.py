@@ -305,7 +305,7 @@ def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.
 def _construct(
     cfg: Config, cls: type, name: str, key: str, kwargs: dict[str, Any], first: Any
 ) -> Any:
-    params = inspect.signature(cls.__init__).parameters
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
     accepted = [p for p in params if p not in ("self", "params", "optimizer")]
     for k in kwargs:
         if k not in params or k in ("self", "params", "optimizer"):

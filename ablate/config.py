@@ -276,6 +276,7 @@ def apply_override(
     parts = key.split(".")
     for i, part in enumerate(parts):
         where = ".".join(parts[: i + 1])
+        step: Any = part
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
                 raise AblateError(
@@ -284,13 +285,13 @@ def apply_override(
                     file=CLI,
                     key=key,
                 )
-            part = int(part)  # type: ignore[assignment]
+            step = int(part)
         if i == len(parts) - 1:
-            node[part] = value
+            node[step] = value
             break
-        nxt = node[part] if isinstance(node, list) else node.get(part)
+        nxt = node[step] if isinstance(node, list) else node.get(step)
         if nxt is None:
-            nxt = node[part] = {}
+            nxt = node[step] = {}
         if not isinstance(nxt, dict | list):
             raise AblateError(
                 f"cannot set '{key}': '{where}' is {nxt!r}, not a mapping", file=CLI, key=key

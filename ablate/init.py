@@ -63,7 +63,9 @@ def _apply_random(module: nn.Module, cfg: Mapping[str, Any]) -> None:
         if w is None:
             continue
         if kind == "Kaiming":
-            nn.init.kaiming_normal_(w, mode=cfg.get("mode", "fan_out"), nonlinearity=cfg.get("nonlinearity", "relu"))
+            nn.init.kaiming_normal_(
+                w, mode=cfg.get("mode", "fan_out"), nonlinearity=cfg.get("nonlinearity", "relu")
+            )
         elif kind == "Xavier":
             nn.init.xavier_uniform_(w, gain=float(cfg.get("gain", 1.0)))
         elif kind == "Normal":
@@ -72,15 +74,18 @@ def _apply_random(module: nn.Module, cfg: Mapping[str, Any]) -> None:
             nn.init.trunc_normal_(w, std=float(cfg.get("std", 0.02)))
         elif kind == "Constant":
             nn.init.constant_(w, float(cfg.get("val", 1.0)))
-        if getattr(m, "bias", None) is not None:
-            nn.init.constant_(m.bias, bias)
+        b = getattr(m, "bias", None)
+        if isinstance(b, torch.Tensor):
+            nn.init.constant_(b, bias)
 
 
 def load_checkpoint(module: nn.Module, cfg: Mapping[str, Any]) -> None:
     """Load a local checkpoint into ``module``; errors name the file and the mismatched keys."""
     path = Path(cfg["checkpoint"]).expanduser()
     if not path.is_file():
-        raise AblateError(f"init_cfg checkpoint not found: {path}", hint="Pretrained takes a local file")
+        raise AblateError(
+            f"init_cfg checkpoint not found: {path}", hint="Pretrained takes a local file"
+        )
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
@@ -100,9 +105,13 @@ def load_checkpoint(module: nn.Module, cfg: Mapping[str, Any]) -> None:
         result = module.load_state_dict(state, strict=strict)
     except RuntimeError as err:
         first = str(err).strip().splitlines()
-        raise AblateError(f"checkpoint {path} does not fit {type(module).__name__}: {' '.join(first[:3])}") from None
+        raise AblateError(
+            f"checkpoint {path} does not fit {type(module).__name__}: {' '.join(first[:3])}"
+        ) from None
     if not strict and result.missing_keys and len(result.missing_keys) == len(module.state_dict()):
-        raise AblateError(f"checkpoint {path} shares no parameter names with {type(module).__name__}")
+        raise AblateError(
+            f"checkpoint {path} shares no parameter names with {type(module).__name__}"
+        )
 
 
 def init_module_tree(root: nn.Module) -> None:

@@ -118,13 +118,13 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     )
 
     start_epoch = 0
-    state = runtime.restore()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler") is not None:
-            scheduler.load_state_dict(state["scheduler"])
-        start_epoch = int(state["epoch"]) + 1
+    restored = runtime.restore()
+    if restored is not None:
+        model.load_state_dict(restored["model"])
+        optimizer.load_state_dict(restored["optimizer"])
+        if scheduler is not None and restored.get("scheduler") is not None:
+            scheduler.load_state_dict(restored["scheduler"])
+        start_epoch = int(restored["epoch"]) + 1
 
     net = runtime.prepare_model(model)
     sampler: Any
@@ -137,7 +137,7 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             seed=settings.seed,
         )
     else:
-        sampler = RandomSampler(train_set, generator=torch.Generator())
+        sampler = RandomSampler(train_set, generator=torch.Generator())  # type: ignore[arg-type]
     loader = runtime.prepare_loader(
         DataLoader(
             train_set,
@@ -242,10 +242,11 @@ def _train_epoch(
         if want_images and not images:
             images = image_summaries(summary)
     # Every rank's train loss is averaged, so logs match across world sizes.
-    keys = sorted((sums.values or {}).keys())
+    values = sums.values or {}
+    keys = sorted(values)
     totals = runtime.all_reduce_sum(
-        torch.tensor([sums.n] + [sums.values[k] for k in keys], dtype=torch.float64)
-    )  # type: ignore[index]
+        torch.tensor([float(sums.n)] + [values[k] for k in keys], dtype=torch.float64)
+    )
     n_all = max(float(totals[0]), 1.0)
     out_metrics = {f"train/{k}": float(v) / n_all for k, v in zip(keys, totals[1:].tolist())}
     return out_metrics, images
