@@ -1,0 +1,147 @@
+"""write_report end to end: files, sections, self-containment, and the degenerate sweeps."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablate.report import SweepMeta, write_report
+from ablate.report.sections import NO_FINISHED, TITLES
+from ablate.report.synthetic import synthetic_sweep
+
+EFFECTS = {
+    "neck": {"GlobalAvgPool": 0.0, "GeneralizedMeanPooling": 0.03},
+    "head": {"LinearHead": 0.0, "BNNeckHead": 0.01},
+}
+
+
+def _check_files(paths: dict[str, Path], n_trials: int) -> tuple[str, str]:
+    md = paths["md"].read_text(encoding="utf-8")
+    html = paths["html"].read_text(encoding="utf-8")
+    for title in TITLES:
+        assert f"## {title}" in md
+        assert f">{title}</h2>" in html
+    assert not re.search(r"https?://", html)
+    assert "<script" not in html and "<link" not in html
+    assert len(pd.read_csv(paths["csv"])) == n_trials
+    for m in re.finditer(r"\]\((figures/[^)]+\.png)\)", md):
+        assert (paths["md"].parent / m.group(1)).is_file()
+    return md, html
+
+
+@pytest.fixture(scope="module")
+def factorial(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], pd.DataFrame]:
+    trials, curves, meta = synthetic_sweep(
+        {**EFFECTS, "optimizer.lr": {0.001: 0.0, 0.01: -0.01}},
+        n_seeds=4,
+        fail=0.05,
+        seed=1,
+        conditional={"neck.p": ("neck", "GeneralizedMeanPooling", 3.0)},
+    )
+    out = tmp_path_factory.mktemp("factorial")
+    return write_report(trials, curves, meta, out), trials
+
+
+def test_factorial_report_has_every_section_and_is_self_contained(factorial):
+    paths, trials = factorial
+    md, html = _check_files(paths, len(trials))
+    assert html.count('src="data:image/png;base64,') >= 6
+    assert "neck × head" in md
+    assert "Interaction p = " in md
+    assert "within seed noise" in md or "better" in md
+    assert "CUDA out of memory" in md  # the failed trials' exception line
+    cells = pd.read_csv(paths["cells_csv"])
+    assert cells["n"].sum() == (trials["status"] == "FINISHED").sum()
+
+
+def test_duplicate_cell_seed_rows_do_not_double_count(tmp_path: Path):
+    trials, curves, meta = synthetic_sweep(EFFECTS, n_seeds=3, epochs=3)
+    rerun = trials.head(4).assign(trial_id=lambda d: d["trial_id"] + "-rerun")
+    rerun["val/top1"] += 0.5  # would move the means if it were added, not substituted
+    t = pd.concat([trials, rerun], ignore_index=True)
+    paths = write_report(t, curves, meta, tmp_path)
+    md, _ = _check_files(paths, len(t))
+    assert "4 duplicate finished trial(s)" in md
+    res = pd.read_csv(paths["csv"])
+    assert res["counted"].sum() == len(trials)
+    assert res.loc[res["counted"], ["cell", "seed"]].duplicated().sum() == 0
+    cells = pd.read_csv(paths["cells_csv"])
+    assert (cells["n"] == 3).all()
+
+
+def test_all_failed_sweep_still_explains_itself(tmp_path: Path):
+    trials, curves, meta = synthetic_sweep(EFFECTS, n_seeds=2, fail=1.0)
+    paths = write_report(trials, curves, meta, tmp_path)
+    md, _html = _check_files(paths, len(trials))
+    assert "No trial finished" in md
+    assert md.count(NO_FINISHED) == 6  # sections 2-7
+    assert "torch.OutOfMemoryError: CUDA out of memory" in md
+
+
+def test_single_dimension_sweep(tmp_path: Path):
+    trials, curves, meta = synthetic_sweep({"neck": EFFECTS["neck"]}, n_seeds=3)
+    paths = write_report(trials, curves, meta, tmp_path)
+    md, _ = _check_files(paths, len(trials))
+    assert "One dimension only: no interactions." in md
+    assert "One dimension only: its importance is 1 by definition." in md or "needs at least" in md
+
+
+def test_random_search_with_single_seeds_and_no_curves(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    n = 40
+    lr = 10 ** rng.uniform(-4, -2, n)
+    neck = rng.choice(["avg", "gem"], n)
+    y = 0.7 + 0.02 * (neck == "gem") - 0.01 * np.log10(lr) + 0.01 * rng.standard_normal(n)
+    trials = pd.DataFrame(
+        {
+            "trial_id": [f"t{i}" for i in range(n)],
+            "cell": [f"c{i}" for i in range(n)],
+            "seed": 0,
+            "status": "FINISHED",
+            "error": None,
+            "duration_s": 10.0,
+            "val/top1": y,
+            "param.neck": neck,
+            "param.optimizer.lr": lr,
+        }
+    )
+    meta = SweepMeta(
+        name="rand", metric="val/top1", strategy="random", dimensions=["neck", "optimizer.lr"]
+    )
+    paths = write_report(trials, None, meta, tmp_path)
+    md, _ = _check_files(paths, n)
+    assert "not enough seeds" in md
+    assert "across cells" in md  # no replicates: marginal CIs across cell means
+    assert "LOWESS" in md
+    assert "No per-epoch values" in md
+
+
+def test_one_at_a_time_min_mode(tmp_path: Path):
+    rows = []
+    for cell, neck, head, mu in [
+        ("b", "avg", "lin", 1.0),
+        ("n", "gem", "lin", 0.9),
+        ("h", "avg", "bn", 1.2),
+    ]:
+        for s in range(3):
+            rows.append(
+                dict(trial_id=f"{cell}{s}", cell=cell, seed=s, status="FINISHED", error=None,
+                     duration_s=1.0, **{"val/loss": mu + 0.01 * s, "param.neck": neck, "param.head": head})
+            )  # fmt: skip
+    meta = {
+        "name": "oat",
+        "metric": "val/loss",
+        "mode": "min",
+        "strategy": "one_at_a_time",
+        "baseline": {"neck": "avg", "head": "lin"},
+        "dimensions": ["neck", "head"],
+    }
+    paths = write_report(pd.DataFrame(rows), None, meta, tmp_path)
+    md, _ = _check_files(paths, 9)
+    assert "never crosses two dimensions" in md
+    assert "(the baseline from the sweep config)" in md
+    assert "lower is better" in md
