@@ -313,6 +313,13 @@ def _construct(
                 f"unknown argument '{k}' for {name}{did_you_mean(k, accepted)}; accepted: {', '.join(accepted)}",
                 f"{key}.{k}",
             )
+        default = params[k].default
+        number = isinstance(default, int | float) and not isinstance(default, bool)
+        if number and (isinstance(kwargs[k], str | bool) or kwargs[k] is None):
+            raise cfg.error(
+                f"expected a number for {name}.{k}, got {kwargs[k]!r} ({type(kwargs[k]).__name__})",
+                f"{key}.{k}",
+            )
     try:
         return cls(first, **kwargs)
     except (TypeError, ValueError) as err:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,17 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# YAML 1.1 reads `1e-4` (no dot) as a string; every learning rate is written that way.
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text as plain data: no object tags, no duplicate keys, ``1e-4`` a float."""
+    return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -138,7 +150,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as err:
         raise AblateError(f"cannot read file: {err}", file=_display(path)) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
+        data = load_yaml(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f"line {mark.line + 1}" if mark is not None else None
@@ -262,7 +274,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if not sep or not key or any(not part for part in key.split(".")):
         raise AblateError(f"override '{text}' is not of the form key.path=value", file=CLI)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return key, value

@@ -446,6 +446,19 @@ ROWS: dict[str, Row] = {
         "cfg.yaml: optimizer",
         ["SGD: Invalid learning rate: -1.0"],
     ),
+    "optimizer-wrong-type": Row(
+        child(""),
+        train("cfg.yaml", "optimizer.lr=fast"),
+        "<command line>: optimizer.lr",
+        ["expected a number for SGD.lr, got 'fast' (str)"],
+    ),
+    # `1e-4` is a float here (YAML 1.1 alone would make it a string), so torch sees -0.0001.
+    "optimizer-rejects-exponent-float": Row(
+        child("optimizer: {lr: 1e-4, weight_decay: -1e-4}\n"),
+        train("cfg.yaml"),
+        "cfg.yaml: optimizer",
+        ["SGD: Invalid weight_decay value: -0.0001"],
+    ),
     "unknown-lr-schedule": Row(
         child("optimizer: {lr_schedule: {type: CosineAnealingLR}}\n"),
         train("cfg.yaml"),
