@@ -94,7 +94,7 @@ def numeric_scatter(x: Any, y: Any, dim: str, metric: str) -> bytes:
     x, y = x[ok], y[ok]
     fig, ax = plt.subplots(figsize=(6.0, 3.2))
     ax.scatter(x, y, s=12, alpha=0.5, color="#0969da", lw=0, label="trials")
-    log = len(x) and x.min() > 0 and x.max() / x.min() >= 100
+    log = len(x) and x.min() > 0 and x.max() / x.min() >= 30
     if log:
         ax.set_xscale("log")
     if len(np.unique(x)) >= 4:
@@ -109,7 +109,7 @@ def numeric_scatter(x: Any, y: Any, dim: str, metric: str) -> bytes:
         )
     ax.set_xlabel(dim)
     ax.set_ylabel(metric)
-    ax.legend(frameon=False, loc="best")
+    ax.legend(frameon=False, loc="best", markerscale=1.5)
     return _png(fig)
 
 
@@ -175,8 +175,9 @@ def curves(
     handles, names = ax.get_legend_handles_labels()
     if rest:  # the grey bundle last
         handles, names = handles[1:] + handles[:1], names[1:] + names[:1]
+    ncol = 2 if len(shown) > 4 and max(map(len, names)) <= 48 else 1
     ax.legend(handles, names, frameon=False, fontsize=8, loc="upper left",
-              bbox_to_anchor=(0.0, -0.18), ncol=2 if len(shown) > 4 else 1)  # fmt: skip
+              bbox_to_anchor=(0.0, -0.18), ncol=ncol)  # fmt: skip
     return _png(fig)
 
 

@@ -213,6 +213,7 @@ def prepare(
     t = trials.copy().reset_index(drop=True)
     t["trial_id"] = t["trial_id"].astype(str)
     t["cell"] = t["cell"].astype(str)
+    t["seed"] = pd.to_numeric(t["seed"], errors="coerce").astype("Int64")  # "3" from MLflow tags
     t["status"] = t["status"].astype(str).str.upper()
     t["duration_s"] = pd.to_numeric(t["duration_s"], errors="coerce")
     t[meta.metric] = pd.to_numeric(t[meta.metric], errors="coerce")

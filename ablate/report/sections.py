@@ -32,9 +32,8 @@ NO_FINISHED = (
 def _capped(df: pd.DataFrame, what: str) -> tuple[pd.DataFrame, str]:
     if len(df) <= MAX_TABLE_ROWS:
         return df, ""
-    return df.head(
-        MAX_TABLE_ROWS
-    ), f"First {MAX_TABLE_ROWS} of {len(df)} {what}; results.csv has all."
+    note = f"First {MAX_TABLE_ROWS} of {len(df)} {what}; results.csv has all."
+    return df.head(MAX_TABLE_ROWS), note
 
 
 def error_line(err: object) -> str:
@@ -375,10 +374,18 @@ def failures(a: Analysis) -> Section:
         + ", ".join(f"{n} {st.lower()}" for st, n in counts.items())
         + ". A note says when a later re-run of the same (cell, seed) finished."
     )
+    lines = bad["error"].map(error_line).replace("", "(no error recorded)")
+    if len(bad) > 3 and lines.nunique() < len(bad):
+        by = pd.DataFrame({"error": lines, "cell": bad["cell"].map(a.labels)}).groupby("error")
+        summary = by["cell"].agg(trials="size", cells=lambda c: ", ".join(sorted(set(c))))
+        summary = summary.sort_values("trials", ascending=False).reset_index()
+        summary["cells"] = summary["cells"].map(lambda x: x if len(x) <= 80 else x[:79] + "…")
+        summary["trials"] = summary["trials"].astype(str)
+        s.blocks += ["### By error", Table(summary, {"trials"}), "### Every trial"]
     df = pd.DataFrame(
         {
             "trial": bad["trial_id"],
-            "cell": bad["cell"].map(a.names),
+            "cell": bad["cell"].map(a.labels),
             "seed": bad["seed"].astype(str),
             "status": bad["status"],
             "error": bad["error"].map(error_line),

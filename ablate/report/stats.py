@@ -122,18 +122,24 @@ def comparable_cells(
 
     In a one-at-a-time sweep only the cells that differ from the baseline in ``dim`` alone
     (and in the dimensions nested under it, which change with it) are comparable; averaging
-    the baseline choice over every other variation would not be. Elsewhere: all cells.
+    the baseline choice over every other variation would not be. A nested dimension
+    (``neck.p``) may also differ in its parents (``neck``), since it exists only under some of
+    their choices. Elsewhere: all cells.
     """
     if strategy != "one_at_a_time" or base is None or base not in cells.index:
         return cells
     b = cells.loc[base]
+
+    def same(o: Dim) -> pd.Series:
+        return cells[o.name].eq(b[o.name]) | (cells[o.name].isna() & pd.isna(b[o.name]))
+
     keep = pd.Series(True, index=cells.index)
-    changed = cells[dim.name].ne(b[dim.name]) & ~(cells[dim.name].isna() & pd.isna(b[dim.name]))
+    parents = [o for o in dims if dim.nested_in(o)]
+    changed = ~same(dim)
     for o in dims:
-        if o == dim:
+        if o == dim or o in parents or any(o.nested_in(p) for p in parents):
             continue
-        same = cells[o.name].eq(b[o.name]) | (cells[o.name].isna() & pd.isna(b[o.name]))
-        keep &= same | (changed if o.nested_in(dim) else False)
+        keep &= same(o) | (changed if o.nested_in(dim) else False)
     return cells[keep]
 
 
@@ -143,8 +149,10 @@ def levels_of(cells: pd.DataFrame, dim: Dim) -> pd.Series:
     if dim.categorical:
         return v.astype(str)
     if v.nunique() > MAX_LEVELS:
-        bins = pd.qcut(v, N_BINS, duplicates="drop")
-        return bins.map(lambda iv: f"{iv.left:.3g} to {iv.right:.3g}").astype(object).fillna(NA)
+        code = pd.qcut(v, N_BINS, labels=False, duplicates="drop")
+        span = v.groupby(code).agg(["min", "max"])  # label bins by the values they hold
+        names = {k: f"{lo:.3g} to {hi:.3g}" for k, (lo, hi) in span.iterrows()}
+        return code.map(names).astype(object).fillna(NA)
     return v.map(lambda x: NA if pd.isna(x) else f"{x:g}").astype(object)
 
 

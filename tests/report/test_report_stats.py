@@ -144,30 +144,40 @@ def test_marginal_is_the_mean_of_cell_means_not_of_trials():
 
 
 def test_one_at_a_time_compares_each_dimension_only_against_the_baseline():
-    rows = [  # baseline (avg, lin); vary neck; vary head
-        ("base", "avg", "lin", 0.70),
-        ("n1", "gem", "lin", 0.75),
-        ("h1", "avg", "bn", 0.60),
+    rows = [  # baseline (avg, lin); vary neck (and gem's p); vary head
+        ("base", "avg", np.nan, "lin", 0.70),
+        ("n1", "gem", 3.0, "lin", 0.75),
+        ("n2", "gem", 5.0, "lin", 0.73),
+        ("h1", "avg", np.nan, "bn", 0.60),
     ]
     recs = [
-        dict(cell=c, seed=s, **{"param.neck": n, "param.head": h}, m=v + 0.001 * s)
-        for c, n, h, v in rows
+        dict(
+            cell=c, seed=s, **{"param.neck": n, "param.neck.p": p, "param.head": h}, m=v + 0.001 * s
+        )
+        for c, n, p, h, v in rows
         for s in range(3)
     ]
     trials = pd.DataFrame(recs).assign(status="FINISHED", error=None, duration_s=1.0)
     trials["trial_id"] = [f"t{i}" for i in range(len(trials))]
     meta = SweepMeta(
         name="oat", metric="m", strategy="one_at_a_time", baseline={"neck": "avg", "head": "lin"},
-        dimensions=["neck", "head"],
+        dimensions=["neck", "neck.p", "head"],
     )  # fmt: skip
     prep = prepare(trials, None, meta)
     a = analyze(prep)
-    me = stats.marginal_effects(
-        prep.done, a.cells, prep.dims[0], prep.dims, "m", "max", "one_at_a_time", a.reference
-    ).set_index("level")
+
+    def marginal(i):
+        return stats.marginal_effects(
+            prep.done, a.cells, prep.dims[i], prep.dims, "m", "max", "one_at_a_time", a.reference
+        ).set_index("level")
+
+    neck, p = marginal(0), marginal(1)
     # neck=avg is the baseline cell alone, not averaged with the head variation (0.60).
-    assert me.at["avg", "mean"] == pytest.approx(0.701)
-    assert me.at["gem", "diff"] == pytest.approx(0.05)
+    assert neck.at["avg", "mean"] == pytest.approx(0.701)
+    assert neck.at["gem", "diff"] == pytest.approx(0.04)  # gem over its p variations
+    # neck.p is compared under gem, where it exists, though the baseline neck is avg.
+    assert list(p.index) == ["3", "5"]
+    assert p.at["5", "diff"] == pytest.approx(-0.02)
 
 
 def test_duplicates_keep_the_latest_finished_row():

@@ -107,17 +107,18 @@ def test_random_search_with_single_seeds_and_no_curves(tmp_path: Path):
             "val/top1": y,
             "param.neck": neck,
             "param.optimizer.lr": lr,
+            "param.neck.p": np.where(neck == "gem", rng.uniform(1, 5, n), np.nan),  # conditional
         }
     )
-    meta = SweepMeta(
-        name="rand", metric="val/top1", strategy="random", dimensions=["neck", "optimizer.lr"]
-    )
+    dims = ["neck", "neck.p", "optimizer.lr"]
+    meta = SweepMeta(name="rand", metric="val/top1", strategy="random", dimensions=dims)
     paths = write_report(trials, None, meta, tmp_path)
     md, _ = _check_files(paths, n)
     assert "not enough seeds" in md
     assert "across cells" in md  # no replicates: marginal CIs across cell means
     assert "LOWESS" in md
     assert "No per-epoch values" in md
+    assert "### neck.p (numeric)" in md and " to " in md  # binned where it applies
 
 
 def test_one_at_a_time_min_mode(tmp_path: Path):
