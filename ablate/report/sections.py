@@ -376,7 +376,7 @@ def failures(a: Analysis) -> Section:
     )
     lines = bad["error"].map(error_line).replace("", "(no error recorded)")
     if len(bad) > 3 and lines.nunique() < len(bad):
-        by = pd.DataFrame({"error": lines, "cell": bad["cell"].map(a.labels)}).groupby("error")
+        by = pd.DataFrame({"error": lines, "cell": bad["cell"].map(a.names)}).groupby("error")
         summary = by["cell"].agg(trials="size", cells=lambda c: ", ".join(sorted(set(c))))
         summary = summary.sort_values("trials", ascending=False).reset_index()
         summary["cells"] = summary["cells"].map(lambda x: x if len(x) <= 80 else x[:79] + "…")
