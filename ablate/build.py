@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import inspect
 from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, default_collate
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
-from ablate.models import BaseModel, Batch, LossAggregator
+from ablate.models import BaseModel, Batch, LossAggregator, scalar_summaries
 from ablate.registry import DATASETS, MODELS
 from ablate.signature import check_kwargs
 
@@ -151,12 +151,15 @@ class BuiltModel:
     Attributes:
         inference: ``'logits'`` (validated by top-k accuracy) or ``'embeddings'`` (rank-1).
         shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
+        logged: Per-step names the loop logs under ``train/``: each loss term and its
+            info (``cls/loss``) and the scalar ``visual_summary`` entries.
     """
 
     model: BaseModel
     losses: LossAggregator
     inference: str
     shapes: dict[str, dict[str, tuple[int, ...]]]
+    logged: list[str] = field(default_factory=list)
 
 
 def build_model(cfg: Config, sample: Batch) -> BuiltModel:
@@ -188,7 +191,7 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
         for prefix, feats in out["training_feat"].items()
     }
     inference = "logits" if "logits" in out["inference_feat"] else "embeddings"
-    return BuiltModel(model, losses, inference, shapes)
+    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"))
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
@@ -228,6 +231,8 @@ def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str
                         f"{str(err).splitlines()[0]}",
                         key=f"{losses.key}",
                     ) from None
+            _, info = losses(out["training_feat"])
+            out["_logged"] = [*info, *scalar_summaries(out.get("visual_summary") or {})]
     finally:
         model.train(was_training)
     return out

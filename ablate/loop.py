@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 
 from ablate.build import (
+    BuiltModel,
     build_datasets,
     build_model,
     build_optimizer,
@@ -62,6 +63,17 @@ class Runtime:
         self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
     ) -> None:
         """Called once per epoch; ``state()`` builds the checkpoint if one is wanted."""
+
+
+def metric_names(built: BuiltModel) -> set[str]:
+    """Every metric name the loop reports per epoch for this model."""
+    names = {"epoch", "lr", "time/train_epoch_s", "train/loss", "val/loss"}
+    names |= {f"train/{k}" for k in built.logged}
+    if built.inference == "logits":
+        names |= {f"val/top{k}" for k in getattr(built.model, "topk", (1, 5))}
+    else:
+        names.add("val/rank1")
+    return names
 
 
 def seed_everything(seed: int) -> None:
@@ -144,7 +156,8 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             batch_size=data.batch_size,
             sampler=sampler,
             num_workers=data.loader_workers,
-            drop_last=False,
+            # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
+            drop_last=len(sampler) % data.batch_size == 1,
         )
     )
     val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]

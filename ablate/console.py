@@ -1,0 +1,127 @@
+"""Terminal output of ``ablate plan`` and ``ablate run``: the trial plan and the results table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from ablate.plan import BuildReport, SweepPlan, local_nodes
+from ablate.space import describe_point, format_value
+
+
+def _dims(plan: SweepPlan) -> list[str]:
+    out = []
+    for d in plan.space.all_dims():
+        if d.discrete:
+            out.append(f"{d.label}: {', '.join(format_value(v) for v in d.options())}")
+        else:
+            out.append(f"{d.label}: {d.dist.kind}{list(d.dist.args)}")  # type: ignore[union-attr]
+    return out
+
+
+def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[BuildReport]) -> str:
+    """The whole ``ablate plan`` report."""
+    t, r = plan.tune, plan.resources
+    lines = [f"sweep '{plan.name}' ({plan.cfg.file})"]
+    lines.append(f"  strategy {t.strategy}, scheduler {t.scheduler}, metric {t.metric} ({t.mode})")
+    lines.append("  dimensions:")
+    lines += [f"    {d}" for d in _dims(plan)]
+    seeds = plan.space.seeds
+    if t.strategy == "optuna":
+        lines.append(f"  trials: {t.num_samples} proposed by Optuna TPE, at seed {seeds[0]}")
+    else:
+        lines.append(
+            f"  trials: {len(plan.cells)} cells x {len(seeds)} seeds {seeds} = {len(plan.trials)}"
+        )
+    if plan.baseline is not None:
+        lines.append(f"  baseline: {describe_point(plan.baseline)}")
+    per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())
+    how = (
+        "trains in the Tune trial process"
+        if r.inline
+        else f"Ray Train, {r.num_workers} workers x {r.worker}, driver holds no CPU"
+    )
+    backend = (
+        "nccl on GPU"
+        if plan.scaling.use_gpu
+        else "gloo on CPU"
+        if r.num_workers > 1
+        else "single process"
+    )
+    lines.append(f"  resources per trial: {per} ({how}); backend: {backend}")
+    lines.append(
+        f"  concurrency: {fit_note}"
+        if fits is None
+        else f"  concurrency: up to {fits} trials at once ({fit_note})"
+    )
+    if plan.scaling.use_gpu:
+        import torch.distributed as dist
+
+        if not dist.is_nccl_available():
+            lines.append("  note: this torch has no NCCL; the cluster's torch must (a CUDA build)")
+    lines.append(f"  model combinations built on a sample batch: {len(builds)}")
+    rows = []
+    for b in builds:
+        shapes = "; ".join(
+            f"{p}: " + ", ".join(f"{k}{list(v)}" for k, v in s.items()) for p, s in b.shapes.items()
+        )
+        rows.append(
+            {
+                "combination": describe_point(b.point) or "(base)",
+                "cell": b.cell,
+                "params": f"{b.params:,}" if not b.error else "-",
+                "training_feat": shapes if not b.error else "ERROR",
+            }
+        )
+    if rows:
+        lines.append(_indent(pd.DataFrame(rows).to_string(index=False)))
+    synthetic = {b.synthetic for b in builds if b.synthetic}
+    lines += [f"  note: {s}" for s in sorted(synthetic)]
+    return "\n".join(lines)
+
+
+def _indent(text: str, by: str = "    ") -> str:
+    return "\n".join(by + ln for ln in text.splitlines())
+
+
+def results_table(trials: Iterable[Any], metric: str, mode: str) -> str:
+    """Cells ranked by mean metric over seeds, with the spread across seeds."""
+    rows = [
+        {
+            "cell": t.cell,
+            "seed": t.seed,
+            "status": t.status,
+            "value": t.metrics.get(metric),
+            "point": describe_point(t.point),
+            "seconds": t.duration_s,
+        }
+        for t in trials
+    ]
+    if not rows:
+        return "no trials ran"
+    df = pd.DataFrame(rows)
+    ok = df[df["status"] != "FAILED"].dropna(subset=["value"])
+    failed = df[df["status"] == "FAILED"].groupby("cell").size()
+    if ok.empty:
+        return "no trial finished"
+    g = ok.groupby("cell").agg(
+        mean=("value", "mean"),
+        std=("value", "std"),
+        n=("value", "size"),
+        seconds=("seconds", "sum"),
+        point=("point", "first"),
+    )
+    g["failed"] = failed.reindex(g.index).fillna(0).astype(int)
+    g = g.sort_values("mean", ascending=(mode == "min"))
+    g.insert(0, "rank", range(1, len(g) + 1))
+    g[metric] = [
+        f"{m:.4g} ± {s:.2g}" if pd.notna(s) else f"{m:.4g}" for m, s in zip(g["mean"], g["std"])
+    ]
+    g["seconds"] = g["seconds"].map(lambda v: f"{v:.0f}")
+    out = g.reset_index()[["rank", metric, "n", "failed", "seconds", "cell", "point"]]
+    return out.to_string(index=False)
+
+
+__all__ = ["local_nodes", "plan_text", "results_table"]

@@ -1,0 +1,267 @@
+"""One trial: the Ray Tune function trainable, and the Ray Train worker it may launch.
+
+A trial resolves its point of the search space into a full config and trains it with the
+one worker loop (:func:`ablate.loop.train`), in one of two ways:
+
+- **inline**: one CPU worker trains inside the Tune trial process. No worker group, no
+  process group: the per-trial overhead is Ray Tune's alone.
+- **Ray Train**: a ``TorchTrainer`` runs ``num_workers`` DDP workers (gloo on CPU, nccl on
+  GPU); ``TuneReportCallback`` passes each epoch's metrics back to Tune.
+
+Both paths checkpoint every epoch and resume from the last checkpoint, and give the same
+metrics for the same seed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ablate.config import Config
+from ablate.loop import Runtime, StateFn, train
+from ablate.space import Point, Space, cell_id, resolve
+
+STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class TrialContext:
+    """What every trial of a sweep shares; shipped once through the object store."""
+
+    sweep: str
+    file: str
+    base: dict[str, Any]
+    space: Space
+    imports: list[str]
+    inline: bool
+    num_workers: int
+    use_gpu: bool
+    worker: dict[str, float]
+    placement_strategy: str
+    train_max_failures: int
+    storage_path: str
+    trial_timeout: float | None
+    sys_path: list[str] = field(default_factory=list)
+
+
+def import_plugins(ctx: TrialContext) -> None:
+    """Make the driver's ``custom_imports`` importable and imported in this process."""
+    for p in reversed(ctx.sys_path):
+        if p not in sys.path:
+            sys.path.insert(0, p)
+    importlib.import_module("components")
+    for name in ctx.imports:
+        importlib.import_module(name)
+
+
+def split_params(params: dict[str, Any]) -> tuple[Point, int]:
+    """Tune's trial config -> (point, seed).
+
+    Grid strategies pass ``{'trial': {'point': ..., 'seed': ...}}``; Optuna passes the
+    suggested labels and ``seed`` flat.
+    """
+    params = params.get("trial", params)
+    if "point" in params:
+        return dict(params["point"]), int(params["seed"])
+    point = {k: v for k, v in params.items() if k != "seed"}
+    return point, int(params["seed"])
+
+
+def trial_config(
+    ctx: TrialContext, params: dict[str, Any]
+) -> tuple[dict[str, Any], Point, int, str]:
+    point, seed = split_params(params)
+    resolved = resolve(ctx.base, ctx.space, point, seed)
+    return resolved, point, seed, cell_id(resolved)
+
+
+# --- inline: the Tune trial process trains --------------------------------------------------
+
+
+class TuneRuntime(Runtime):
+    """Reports each epoch to Tune with a checkpoint; resumes from Tune's checkpoint."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        self.extra = extra
+
+    def restore(self) -> dict[str, Any] | None:
+        from ray import tune
+
+        ckpt = tune.get_checkpoint()
+        if ckpt is None:
+            return None
+        with ckpt.as_directory() as d:
+            return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+
+    def report(
+        self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
+    ) -> None:
+        from ray import tune
+
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state(), Path(d) / STATE_FILE)
+            tune.report({**metrics, **self.extra}, checkpoint=tune.Checkpoint.from_directory(d))
+
+
+# --- Ray Train: a TorchTrainer per trial ------------------------------------------------------
+
+
+class RayTrainRuntime(Runtime):
+    """A Ray Train worker: DDP through ``prepare_model``, sums through ``all_reduce``."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        import ray.train
+        import ray.train.torch
+
+        ctx = ray.train.get_context()
+        self.rank = ctx.get_world_rank()
+        self.world_size = ctx.get_world_size()
+        self.device = ray.train.torch.get_device()
+        self.extra = extra
+
+    def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
+        import ray.train.torch
+
+        return ray.train.torch.prepare_model(model)
+
+    def prepare_loader(self, loader: Any) -> Any:
+        import ray.train.torch
+
+        # The loop builds its own DistributedSampler, seeded like the inline path.
+        return ray.train.torch.prepare_data_loader(loader, add_dist_sampler=False)
+
+    def all_reduce_sum(self, values: torch.Tensor) -> torch.Tensor:
+        if self.world_size == 1:
+            return values
+        import torch.distributed as dist
+
+        dev = values.to(self.device)
+        dist.all_reduce(dev)
+        return dev.cpu()
+
+    def restore(self) -> dict[str, Any] | None:
+        import ray.train
+
+        ckpt = ray.train.get_checkpoint()
+        if ckpt is None:
+            return None
+        with ckpt.as_directory() as d:
+            return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+
+    def report(
+        self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
+    ) -> None:
+        import ray.train
+
+        if self.rank != 0:
+            ray.train.report(metrics, checkpoint=None)
+            return
+        with tempfile.TemporaryDirectory() as d:
+            torch.save(state(), Path(d) / STATE_FILE)
+            ray.train.report(
+                {**metrics, **self.extra}, checkpoint=ray.train.Checkpoint.from_directory(d)
+            )
+
+
+def train_worker(loop_config: dict[str, Any]) -> None:
+    """Ray Train's ``train_loop_per_worker``."""
+    ctx: TrialContext = loop_config["ctx"]
+    import_plugins(ctx)
+    cfg = Config(loop_config["config"], ctx.file)
+    train(cfg, RayTrainRuntime(loop_config["extra"]))
+
+
+def _fit_with_ray_train(
+    ctx: TrialContext, resolved: dict[str, Any], name: str, extra: dict[str, Any]
+) -> None:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    trainer = TorchTrainer(
+        train_worker,
+        train_loop_config={"ctx": ctx, "config": resolved, "extra": extra},
+        torch_config=TorchConfig(backend="nccl" if ctx.use_gpu else "gloo"),
+        scaling_config=ScalingConfig(
+            num_workers=ctx.num_workers,
+            use_gpu=ctx.use_gpu,
+            resources_per_worker=dict(ctx.worker),
+            placement_strategy=ctx.placement_strategy,
+        ),
+        run_config=RunConfig(
+            # A deterministic name: a restarted trial finds its own Train run and resumes it.
+            name=f"{ctx.sweep}-train-{name}",
+            storage_path=ctx.storage_path,
+            failure_config=FailureConfig(max_failures=ctx.train_max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=[TuneReportCallback()],
+        ),
+    )
+    trainer.fit()
+
+
+def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
+    """Ray Tune's function trainable for every ablate trial."""
+    import_plugins(ctx)
+    resolved, _point, seed, cell = trial_config(ctx, params)
+    name = f"{cell}-s{seed}"
+    extra = {"ablate_cell": cell, "ablate_seed": seed}
+    if ctx.inline:
+        threads = resolved.get("train", {}).get("num_threads")
+        torch.set_num_threads(int(threads or max(1, int(ctx.worker.get("CPU", 1)))))
+
+        def work() -> None:
+            train(Config(resolved, ctx.file), TuneRuntime(extra))
+    else:
+
+        def work() -> None:
+            _fit_with_ray_train(ctx, resolved, name, extra)
+
+    if ctx.trial_timeout is None:
+        work()
+        return
+    _with_timeout(work, ctx.trial_timeout)
+
+
+def _with_timeout(work: Any, seconds: float) -> None:
+    """Run ``work``; past ``seconds`` raise ``TimeoutError`` (Tune then ends this process)."""
+    box: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            work()
+        except BaseException as err:  # carried to the trial's thread and re-raised there
+            box["error"] = err
+
+    # Tune's session is thread-local to the trial thread; copy it to the worker thread.
+    from ray.tune.trainable.function_trainable import get_session  # type: ignore[attr-defined]
+
+    session = get_session()
+
+    def runner() -> None:
+        from ray.train._internal import session as train_session
+
+        train_session._set_session(session)  # type: ignore[attr-defined]
+        target()
+
+    thread = threading.Thread(target=runner, name="ablate-trial", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"trial exceeded tune.trial_timeout={seconds:g}s and was stopped")
+    if "error" in box:
+        raise box["error"]
+
+
+def trial_env() -> dict[str, str]:
+    """Environment for Ray workers: keep the driver's working directory for relative paths."""
+    return {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
