@@ -137,6 +137,11 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         if scheduler is not None and restored.get("scheduler") is not None:
             scheduler.load_state_dict(restored["scheduler"])
         start_epoch = int(restored["epoch"]) + 1
+        if start_epoch >= settings.epochs:
+            # Killed after its last checkpoint but before anyone saw the end: report it again.
+            last = dict(restored.get("metrics") or {})
+            runtime.report(last, {}, lambda: restored)
+            return last
 
     net = runtime.prepare_model(model)
     sampler: Any
@@ -206,9 +211,10 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             "time/train_epoch_s": train_time,
         }
 
-        def state(epoch: int = epoch) -> dict[str, Any]:
+        def state(epoch: int = epoch, metrics: dict[str, float] = metrics) -> dict[str, Any]:
             return {
                 "epoch": epoch,
+                "metrics": metrics,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,

@@ -60,7 +60,8 @@ def connect(address: str | None, *, env: dict[str, str] | None = None) -> None:
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     runtime_env = {"env_vars": {**trial_env(), **(env or {})}}
-    logging.getLogger("ray").setLevel(logging.WARNING)
+    # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
+    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
         if address:
             ray.init(
@@ -210,7 +211,6 @@ def run_sweep(
         name=plan.name,
         storage_path=root,
         failure_config=tune.FailureConfig(max_failures=plan.tune.max_failures),
-        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         callbacks=[progress, *callbacks],
         verbose=0,
     )
@@ -300,6 +300,17 @@ class _Progress:
         class Progress(Callback):
             def __init__(self) -> None:
                 self.done = 0
+                self.first_epoch: dict[str, float] = {}
+
+            def on_trial_result(
+                self,
+                iteration: int,
+                trials: list[Any],
+                trial: Any,
+                result: dict[str, Any],
+                **info: Any,
+            ) -> None:
+                self.first_epoch.setdefault(trial.trial_id, float(result.get("epoch", 1)))
 
             def _line(self, trial: Any, status: str, detail: str) -> None:
                 self.done += 1
@@ -311,10 +322,13 @@ class _Progress:
                 result = trial.last_result or {}
                 value = result.get(plan.tune.metric)
                 shown = f"{plan.tune.metric}={value:.4g}" if isinstance(value, int | float) else ""
+                first = self.first_epoch.get(trial.trial_id, 1.0)
+                resumed = f", resumed at epoch {first:.0f}" if first > 1 else ""
                 self._line(
                     trial,
                     "done",
-                    f"{shown} epochs={result.get('epoch', 0):.0f} ({result.get('time_total_s', 0):.1f}s)",
+                    f"{shown} epochs={result.get('epoch', 0):.0f} "
+                    f"({result.get('time_total_s', 0):.1f}s{resumed})",
                 )
 
             def on_trial_error(

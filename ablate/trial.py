@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,20 @@ from ablate.loop import Runtime, StateFn, train
 from ablate.space import Point, Space, cell_id, resolve
 
 STATE_FILE = "state.pt"
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Write a checkpoint atomically: a kill mid-write leaves the previous one intact."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_state(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
 
 
 @dataclass(frozen=True)
@@ -51,6 +64,15 @@ class TrialContext:
     storage_path: str
     trial_timeout: float | None
     sys_path: list[str] = field(default_factory=list)
+
+    def checkpoint(self, trial_name: str) -> Path:
+        """Where a trial keeps its checkpoint: ``<storage>/<sweep>/checkpoints/<cell>-s<seed>``.
+
+        ablate owns this file rather than handing checkpoints to Tune: Tune's experiment
+        state can point at a checkpoint it already rotated away when the driver is killed,
+        and then the trial cannot be restored at all.
+        """
+        return Path(self.storage_path) / self.sweep / "checkpoints" / trial_name / STATE_FILE
 
 
 def import_plugins(ctx: TrialContext) -> None:
@@ -88,28 +110,22 @@ def trial_config(
 
 
 class TuneRuntime(Runtime):
-    """Reports each epoch to Tune with a checkpoint; resumes from Tune's checkpoint."""
+    """Reports each epoch to Tune; checkpoints to the trial's own file and resumes from it."""
 
-    def __init__(self, extra: dict[str, Any]) -> None:
+    def __init__(self, extra: dict[str, Any], checkpoint: Path) -> None:
         self.extra = extra
+        self.checkpoint = checkpoint
 
     def restore(self) -> dict[str, Any] | None:
-        from ray import tune
-
-        ckpt = tune.get_checkpoint()
-        if ckpt is None:
-            return None
-        with ckpt.as_directory() as d:
-            return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+        return load_state(self.checkpoint)
 
     def report(
         self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
     ) -> None:
         from ray import tune
 
-        with tempfile.TemporaryDirectory() as d:
-            torch.save(state(), Path(d) / STATE_FILE)
-            tune.report({**metrics, **self.extra}, checkpoint=tune.Checkpoint.from_directory(d))
+        save_state(self.checkpoint, state())
+        tune.report({**metrics, **self.extra})
 
 
 # --- Ray Train: a TorchTrainer per trial ------------------------------------------------------
@@ -118,7 +134,7 @@ class TuneRuntime(Runtime):
 class RayTrainRuntime(Runtime):
     """A Ray Train worker: DDP through ``prepare_model``, sums through ``all_reduce``."""
 
-    def __init__(self, extra: dict[str, Any]) -> None:
+    def __init__(self, extra: dict[str, Any], checkpoint: Path) -> None:
         import ray.train
         import ray.train.torch
 
@@ -127,6 +143,7 @@ class RayTrainRuntime(Runtime):
         self.world_size = ctx.get_world_size()
         self.device = ray.train.torch.get_device()
         self.extra = extra
+        self.checkpoint = checkpoint
 
     def prepare_model(self, model: torch.nn.Module) -> torch.nn.Module:
         import ray.train.torch
@@ -149,27 +166,18 @@ class RayTrainRuntime(Runtime):
         return dev.cpu()
 
     def restore(self) -> dict[str, Any] | None:
-        import ray.train
-
-        ckpt = ray.train.get_checkpoint()
-        if ckpt is None:
-            return None
-        with ckpt.as_directory() as d:
-            return torch.load(Path(d) / STATE_FILE, map_location="cpu", weights_only=False)
+        # Every rank reads the same file (shared storage on a cluster); after a worker-group
+        # restart, training goes on from the last epoch rank 0 wrote.
+        return load_state(self.checkpoint)
 
     def report(
         self, metrics: dict[str, float], images: dict[str, np.ndarray], state: StateFn
     ) -> None:
         import ray.train
 
-        if self.rank != 0:
-            ray.train.report(metrics, checkpoint=None)
-            return
-        with tempfile.TemporaryDirectory() as d:
-            torch.save(state(), Path(d) / STATE_FILE)
-            ray.train.report(
-                {**metrics, **self.extra}, checkpoint=ray.train.Checkpoint.from_directory(d)
-            )
+        if self.rank == 0:
+            save_state(self.checkpoint, state())
+        ray.train.report({**metrics, **self.extra})
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
@@ -177,19 +185,19 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     ctx: TrialContext = loop_config["ctx"]
     import_plugins(ctx)
     cfg = Config(loop_config["config"], ctx.file)
-    train(cfg, RayTrainRuntime(loop_config["extra"]))
+    train(cfg, RayTrainRuntime(loop_config["extra"], ctx.checkpoint(loop_config["name"])))
 
 
 def _fit_with_ray_train(
     ctx: TrialContext, resolved: dict[str, Any], name: str, extra: dict[str, Any]
 ) -> None:
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.tune.integration.ray_train import TuneReportCallback
 
     trainer = TorchTrainer(
         train_worker,
-        train_loop_config={"ctx": ctx, "config": resolved, "extra": extra},
+        train_loop_config={"ctx": ctx, "config": resolved, "extra": extra, "name": name},
         torch_config=TorchConfig(backend="nccl" if ctx.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
             num_workers=ctx.num_workers,
@@ -202,7 +210,6 @@ def _fit_with_ray_train(
             name=f"{ctx.sweep}-train-{name}",
             storage_path=ctx.storage_path,
             failure_config=FailureConfig(max_failures=ctx.train_max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=[TuneReportCallback()],
         ),
     )
@@ -220,7 +227,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         torch.set_num_threads(int(threads or max(1, int(ctx.worker.get("CPU", 1)))))
 
         def work() -> None:
-            train(Config(resolved, ctx.file), TuneRuntime(extra))
+            train(Config(resolved, ctx.file), TuneRuntime(extra, ctx.checkpoint(name)))
     else:
 
         def work() -> None:
@@ -228,8 +235,10 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
 
     if ctx.trial_timeout is None:
         work()
-        return
-    _with_timeout(work, ctx.trial_timeout)
+    else:
+        _with_timeout(work, ctx.trial_timeout)
+    # The final checkpoint stays: if the driver dies before Tune records this trial as done,
+    # the restored trial re-reports its last epoch instead of training again.
 
 
 def _with_timeout(work: Any, seconds: float) -> None:

@@ -1,0 +1,196 @@
+"""Real sweeps on a real local Ray: failures stay alone, DDP trials fit 2 cores, resume works."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_runner import ablate, write
+
+pytestmark = pytest.mark.integration
+
+EXPLODING = """
+from torch import nn
+from ablate import HEADS
+from components.heads.cls_heads import LinearClsHead
+
+
+@HEADS.register_module()
+class ExplodingHead(LinearClsHead):
+    \"\"\"Builds and dry-runs fine, then raises on the third training step.\"\"\"
+
+    def __init__(self, num_classes: int, in_channels: int | None = None, loss: dict | None = None) -> None:
+        super().__init__(num_classes, in_channels, loss)
+        self.steps = 0
+
+    def forward(self, feats):
+        if self.training:
+            self.steps += 1
+            if self.steps == 3:
+                raise RuntimeError("ExplodingHead blew up on purpose")
+        return super().forward(feats)
+"""
+
+
+def test_failing_trial_fails_alone(tmp_path: Path, tiny_base: Path) -> None:
+    write(tmp_path, "boom_plugin.py", EXPLODING)
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: failing
+        _base_: base.yaml
+        custom_imports: {imports: [boom_plugin]}
+        search:
+          model.head:
+            - {type: LinearClsHead}
+            - {type: ExplodingHead}
+          seeds: [0]
+        train: {epochs: 1}
+        """,
+    )
+    ran = ablate("run", str(sweep), cwd=tmp_path)
+    assert ran.code == 1, ran.err[-3000:]  # some trials failed: distinguishable from success
+    assert "1 of 2 trials finished" in ran.out
+    assert "ExplodingHead blew up on purpose" in ran.err
+    assert "head=ExplodingHead" in ran.err
+    # The surviving trial is ranked in the results table.
+    assert "head=LinearClsHead" in ran.out
+
+
+def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: nan
+        _base_: base.yaml
+        search:
+          optimizer.lr: [1.0e+12]
+          seeds: [0]
+        train: {epochs: 1}
+        """,
+    )
+    ran = ablate("run", str(sweep), cwd=tmp_path)
+    assert ran.code == 3, ran.err[-3000:]  # every trial failed
+    assert "loss is" in ran.err and "epoch 1" in ran.err
+
+
+def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) -> None:
+    # Two 1-CPU workers on a 2-CPU machine: the trial driver must hold no CPU, or this hangs.
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: ddp
+        _base_: base.yaml
+        search:
+          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
+          seeds: [0]
+        train: {epochs: 1}
+        scaling: {num_workers: 2, use_gpu: false}
+        """,
+    )
+    ran = ablate(
+        "run",
+        str(sweep),
+        "--max-concurrent",
+        "1",
+        cwd=tmp_path,
+        timeout=400,
+        env={"RAY_num_cpus": "2"},
+    )
+    assert ran.code == 0, ran.err[-3000:]
+    assert "2 of 2 trials finished" in ran.out
+    assert "Ray Train, 2 CPU workers" in ran.out
+
+
+def test_resources_that_can_never_fit_fail_fast(tmp_path: Path, tiny_base: Path) -> None:
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: toobig
+        _base_: base.yaml
+        search:
+          model.neck: [{type: GlobalAveragePooling}]
+        scaling: {num_workers: 64}
+        """,
+    )
+    t0 = time.monotonic()
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=120)
+    assert ran.code == 2
+    last = ran.err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "can never start" in last
+    assert time.monotonic() - t0 < 60
+
+
+def test_interrupted_sweep_resumes(tmp_path: Path, tiny_base: Path) -> None:
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: resume
+        _base_: base.yaml
+        search:
+          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
+          seeds: [0, 1, 2]
+        train: {epochs: 2}
+        tune: {max_concurrent: 1}
+        """,
+    )
+    env = {**os.environ, "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ablate.cli", "run", str(sweep)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    done_lines = 0
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if " done " in line:
+            done_lines += 1
+            if done_lines == 2:
+                break
+    # Kill the driver's whole process group (its local Ray included) without a chance to clean up.
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400)
+    assert ran.code == 0, ran.err[-3000:]
+    assert "resuming sweep 'resume'" in ran.out
+    assert "6 of 6 trials finished" in ran.out
+    # Finished trials are not trained again: the resumed run trains only the rest from
+    # scratch; a trial the killed driver had not yet recorded re-reports its last epoch.
+    fresh = [ln for ln in ran.out.splitlines() if " done " in ln and "resumed at epoch" not in ln]
+    assert len(fresh) <= 6 - 2, ran.out
+
+
+def test_optuna_with_asha(tmp_path: Path, tiny_base: Path) -> None:
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: tpe
+        _base_: base.yaml
+        search:
+          optimizer.lr: {loguniform: [1.0e-3, 0.3]}
+          model.neck:
+            - {type: GlobalAveragePooling}
+            - {type: GeneralizedMeanPooling, p: {uniform: [1.0, 6.0]}}
+        train: {epochs: 3}
+        tune: {strategy: optuna, scheduler: asha, num_samples: 4, asha: {grace_period: 1, reduction_factor: 2}}
+        """,
+    )
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400)
+    assert ran.code == 0, ran.err[-3000:]
+    assert "4 trials" in ran.out
+    assert ran.out.count(" done ") == 4
