@@ -242,27 +242,18 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
 
 
 def _with_timeout(work: Any, seconds: float) -> None:
-    """Run ``work``; past ``seconds`` raise ``TimeoutError`` (Tune then ends this process)."""
+    """Run ``work``; past ``seconds`` raise ``TimeoutError``. Tune then marks the trial failed
+    and ends its process, which takes the hung thread with it."""
     box: dict[str, BaseException] = {}
 
     def target() -> None:
         try:
             work()
-        except BaseException as err:  # carried to the trial's thread and re-raised there
+        except BaseException as err:  # carried over and re-raised in the trial's thread
             box["error"] = err
 
-    # Tune's session is thread-local to the trial thread; copy it to the worker thread.
-    from ray.tune.trainable.function_trainable import get_session  # type: ignore[attr-defined]
-
-    session = get_session()
-
-    def runner() -> None:
-        from ray.train._internal import session as train_session
-
-        train_session._set_session(session)  # type: ignore[attr-defined]
-        target()
-
-    thread = threading.Thread(target=runner, name="ablate-trial", daemon=True)
+    # Tune's session is process-global, so tune.report works from this thread too.
+    thread = threading.Thread(target=target, name="ablate-trial", daemon=True)
     thread.start()
     thread.join(seconds)
     if thread.is_alive():

@@ -194,3 +194,46 @@ def test_optuna_with_asha(tmp_path: Path, tiny_base: Path) -> None:
     assert ran.code == 0, ran.err[-3000:]
     assert "4 trials" in ran.out
     assert ran.out.count(" done ") == 4
+
+
+HANGING = """
+import time
+from ablate import NECKS
+from components.necks.pooling import GlobalAveragePooling
+
+
+@NECKS.register_module()
+class HangingNeck(GlobalAveragePooling):
+    \"\"\"Dry-runs fine (eval mode), then hangs forever on the first training step.\"\"\"
+
+    def forward(self, feats):
+        if self.training:
+            while True:
+                time.sleep(1)
+        return super().forward(feats)
+"""
+
+
+def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path) -> None:
+    write(tmp_path, "hang_plugin.py", HANGING)
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: timeout
+        _base_: base.yaml
+        custom_imports: {imports: [hang_plugin]}
+        search:
+          model.neck: [{type: GlobalAveragePooling}, {type: HangingNeck}]
+          seeds: [0]
+        train: {epochs: 1}
+        tune: {trial_timeout: 20}
+        """,
+    )
+    t0 = time.monotonic()
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=300)
+    assert ran.code == 1, ran.err[-3000:]
+    assert "trial_timeout=20s" in ran.err
+    assert "neck=HangingNeck" in ran.err
+    assert "1 of 2 trials finished" in ran.out
+    assert time.monotonic() - t0 < 200
