@@ -242,7 +242,7 @@ def run_sweep(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
     grid = tuner.fit()
-    outcomes = [_outcome(plan, ctx, r) for r in grid]
+    outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
     return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
 
 

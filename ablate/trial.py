@@ -210,7 +210,7 @@ def _fit_with_ray_train(
             name=f"{ctx.sweep}-train-{name}",
             storage_path=ctx.storage_path,
             failure_config=FailureConfig(max_failures=ctx.train_max_failures),
-            callbacks=[TuneReportCallback()],
+            callbacks=[TuneReportCallback()],  # type: ignore[list-item]
         ),
     )
     trainer.fit()
