@@ -137,10 +137,13 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         if scheduler is not None and restored.get("scheduler") is not None:
             scheduler.load_state_dict(restored["scheduler"])
         start_epoch = int(restored["epoch"]) + 1
-        if start_epoch >= settings.epochs:
-            # Killed after its last checkpoint but before anyone saw the end: report it again.
-            last = dict(restored.get("metrics") or {})
+        # The checkpoint is written just before its epoch is reported, so a kill in between
+        # would lose that epoch's metrics: report the restored epoch again (trackers keep
+        # one value per step). If it was the last epoch, that is all there is left to do.
+        last = dict(restored.get("metrics") or {})
+        if last:
             runtime.report(last, {}, lambda: restored)
+        if start_epoch >= settings.epochs:
             return last
 
     net = runtime.prepare_model(model)
