@@ -142,7 +142,7 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         # one value per step). If it was the last epoch, that is all there is left to do.
         last = dict(restored.get("metrics") or {})
         if last:
-            runtime.report(last, {}, lambda: restored)
+            runtime.report({**last, "ablate_restored": 1.0}, {}, lambda: restored)
         if start_epoch >= settings.epochs:
             return last
 

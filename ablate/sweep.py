@@ -310,7 +310,8 @@ class _Progress:
                 result: dict[str, Any],
                 **info: Any,
             ) -> None:
-                self.first_epoch.setdefault(trial.trial_id, float(result.get("epoch", 1)))
+                restored = float(result.get("epoch", 1)) if "ablate_restored" in result else 0.0
+                self.first_epoch.setdefault(trial.trial_id, restored)
 
             def _line(self, trial: Any, status: str, detail: str) -> None:
                 self.done += 1
@@ -322,8 +323,8 @@ class _Progress:
                 result = trial.last_result or {}
                 value = result.get(plan.tune.metric)
                 shown = f"{plan.tune.metric}={value:.4g}" if isinstance(value, int | float) else ""
-                first = self.first_epoch.get(trial.trial_id, 1.0)
-                resumed = f", resumed at epoch {first:.0f}" if first > 1 else ""
+                first = self.first_epoch.get(trial.trial_id, 0.0)
+                resumed = f", resumed at epoch {first:.0f}" if first else ""
                 self._line(
                     trial,
                     "done",
