@@ -5,6 +5,7 @@ Exit codes:
     1  the sweep ran, but some trials failed (``run``)
     2  bad input: a config, search space, argument or environment mistake; nothing started
     3  every trial failed (``run``)
+    4  the tracking store stopped answering mid-sweep (``run``); run it again to resume
   130  interrupted
 """
 
@@ -20,6 +21,7 @@ from ablate.errors import EXIT_USER_ERROR, AblateError
 
 EXIT_SOME_FAILED = 1
 EXIT_ALL_FAILED = 3
+EXIT_TRACKING_LOST = 4
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -103,12 +105,26 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from ablate.console import results_table
     from ablate.sweep import FAILED, run_sweep
+    from ablate.tracking import SweepTracker, open_store
 
     plan = _load_plan(args)
     _check_builds(plan)
-    outcome = run_sweep(
-        plan, address=args.address, max_concurrent=args.max_concurrent, storage=args.storage
-    )
+    # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+    tracker = SweepTracker(open_store(args.tracking_uri), plan, command=" ".join(sys.argv))
+    tracker.start()
+    try:
+        outcome = run_sweep(
+            plan,
+            address=args.address,
+            max_concurrent=args.max_concurrent,
+            storage=args.storage,
+            callbacks=[tracker.callback()],
+        )
+    except BaseException as err:
+        tracker.abort(interrupted=isinstance(err, KeyboardInterrupt))
+        if tracker.lost is not None:
+            raise TrackingLost(tracker.lost) from None
+        raise
     print()
     print(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
     failed = [t for t in outcome.trials if t.status == FAILED]
@@ -120,9 +136,60 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
+    out = None
+    try:
+        out = _sweep_report(tracker.store, plan.name, args.reports)
+    finally:
+        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
     if failed and len(failed) == len(outcome.trials):
         return EXIT_ALL_FAILED
     return EXIT_SOME_FAILED if failed else 0
+
+
+class TrackingLost(AblateError):
+    """The tracking store stopped answering mid-sweep (exit 4; the sweep resumes)."""
+
+    def __init__(self, err: AblateError) -> None:
+        super().__init__(err.message, hint=err.hint)
+
+
+def _sweep_report(store: Any, name: str, out_root: str) -> Any:
+    """Write the sweep's report from MLflow alone; returns its directory."""
+    from pathlib import Path
+
+    from ablate.report.mlflow_source import write_sweep_report
+
+    paths = write_sweep_report(store, name, out_root)
+    print(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
+    return Path(paths["md"]).parent
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ablate.tracking import open_store
+
+    _sweep_report(open_store(args.tracking_uri), args.name, args.out)
+    return 0
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from ablate.tracking import is_server, shown, sqlite_file, tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    if is_server(uri):
+        print(f"{shown(uri)} is an MLflow server and serves its own UI: open it in a browser")
+        return 0
+    db = sqlite_file(uri)
+    if db is not None and not db.is_file():
+        raise AblateError(
+            f"no tracking store at {db} yet",
+            hint="run a sweep here first, or pass --tracking-uri",
+        )
+    print(f"MLflow UI on {shown(uri)}: http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
+    cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
+    return subprocess.call(cmd)
 
 
 def _cmd_components(args: argparse.Namespace) -> int:
@@ -163,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
             "--max-concurrent", type=int, default=None, help="at most this many trials at once"
         )
 
+    def tracking_arg(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--tracking-uri",
+            default=None,
+            help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)",
+        )
+
     p = sub.add_parser(
         "plan", help="show what a sweep would run and build every model combination; starts nothing"
     )
@@ -177,7 +251,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--storage", default=None, help="where Ray Tune keeps trial state (default: ./.ablate/ray)"
     )
+    tracking_arg(p)
+    p.add_argument(
+        "--reports", default="reports", help="where the report is written (default: reports/)"
+    )
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser(
+        "report", help="regenerate a sweep's report from the tracking store alone (no Ray)"
+    )
+    p.add_argument("name", help="the sweep's name (its MLflow experiment)")
+    tracking_arg(p)
+    p.add_argument("--out", default="reports", help="report root; files go to OUT/NAME/")
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("ui", help="start MLflow's UI on the tracking store (127.0.0.1)")
+    tracking_arg(p)
+    p.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
+    p.set_defaults(func=_cmd_ui)
 
     p = sub.add_parser("components", help="list registered components and their arguments")
     p.add_argument(
@@ -192,6 +283,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except TrackingLost as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_TRACKING_LOST
     except AblateError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR

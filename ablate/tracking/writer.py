@@ -1,0 +1,351 @@
+"""The one writer of a sweep's runs: the parent run, then each trial's child run."""
+
+from __future__ import annotations
+
+import json
+import numbers
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ablate.errors import AblateError
+from ablate.tracking.store import (
+    PARENT,
+    ROLE,
+    TRIAL,
+    Store,
+    TrackingError,
+    log,
+    result_metrics,
+    result_step,
+    run_filter,
+    tag_value,
+    trial_params,
+)
+
+if TYPE_CHECKING:
+    from ablate.plan import SweepPlan
+    from ablate.space import Space
+
+PARENT_TAG = "mlflow.parentRunId"
+PACKAGES = ("ablate", "torch", "ray", "mlflow", "optuna")
+CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
+FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+
+# The tracker of each sweep running in this process (see ablate.tracking.callback).
+ACTIVE: dict[str, SweepTracker] = {}
+
+
+def dimensions(space: Space) -> list[dict[str, Any]]:
+    """The report's dimension list: component choices and non-numeric grids are categorical."""
+    dims = []
+    for d in space.all_dims():
+        if d.is_component:
+            categorical = True
+        elif d.discrete:
+            categorical = not all(
+                isinstance(v, numbers.Real) and not isinstance(v, bool) for v in d.options()
+            )
+        else:
+            categorical = False
+        dims.append({"name": d.label, "categorical": categorical})
+    return dims
+
+
+def _git(where: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(where), *args], capture_output=True, text=True, timeout=5
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def source_tags(where: Path) -> dict[str, str]:
+    """The git commit of ``where`` (when it is in a repository) and package versions."""
+    tags = {}
+    for pkg in PACKAGES:
+        try:
+            tags[f"ablate.version.{pkg}"] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            tags[f"ablate.version.{pkg}"] = "not installed"
+    commit = _git(where, "rev-parse", "HEAD")
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+        dirty = _git(where, "status", "--porcelain", "--untracked-files=no")
+        tags["ablate.git.dirty"] = "true" if dirty else "false"
+    return tags
+
+
+def _yaml(data: Any) -> str:
+    import yaml
+
+    return yaml.safe_dump(json.loads(json.dumps(data, default=str)), sort_keys=False)
+
+
+def ensure_experiment(store: Store, name: str) -> str:
+    """The id of the sweep's experiment, created on first use."""
+    exp = store.call("get_experiment_by_name", store.client.get_experiment_by_name, name)
+    if exp is not None:
+        if exp.lifecycle_stage == "deleted":
+            raise AblateError(
+                f"the MLflow experiment '{name}' is deleted",
+                hint="restore it (mlflow experiments restore) or run the sweep under another --name",
+            )
+        return str(exp.experiment_id)
+    return str(
+        store.call(
+            "create_experiment", store.client.create_experiment, name, tags={"ablate.sweep": name}
+        )
+    )
+
+
+@dataclass
+class _Child:
+    run_id: str
+    name: str
+    epochs: int
+    last_step: int = -1  # steps up to here are in MLflow already
+    open: bool = True
+
+
+@dataclass
+class TrackerStats:
+    callback_s: float = 0.0
+    callbacks: int = 0
+    results: int = 0
+
+
+@dataclass
+class SweepTracker:
+    """Writes one ``ablate run`` to MLflow: the parent run, then every trial's child run.
+
+    Lifecycle: :meth:`start` (before Ray starts) -> Tune drives :meth:`callback` through the
+    sweep -> :meth:`finish` or :meth:`abort`. The ``trial_*`` methods take plain data, so
+    they are usable (and tested) without Ray.
+    """
+
+    store: Store
+    plan: SweepPlan
+    command: str = ""
+    experiment_id: str = ""
+    parent_id: str = ""
+    runs: dict[str, _Child] = field(default_factory=dict)
+    stats: TrackerStats = field(default_factory=TrackerStats)
+    lost: TrackingError | None = None
+    _source: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> str:
+        plan, s = self.plan, self.store
+        where = Path(plan.cfg.file).parent if plan.cfg.file else Path.cwd()
+        self._source = source_tags(where)
+        self.experiment_id = ensure_experiment(s, plan.name)
+        tags = {
+            ROLE: PARENT,
+            "ablate.sweep": plan.name,
+            "ablate.metric": plan.tune.metric,
+            "ablate.mode": plan.tune.mode,
+            "ablate.strategy": plan.tune.strategy,
+            "ablate.baseline": json.dumps(plan.baseline, default=str),
+            "ablate.dimensions": json.dumps(dimensions(plan.space)),
+            "ablate.sweep_file": str(plan.cfg.file),
+            "ablate.command": self.command,
+            **self._source,
+        }
+        run = s.call(
+            "create the parent run",
+            s.client.create_run,
+            self.experiment_id,
+            run_name=f"{plan.name} {time.strftime('%Y-%m-%d %H:%M:%S')}",
+            tags={k: tag_value(v) for k, v in tags.items()},
+        )
+        self.parent_id = run.info.run_id
+        s.call(
+            "log sweep.yaml", s.client.log_text, self.parent_id, _yaml(plan.cfg.data), "sweep.yaml"
+        )
+        ACTIVE[plan.name] = self
+        return self.parent_id
+
+    # -- trials (plain data in; the Tune callback adapts Trial objects) --
+
+    def trial_started(
+        self, trial_id: str, tune_path: str, name: str, config: Mapping[str, Any]
+    ) -> str:
+        """Find or create the trial's child run; returns its run id."""
+        from mlflow.entities import Param
+
+        from ablate.space import cell_id, resolve
+        from ablate.trial import split_params
+
+        s = self.store
+        if trial_id in self.runs:
+            child = self.runs[trial_id]
+            if not child.open:
+                s.call("reopen a run", s.client.update_run, child.run_id, status=RUNNING)
+                child.open = True
+            return child.run_id
+        point, seed = split_params(dict(config))
+        resolved = resolve(self.plan.base, self.plan.space, point, seed)
+        cell = cell_id(resolved)
+        epochs = int(resolved.get("train", {}).get("epochs") or self.plan.epochs)
+        params = trial_params(point, seed)
+        run = self.find_run(trial_id, tune_path)
+        if run is not None:  # a retried or resumed trial: go on in its run
+            child = _Child(run.info.run_id, name, epochs, self._last_step(run))
+            if run.info.status != RUNNING:
+                s.call("reopen a run", s.client.update_run, child.run_id, status=RUNNING)
+            have = run.data.params
+            s.log_batch(
+                child.run_id, params=[Param(k, v) for k, v in params.items() if k not in have]
+            )
+        else:
+            tags = {
+                PARENT_TAG: self.parent_id,
+                ROLE: TRIAL,
+                "ablate.sweep": self.plan.name,
+                "ablate.cell": cell,
+                "ablate.seed": str(seed),
+                "ablate.trial": name,
+                "ablate.trial_id": trial_id,
+                "ablate.tune_path": tune_path,
+                **self._source,
+            }
+            run = s.call(
+                "create a trial run",
+                s.client.create_run,
+                self.experiment_id,
+                run_name=name,
+                tags={k: tag_value(v) for k, v in tags.items()},
+            )
+            child = _Child(run.info.run_id, name, epochs)
+            s.log_batch(child.run_id, params=[Param(k, v) for k, v in params.items()])
+            s.call(
+                "log config.yaml", s.client.log_text, child.run_id, _yaml(resolved), CONFIG_ARTIFACT
+            )
+        self.runs[trial_id] = child
+        return child.run_id
+
+    def find_run(self, trial_id: str, tune_path: str) -> Any:
+        """The child run of this Tune trial from any invocation of the sweep, or None."""
+        runs = self.store.all_runs(
+            self.experiment_id, run_filter(**{ROLE: TRIAL, "ablate.trial_id": trial_id})
+        )
+        found = [r for r in runs if r.data.tags.get("ablate.tune_path") == tune_path]
+        return found[0] if found else None
+
+    def _last_step(self, run: Any) -> int:
+        keys = list(run.data.metrics)
+        if not keys:
+            return -1
+        key = self.plan.tune.metric if self.plan.tune.metric in keys else keys[0]
+        hist = self.store.call(
+            "get_metric_history", self.store.client.get_metric_history, run.info.run_id, key
+        )
+        return max((m.step for m in hist), default=-1)
+
+    def trial_results(
+        self, trial_id: str, results: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()
+    ) -> int:
+        """Log each result whose epoch is not in MLflow yet, in as few batches as fit.
+
+        Returns:
+            How many results were new.
+        """
+        from mlflow.entities import Metric
+
+        child = self.runs[trial_id]
+        metrics, new = [], 0
+        for result in results:
+            step = result_step(result)
+            if step <= child.last_step:
+                continue
+            ts = int(float(result.get("timestamp") or time.time()) * 1000)
+            metrics += [Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()]
+            child.last_step = step
+            new += 1
+        self.store.log_batch(child.run_id, metrics=metrics)
+        self.stats.results += new
+        return new
+
+    def trial_ended(
+        self,
+        trial_id: str,
+        status: str,
+        *,
+        error: str | None = None,
+        traceback: str | None = None,
+        duration_s: float | None = None,
+        note: str | None = None,
+    ) -> None:
+        """End the trial's run: FINISHED, FAILED (with its error) or KILLED (stopped early)."""
+        from mlflow.entities import RunTag
+
+        s = self.store
+        child = self.runs[trial_id]
+        tags = {"ablate.status": note or status}
+        if duration_s is not None:
+            tags["ablate.duration_s"] = f"{duration_s:.3f}"
+        if error is not None:
+            tags["ablate.error"] = error
+        s.log_batch(child.run_id, tags=[RunTag(k, tag_value(v)) for k, v in tags.items()])
+        if traceback or error:
+            s.call(
+                "log error.txt", s.client.log_text, child.run_id, traceback or error, ERROR_ARTIFACT
+            )
+        s.call("end a trial run", s.client.set_terminated, child.run_id, status=status)
+        child.open = False
+
+    def trial_retrying(self, trial_id: str, error: str | None) -> None:
+        from mlflow.entities import RunTag
+
+        child = self.runs.get(trial_id)
+        if child is not None:
+            self.store.log_batch(
+                child.run_id, tags=[RunTag("ablate.last_retried_error", tag_value(error or "?"))]
+            )
+
+    # -- the sweep's end --
+
+    def finish(self, counts: Mapping[str, int], report_dir: Path | None = None) -> None:
+        """Counts and the report on the parent run, which ends FINISHED."""
+        from mlflow.entities import Metric
+
+        s, now = self.store, int(time.time() * 1000)
+        s.log_batch(
+            self.parent_id,
+            metrics=[Metric(f"trials/{k}", float(v), now, 0) for k, v in counts.items()],
+        )
+        if report_dir is not None and report_dir.is_dir():
+            s.call(
+                "log the report", s.client.log_artifacts, self.parent_id, str(report_dir), "report"
+            )
+        s.call("end the parent run", s.client.set_terminated, self.parent_id, status=FINISHED)
+        ACTIVE.pop(self.plan.name, None)
+
+    def abort(self, interrupted: bool) -> None:
+        """Best effort, one attempt each: open runs end KILLED, the parent KILLED or FAILED."""
+        status = KILLED if interrupted else FAILED
+        for child in self.runs.values():
+            if child.open:
+                _try(self.store.client.set_terminated, child.run_id, status=KILLED)
+        if self.parent_id:
+            _try(self.store.client.set_terminated, self.parent_id, status=status)
+        ACTIVE.pop(self.plan.name, None)
+
+    def callback(self) -> Any:
+        """The Ray Tune callback that feeds this tracker."""
+        from ablate.tracking.callback import tracker_callback
+
+        return tracker_callback(self)
+
+
+def _try(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    try:
+        fn(*args, **kwargs)
+    except Exception as err:  # the store is already known to be in trouble
+        log.debug("tracking: %s", err)

@@ -1,0 +1,256 @@
+"""The tracker and the report source against a real SQLite store, without Ray: the Tune
+callback's calls are made by hand, so retries and resumes are exact."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from tracking_helpers import tiny_sweep
+
+from ablate.cli import main
+from ablate.config import load_config
+from ablate.plan import SweepPlan, TrialSpec, make_plan
+from ablate.report.mlflow_source import load_sweep, write_sweep_report
+from ablate.tracking import Store, SweepTracker, open_store
+
+
+def plan_of(where: Path, name: str = "tiny", seeds: str = "[0]") -> SweepPlan:
+    return make_plan(load_config(tiny_sweep(where, name, seeds)))
+
+
+def started(tracker: SweepTracker, i: int, t: TrialSpec, prefix: str = "aaaaa") -> str:
+    config = {"trial": {"point": t.point, "seed": t.seed}}
+    return tracker.trial_started(f"{prefix}_{i:05d}", f"/tune/{t.name}", t.name, config)
+
+
+def results(epochs: range, top1: float = 50.0) -> list[dict[str, Any]]:
+    return [
+        {
+            "epoch": float(e),
+            "val/top1": top1 + e,
+            "train/loss": 1.0 / e,
+            "training_iteration": e,
+            "timestamp": time.time(),
+        }
+        for e in epochs
+    ]
+
+
+def history(store: Store, run_id: str, key: str = "val/top1") -> list[int]:
+    return [m.step for m in store.client.get_metric_history(run_id, key)]
+
+
+def tracker_for(plan: SweepPlan, store: Store | None = None) -> SweepTracker:
+    tracker = SweepTracker(store or open_store(), plan, command="ablate run tiny.yaml")
+    tracker.start()
+    return tracker
+
+
+def test_parent_and_child_runs(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    ok, bad = plan.trials
+    ok_id, bad_id = started(tracker, 0, ok), started(tracker, 1, bad)
+    tracker.trial_results("aaaaa_00000", results(range(1, 3)))
+    tracker.trial_ended("aaaaa_00000", "FINISHED", duration_s=3.5)
+    tracker.trial_results("aaaaa_00001", results(range(1, 2)))
+    tracker.trial_ended(
+        "aaaaa_00001",
+        "FAILED",
+        error="FloatingPointError: loss is nan at epoch 1, step 4",
+        traceback="Traceback (most recent call last):\n...\nFloatingPointError: loss is nan",
+    )
+    tracker.finish({"total": 2, "failed": 1})
+
+    c = tracker.store.client
+    assert tracker.store.uri == f"sqlite:///{tmp_path}/mlflow.db"
+    assert (tmp_path / "mlflow.db").is_file()
+    exp = c.get_experiment_by_name("tiny")
+    parent = c.get_run(tracker.parent_id)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["ablate.role"] == "parent"
+    assert parent.data.tags["ablate.metric"] == "val/top1"
+    assert parent.data.metrics == {"trials/total": 2.0, "trials/failed": 1.0}
+
+    run = c.get_run(ok_id)
+    assert run.info.experiment_id == exp.experiment_id
+    assert run.info.run_name == ok.name
+    assert run.info.status == "FINISHED"
+    assert run.data.params == {"optimizer.lr": "0.05", "seed": "0"}
+    tags = run.data.tags
+    assert tags["mlflow.parentRunId"] == tracker.parent_id
+    assert tags["ablate.sweep"] == "tiny"
+    assert tags["ablate.cell"] == ok.cell
+    assert tags["ablate.seed"] == "0"
+    for pkg in ("ablate", "torch", "ray", "mlflow", "optuna"):
+        assert tags[f"ablate.version.{pkg}"]
+    assert "mlflow.source.git.commit" not in tags  # tmp_path is not a git repository
+    assert history(tracker.store, ok_id) == [1, 2]
+    assert run.data.metrics["val/top1"] == 52.0
+    config = yaml.safe_load(
+        Path(c.download_artifacts(ok_id, "config.yaml", str(tmp_path))).read_text()
+    )
+    assert config["optimizer"]["lr"] == 0.05 and config["train"]["seed"] == 0
+
+    failed = c.get_run(bad_id)
+    assert failed.info.status == "FAILED"
+    assert failed.data.params["optimizer.lr"] == "1000000.0"
+    assert failed.data.tags["ablate.error"] == "FloatingPointError: loss is nan at epoch 1, step 4"
+    text = Path(c.download_artifacts(bad_id, "error.txt", str(tmp_path))).read_text()
+    assert text.startswith("Traceback")
+
+
+def test_git_commit_is_tagged_in_a_repository(tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    plan = plan_of(tmp_path)
+    subprocess.run(["git", "-C", str(tmp_path), "add", "."], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(tmp_path),
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-qm",
+            "x",
+        ],
+        check=True,
+    )
+    tracker = tracker_for(plan)
+    run_id = started(tracker, 0, plan.trials[0])
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert tracker.store.client.get_run(run_id).data.tags["mlflow.source.git.commit"] == head
+
+
+def test_a_retried_trial_goes_on_in_its_run(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    t = plan.trials[0]
+    first = started(tracker, 0, t)
+    tracker.trial_results("aaaaa_00000", results(range(1, 3)))
+    # Tune restarts the trial from its epoch-1 checkpoint: epoch 2 comes again, then 3.
+    assert started(tracker, 0, t) == first
+    assert tracker.trial_results("aaaaa_00000", results(range(2, 4))) == 1
+    tracker.trial_ended("aaaaa_00000", "FINISHED")
+    assert history(tracker.store, first) == [1, 2, 3]
+    runs = tracker.store.client.search_runs([tracker.experiment_id], "tags.`ablate.role` = 'trial'")
+    assert len(runs) == 1
+
+
+def test_a_resumed_sweep_continues_the_trials_run(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    a = tracker_for(plan)
+    t = plan.trials[0]
+    run_id = started(a, 0, t)
+    a.trial_results("aaaaa_00000", results(range(1, 3)))
+    a.abort(interrupted=True)  # Ctrl-C: the open run ends KILLED
+    store = a.store
+    assert store.client.get_run(run_id).info.status == "KILLED"
+    assert store.client.get_run(a.parent_id).info.status == "KILLED"
+
+    b = tracker_for(plan, store)  # `ablate run` again: a new parent, the same Tune trial
+    assert b.parent_id != a.parent_id
+    assert started(b, 0, t) == run_id
+    run = store.client.get_run(run_id)
+    assert run.info.status == "RUNNING"
+    assert run.data.params == {"optimizer.lr": "0.05", "seed": "0"}
+    b.trial_results("aaaaa_00000", results(range(2, 5)))  # the restored epoch is re-reported
+    b.trial_ended("aaaaa_00000", "FINISHED")
+    assert history(store, run_id) == [1, 2, 3, 4]
+    assert store.client.get_run(run_id).info.status == "FINISHED"
+    # Another Tune trial with the same name (a fresh sweep elsewhere) gets its own run.
+    assert started(b, 0, t, prefix="bbbbb") != run_id
+
+
+def test_report_source_merges_invocations_without_double_counting(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path, seeds="[0]")
+    a = tracker_for(plan)
+    for i, t in enumerate(plan.trials):
+        started(a, i, t)
+        a.trial_results(f"aaaaa_{i:05d}", results(range(1, 3), top1=10.0 * i))
+        a.trial_ended(f"aaaaa_{i:05d}", "FINISHED")
+    a.finish({"total": 2, "failed": 0})
+    plan2 = plan_of(tmp_path, seeds="[0, 1]")  # seed 1 added; seed 0 runs again
+    b = tracker_for(plan2, a.store)
+    for i, t in enumerate(plan2.trials):
+        started(b, i, t, prefix="bbbbb")
+        b.trial_results(f"bbbbb_{i:05d}", results(range(1, 3), top1=20.0 + i))
+        b.trial_ended(f"bbbbb_{i:05d}", "FINISHED")
+    started(b, 9, plan2.trials[0], prefix="ccccc")  # still running: not in the report
+    b.finish({"total": 4, "failed": 0})
+
+    data = load_sweep(a.store, "tiny")
+    assert len(data.trials) == 6
+    assert list(data.meta.runs) == [a.parent_id, b.parent_id]  # type: ignore[arg-type]
+    assert set(data.trials["status"]) == {"FINISHED"}
+    assert set(data.trials["param.optimizer.lr"]) == {"0.05", "1000000.0"}
+    assert len(data.curves) == 12 and set(data.curves["step"]) == {1, 2}
+    paths = write_sweep_report(a.store, "tiny", tmp_path / "reports")
+    assert paths["md"] == tmp_path / "reports" / "tiny" / "report.md"
+    csv = pd.read_csv(paths["csv"])
+    assert csv["counted"].sum() == 4  # 2 cells x 2 seeds; the older seed-0 runs superseded
+    assert "Merged from 2 sweep invocation" in paths["md"].read_text()
+
+
+def test_a_sweep_whose_trials_all_failed_still_reports_why(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    for i, t in enumerate(plan.trials):
+        started(tracker, i, t)
+        tracker.trial_ended(f"aaaaa_{i:05d}", "FAILED", error="RuntimeError: out of cheese")
+    tracker.finish({"total": 2, "failed": 2})
+    assert main(["report", "tiny"]) == 0
+    md = (tmp_path / "reports" / "tiny" / "report.md").read_text()
+    assert "out of cheese" in md
+
+
+def test_report_of_an_unknown_sweep_lists_the_known_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "tiny"]) == 2
+    assert "sweeps there: none yet" in capsys.readouterr().err
+    tracker_for(plan_of(tmp_path, "neck_vs_head")).finish({"total": 0})
+    tracker_for(plan_of(tmp_path, "other")).finish({"total": 0})
+    assert main(["report", "neck_vs_haed"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no sweep 'neck_vs_haed'" in err
+    assert "(did you mean 'neck_vs_head'?)" in err
+    assert "sweeps there: neck_vs_head, other" in err
+
+
+def test_unreachable_tracking_uri_exits_2_before_ray(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import ray
+    from tracking_helpers import free_port
+
+    sweep = tiny_sweep(tmp_path)
+    uri = f"http://127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    assert main(["run", str(sweep), "--tracking-uri", uri]) == 2
+    assert time.monotonic() - t0 < 30
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith(f"error: cannot reach the tracking store at {uri}")
+    assert not ray.is_initialized()
+    assert not (tmp_path / ".ablate").exists()
+
+
+def test_ui_refuses_a_store_that_does_not_exist(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ui"]) == 2
+    assert "no tracking store at" in capsys.readouterr().err
+    assert main(["ui", "--tracking-uri", "http://127.0.0.1:5000"]) == 0
+    assert "serves its own UI" in capsys.readouterr().out
