@@ -1,0 +1,54 @@
+"""The two trial paths train the same thing: one cell, one seed, two epochs, run inline and
+with ``scaling.ray_train: true``, end with the same metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SWEEP = """
+name: {name}
+_base_: {root}/configs/digits_resnet.yaml
+model:
+  backbone: {{base_channels: 8}}
+data:
+  dataset: {{type: Digits, limit: 400}}
+  batch_size: 50
+train: {{epochs: 2, num_threads: 1}}
+search:
+  optimizer.lr: [0.05]
+  seeds: [3]
+scaling: {{num_workers: 1, ray_train: {ray_train}}}
+"""
+
+
+def _final_metrics(tmp: Path, root: Path, ray_train: bool) -> dict[str, float]:
+    import ray
+
+    from ablate.config import load_config
+    from ablate.plan import make_plan
+    from ablate.sweep import FINISHED, run_sweep
+
+    name = "via_ray_train" if ray_train else "inline"
+    path = tmp / f"{name}.yaml"
+    path.write_text(SWEEP.format(name=name, root=root, ray_train=str(ray_train).lower()))
+    plan = make_plan(load_config(path))
+    assert plan.resources.inline is not ray_train
+    try:
+        outcome = run_sweep(plan, storage=str(tmp / "ray"), printer=lambda s: None)
+    finally:
+        ray.shutdown()
+    (trial,) = outcome.trials
+    assert trial.status == FINISHED, trial.error
+    assert trial.metrics["epoch"] == 2
+    return trial.metrics
+
+
+def test_inline_and_ray_train_give_identical_metrics(tmp_path: Path, root: Path) -> None:
+    inline = _final_metrics(tmp_path, root, ray_train=False)
+    via_train = _final_metrics(tmp_path, root, ray_train=True)
+    for key in ("train/loss", "val/loss", "val/top1", "val/top5"):
+        assert via_train[key] == pytest.approx(inline[key], abs=1e-6), key
