@@ -33,7 +33,10 @@ def reduce_loss(loss: Tensor, reduction: str) -> Tensor:
 
 
 def weight_reduce_loss(
-    loss: Tensor, weight: Tensor | None = None, reduction: str = "mean", avg_factor: float | None = None
+    loss: Tensor,
+    weight: Tensor | None = None,
+    reduction: str = "mean",
+    avg_factor: float | None = None,
 ) -> Tensor:
     """Apply an elementwise weight, then reduce; ``avg_factor`` replaces the element count.
 
@@ -96,7 +99,9 @@ class BaseLoss(nn.Module):
 
     def pick_reduction(self, reduction_override: str | None) -> str:
         if reduction_override is not None and reduction_override not in REDUCTIONS:
-            raise ValueError(f"reduction_override must be one of {REDUCTIONS}, got {reduction_override!r}")
+            raise ValueError(
+                f"reduction_override must be one of {REDUCTIONS}, got {reduction_override!r}"
+            )
         return reduction_override or self.reduction
 
 
@@ -143,7 +148,9 @@ def gather_and_scale(forward: Callable[..., LossOutput]) -> Callable[..., LossOu
                 named.update(v)
             elif k != "self":
                 named[k] = v
-        gathered = {k: _all_gather_with_grad(v) if isinstance(v, Tensor) else v for k, v in named.items()}
+        gathered = {
+            k: _all_gather_with_grad(v) if isinstance(v, Tensor) else v for k, v in named.items()
+        }
         out = forward(self, **gathered)
         loss, info = out if isinstance(out, tuple) else (out, None)
         world = dist.get_world_size()
