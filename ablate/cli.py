@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -74,7 +75,7 @@ def _check_builds(plan: Any) -> list[Any]:
 
 def _cmd_plan(args: argparse.Namespace) -> int:
     from ablate.console import plan_text
-    from ablate.plan import concurrency, local_nodes
+    from ablate.plan import check_fits, local_nodes
 
     plan = _load_plan(args)
     builds = _check_builds(plan)
@@ -82,16 +83,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
         from ablate.sweep import cluster_nodes, connect
 
         connect(args.address)
-        fits: int | None = concurrency(
-            plan.resources, cluster_nodes(), args.max_concurrent or plan.tune.max_concurrent
-        )
+        fits: int | None = check_fits(plan, cluster_nodes(), args.max_concurrent)
         note = f"cluster at {args.address}"
     else:
         nodes = local_nodes()
         try:
-            fits = concurrency(
-                plan.resources, nodes, args.max_concurrent or plan.tune.max_concurrent
-            )
+            fits = check_fits(plan, nodes, args.max_concurrent)
             note = f"this machine: {nodes[0]['CPU']:g} CPU, {nodes[0]['GPU']:g} GPU"
         except AblateError as err:
             fits, note = (
@@ -109,6 +106,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     plan = _load_plan(args)
     _check_builds(plan)
+    if not (args.address or os.environ.get("RAY_ADDRESS")):
+        from ablate.plan import check_fits, local_nodes
+
+        # A trial that can never fit on this machine is exit 2 before Ray or the store start.
+        check_fits(plan, local_nodes(), args.max_concurrent)
     # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
     tracker = SweepTracker(open_store(args.tracking_uri), plan, command=" ".join(sys.argv))
     tracker.start()

@@ -5,10 +5,9 @@ it, so whatever ``plan`` can catch never reaches a cluster.
 
 from __future__ import annotations
 
+import difflib
 import json
-import math
-import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -17,26 +16,39 @@ import numpy as np
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
+from ablate.points import (
+    continuous_dims,
+    cross,
+    dedupe,
+    factorial,
+    matches,
+    one_at_a_time,
+    random_points,
+)
+from ablate.resources import (
+    Resources,
+    ScalingSettings,
+    concurrency,
+    local_nodes,
+    scaling_settings,
+    trial_resources,
+)
 from ablate.signature import check_kwargs
 from ablate.space import (
     Point,
     Space,
     base_config,
     cell_id,
-    cross,
-    dedupe,
     describe_point,
-    factorial,
-    matches,
-    one_at_a_time,
     parse_point,
     parse_space,
-    random_points,
+    parse_value,
     resolve,
 )
 
 STRATEGIES = ("factorial", "one_at_a_time", "random", "optuna")
 SCHEDULERS = ("fifo", "asha")
+ASHA_OPTIONS = ("grace_period", "reduction_factor", "max_t")
 
 
 @dataclass(frozen=True)
@@ -53,7 +65,7 @@ class TuneSettings:
         exclude: Partial points whose matching cells are dropped.
         seed: Seed of the sampling (not of training).
         asha: ASHAScheduler options: grace_period, reduction_factor, max_t.
-        max_failures: Times Tune retries a failed trial.
+        max_failures: Times Tune retries a failed trial (-1: forever).
         trial_timeout: Seconds after which a trial is stopped and marked failed.
         max_concurrent: Upper bound on trials at once (the cluster's size bounds it too).
     """
@@ -73,27 +85,6 @@ class TuneSettings:
 
 
 @dataclass(frozen=True)
-class ScalingSettings:
-    """The ``scaling:`` block: Ray Train's ScalingConfig for every trial.
-
-    Attributes:
-        num_workers: DDP workers per trial.
-        use_gpu: One GPU per worker (nccl); else CPU workers (gloo).
-        resources_per_worker: e.g. ``{CPU: 2, GPU: 1}``; default ``{CPU: 1}``.
-        placement_strategy: Ray placement strategy of a trial's workers.
-        max_failures: Times Ray Train restarts a failed worker group from its checkpoint.
-        ray_train: Force Ray Train even for a single CPU worker (normally run in-process).
-    """
-
-    num_workers: int = 1
-    use_gpu: bool = False
-    resources_per_worker: dict[str, float] | None = None
-    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
-    max_failures: int = 1
-    ray_train: bool = False
-
-
-@dataclass(frozen=True)
 class TrialSpec:
     """One planned trial: a point of the space at one seed."""
 
@@ -104,32 +95,6 @@ class TrialSpec:
     @property
     def name(self) -> str:
         return f"{self.cell}-s{self.seed}"
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one trial holds while it runs.
-
-    ``inline`` trials (one CPU worker) train inside the Tune trial process and hold one
-    worker's resources. Ray Train trials hold none in the driver (it only waits) and
-    ``num_workers`` worker bundles, all of which must fit at once.
-    """
-
-    inline: bool
-    num_workers: int
-    worker: dict[str, float]
-
-    @property
-    def driver(self) -> dict[str, float]:
-        """Tune's resource request for the trial process (lower-case keys, Tune's form)."""
-        if self.inline:
-            return {k.lower(): v for k, v in self.worker.items()}
-        # A zero-CPU driver: Tune refuses an empty request, so ask for one byte of memory.
-        return {"cpu": 0, "memory": 1}
-
-    def total(self) -> dict[str, float]:
-        n = 1 if self.inline else self.num_workers
-        return {k: v * n for k, v in self.worker.items() if v}
 
 
 @dataclass
@@ -152,6 +117,14 @@ class SweepPlan:
     def cells(self) -> list[str]:
         return list(dict.fromkeys(t.cell for t in self.trials))
 
+    @property
+    def points(self) -> list[Point]:
+        """The planned points, one per cell, in order."""
+        seen: dict[str, Point] = {}
+        for t in self.trials:
+            seen.setdefault(t.cell, t.point)
+        return list(seen.values())
+
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -164,127 +137,86 @@ class SweepPlan:
         }
 
 
-def _settings(cfg: Config, key: str, cls: type) -> Any:
-    raw = cfg.data.get(key) or {}
+def tune_settings(cfg: Config) -> TuneSettings:
+    raw = cfg.data.get("tune") or {}
     if not isinstance(raw, Mapping):
-        raise cfg.error(f"expected a mapping, got {raw!r}", key)
+        raise cfg.error(f"expected a mapping, got {raw!r}", "tune")
     try:
-        check_kwargs(cls, raw, key=key, type_name=key)
+        check_kwargs(TuneSettings, raw, key="tune", type_name="tune")
     except AblateError as err:
         raise cfg.locate(err) from None
-    return cls(**raw)
-
-
-def tune_settings(cfg: Config) -> TuneSettings:
-    t: TuneSettings = _settings(cfg, "tune", TuneSettings)
-    if t.strategy not in STRATEGIES:
-        raise cfg.error(
-            f"unknown strategy '{t.strategy}'{did_you_mean(t.strategy, STRATEGIES)}; expected one of {', '.join(STRATEGIES)}",
-            "tune.strategy",
-        )
-    if t.scheduler not in SCHEDULERS:
-        raise cfg.error(
-            f"unknown scheduler '{t.scheduler}'{did_you_mean(t.scheduler, SCHEDULERS)}; expected one of {', '.join(SCHEDULERS)}",
-            "tune.scheduler",
-        )
-    if t.num_samples < 1:
-        raise cfg.error(f"expected at least 1, got {t.num_samples}", "tune.num_samples")
+    t = TuneSettings(**raw)
+    for key, value, names in (
+        ("strategy", t.strategy, STRATEGIES),
+        ("scheduler", t.scheduler, SCHEDULERS),
+    ):
+        if value not in names:
+            raise cfg.error(
+                f"unknown {key} '{value}'{_guess(value, names)}; expected one of {', '.join(names)}",
+                f"tune.{key}",
+            )
+    low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
+    for key, lo in low.items():
+        value = getattr(t, key)
+        if value is not None and value < lo:
+            raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
+    if not t.metric.strip():
+        raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
     if t.strategy == "one_at_a_time" and t.baseline is None:
         raise cfg.error(
             "one_at_a_time needs a baseline: {dimension: value, ...} to vary one dimension at a time from",
             "tune.baseline",
         )
+    if t.strategy == "optuna" and t.exclude:
+        raise cfg.error(
+            "optuna proposes points as it goes and cannot skip excluded ones; "
+            "drop tune.exclude or narrow the search space",
+            "tune.exclude",
+        )
     if t.trial_timeout is not None and t.trial_timeout <= 0:
         raise cfg.error(
             f"expected a positive number of seconds, got {t.trial_timeout}", "tune.trial_timeout"
         )
-    if t.asha is not None:
-        unknown = set(t.asha) - {"grace_period", "reduction_factor", "max_t"}
-        if unknown:
-            name = sorted(unknown)[0]
-            raise cfg.error(
-                f"unknown ASHA option '{name}'{did_you_mean(name, ['grace_period', 'reduction_factor', 'max_t'])}",
-                f"tune.asha.{name}",
-            )
+    _check_asha(cfg, t)
     return t
 
 
-def scaling_settings(cfg: Config) -> ScalingSettings:
-    s: ScalingSettings = _settings(cfg, "scaling", ScalingSettings)
-    if s.num_workers < 1:
-        raise cfg.error(f"expected at least 1 worker, got {s.num_workers}", "scaling.num_workers")
-    for k, v in (s.resources_per_worker or {}).items():
-        if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
+def _guess(word: str, options: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)``: a close match, else an option ``word`` begins, else a
+    looser match (``val/rank1`` -> ``val/top1``, ``grace`` -> ``grace_period``)."""
+    options = list(options)
+    found = did_you_mean(word, options)
+    if found:
+        return found
+    longer = [o for o in options if o.startswith(word)]
+    loose = longer or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
+    return f" (did you mean '{loose[0]}'?)" if loose else ""
+
+
+def _check_asha(cfg: Config, t: TuneSettings) -> None:
+    if t.asha is None:
+        return
+    if t.scheduler != "asha":
+        raise cfg.error(
+            f"ASHA options are set but tune.scheduler is {t.scheduler}; set scheduler: asha or drop them",
+            "tune.asha",
+        )
+    for name, value in t.asha.items():
+        if name not in ASHA_OPTIONS:
             raise cfg.error(
-                f"expected a non-negative number, got {v!r}", f"scaling.resources_per_worker.{k}"
+                f"unknown ASHA option '{name}'{_guess(str(name), ASHA_OPTIONS)}; "
+                f"expected {', '.join(ASHA_OPTIONS)}",
+                f"tune.asha.{name}",
             )
-    return s
-
-
-def trial_resources(s: ScalingSettings) -> Resources:
-    worker = {"CPU": 1.0}
-    for k, v in (s.resources_per_worker or {}).items():
-        worker[k.upper() if k.lower() in ("cpu", "gpu") else k] = float(v)
-    if s.use_gpu:
-        worker["GPU"] = worker.get("GPU", 1.0) or 1.0
-    inline = s.num_workers == 1 and not s.use_gpu and not s.ray_train and not worker.get("GPU")
-    return Resources(inline, s.num_workers, worker)
-
-
-def concurrency(res: Resources, nodes: list[dict[str, float]], user_max: int | None = None) -> int:
-    """How many trials fit at once on a cluster with these nodes' resources.
-
-    Raises:
-        AblateError: a trial can never fit: more of a resource than the cluster has, or
-            a worker bundle larger than every node.
-    """
-    if not nodes:
-        raise AblateError("the Ray cluster reports no nodes")
-    totals: dict[str, float] = {}
-    for node in nodes:
-        for k, v in node.items():
-            totals[k] = totals.get(k, 0.0) + v
-    need = res.total()
-    for k, v in need.items():
-        have = totals.get(k, 0.0)
-        if v > have + 1e-9:
-            what = (
-                f"{res.num_workers} workers x {res.worker.get(k, 0):g} {k}"
-                if not res.inline
-                else f"{v:g} {k}"
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if name == "reduction_factor" and not (number and value > 1):
+            raise cfg.error(f"expected a number above 1, got {value!r}", f"tune.asha.{name}")
+        if name != "reduction_factor" and not (
+            isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        ):
+            raise cfg.error(
+                f"expected a whole number of epochs >= 1, got {value!r}", f"tune.asha.{name}"
             )
-            hint = (
-                "set scaling.use_gpu: false, or run on a cluster with GPUs"
-                if k == "GPU"
-                else "lower scaling.num_workers or scaling.resources_per_worker"
-            )
-            raise AblateError(
-                f"a trial needs {what} = {v:g} {k} but the cluster has {have:g}: it can never start",
-                key="scaling",
-                hint=hint,
-            )
-    for k, v in res.worker.items():
-        if v and not any(node.get(k, 0.0) + 1e-9 >= v for node in nodes):
-            biggest = max(node.get(k, 0.0) for node in nodes)
-            raise AblateError(
-                f"one worker needs {v:g} {k} but the largest node has {biggest:g}",
-                key="scaling.resources_per_worker",
-            )
-    fits = min(math.floor(totals.get(k, 0.0) / v + 1e-9) for k, v in need.items()) if need else 1
-    fits = max(fits, 1)
-    return min(fits, user_max) if user_max else fits
-
-
-def local_nodes() -> list[dict[str, float]]:
-    """This machine as a one-node cluster (what a local ``ray.init`` would see)."""
-    gpus = 0
-    try:
-        import torch
-
-        gpus = torch.cuda.device_count()
-    except Exception:  # pragma: no cover - a broken CUDA install still plans on CPU
-        gpus = 0
-    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}]
 
 
 def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
@@ -299,6 +231,14 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
     from ablate.build import train_settings
 
     epochs = train_settings(cfg).epochs
+    if t.asha is not None:
+        grace, max_t = t.asha.get("grace_period", 1), t.asha.get("max_t", epochs)
+        if grace > max_t:
+            raise cfg.error(
+                f"grace_period {grace} exceeds max_t {max_t} (train.epochs is {epochs}); "
+                "ASHA would never stop a trial",
+                "tune.asha.grace_period",
+            )
     name = name or cfg.data.get("name") or Path(cfg.file).stem
     if (
         not isinstance(name, str)
@@ -310,31 +250,76 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
     baseline = (
         parse_point(space, t.baseline, "tune.baseline", cfg) if t.baseline is not None else None
     )
-    rules = _exclude_rules(cfg, space, t.exclude)
-    rng = np.random.default_rng(t.seed)
-    if t.strategy == "factorial":
-        points = factorial(space, t.num_samples, rng)
-    elif t.strategy == "one_at_a_time":
-        assert baseline is not None
-        points = one_at_a_time(space, baseline, t.num_samples, rng)
-    elif t.strategy == "random":
-        points = random_points(space, t.num_samples, rng)
-    else:
-        points = []  # optuna proposes points while the sweep runs
-    points = [p for p in dedupe(points) if not any(matches(p, r) for r in rules)]
+    rules = exclude_rules(cfg, space, t.exclude)
     if baseline is not None and any(matches(baseline, r) for r in rules):
-        raise cfg.error("the baseline itself is excluded by tune.exclude", "tune.baseline")
-    if t.strategy != "optuna" and not points:
-        raise cfg.error("tune.exclude drops every cell: nothing would run", "tune.exclude")
+        raise cfg.error(
+            f"the baseline ({describe_point(baseline)}) is excluded by tune.exclude; "
+            "every cell is compared with it",
+            "tune.exclude",
+        )
+    points = _points(cfg, space, t, baseline, rules)
     base = base_config(cfg)
     trials = []
     for p in points:
         cell = cell_id(resolve(base, space, p, 0))
         trials += [TrialSpec(p, seed, cell) for seed in space.seeds]
-    imports = _imports(cfg)
     return SweepPlan(
-        name, cfg, space, t, s, base, trials, baseline, trial_resources(s), epochs, imports
+        name, cfg, space, t, s, base, trials, baseline, trial_resources(s), epochs, _imports(cfg)
     )
+
+
+def _points(
+    cfg: Config, space: Space, t: TuneSettings, baseline: Point | None, rules: list[Point]
+) -> list[Point]:
+    """The strategy's points, without excluded ones. Optuna's come while the sweep runs."""
+    rng = np.random.default_rng(t.seed)
+    if (
+        t.num_samples > 1
+        and t.strategy in ("factorial", "one_at_a_time")
+        and not continuous_dims(space)
+    ):
+        raise cfg.error(
+            f"{t.strategy} runs every cell once; num_samples draws levels of continuous "
+            "dimensions and this space has none; repeat cells with search.seeds instead",
+            "tune.num_samples",
+        )
+    if t.strategy == "optuna":
+        return []
+    if t.strategy == "random":
+        points = random_points(space, t.num_samples, rng, lambda p: not _excluded(p, rules))
+        if len(points) < t.num_samples:
+            if not points and rules:
+                raise cfg.error("tune.exclude drops every cell: nothing would run", "tune.exclude")
+            left = " after tune.exclude" if rules else ""
+            raise cfg.error(
+                f"random asks for {t.num_samples} distinct points but the space has only "
+                f"{len(points)}{left}; lower num_samples or use strategy: factorial",
+                "tune.num_samples",
+            )
+        return points
+    if t.strategy == "factorial":
+        points = factorial(space, t.num_samples, rng)
+    else:
+        assert baseline is not None
+        points = one_at_a_time(space, baseline, t.num_samples, rng)
+    for i, rule in enumerate(rules):
+        if not any(matches(p, rule) for p in points):
+            raise cfg.error(
+                f"{describe_point(rule)} matches none of the {len(points)} planned cells; "
+                "remove the rule or fix its values",
+                f"tune.exclude.{i}",
+            )
+    kept = [p for p in points if not _excluded(p, rules)]
+    if not kept:
+        raise cfg.error(
+            f"tune.exclude drops every cell ({len(points)} of {len(points)}): nothing would run",
+            "tune.exclude",
+        )
+    return kept
+
+
+def _excluded(point: Point, rules: list[Point]) -> bool:
+    return any(matches(point, r) for r in rules)
 
 
 def _imports(cfg: Config) -> list[str]:
@@ -343,29 +328,34 @@ def _imports(cfg: Config) -> list[str]:
     return [mods] if isinstance(mods, str) else list(mods)
 
 
-def _exclude_rules(cfg: Config, space: Space, raw: list[dict[str, Any]] | None) -> list[Point]:
+def exclude_rules(cfg: Config, space: Space, raw: list[dict[str, Any]] | None) -> list[Point]:
+    """``tune.exclude`` as partial points (labels -> values), each value checked."""
     rules = []
     for i, rule in enumerate(raw or []):
         if not isinstance(rule, Mapping) or not rule:
-            raise cfg.error("expected a mapping of dimension -> value", f"tune.exclude.{i}")
+            raise cfg.error(
+                f"expected a mapping of dimension -> value, got {rule!r}", f"tune.exclude.{i}"
+            )
         parsed: Point = {}
         for name, value in rule.items():
-            d = space.find(str(name))
-            if d is None:
-                raise cfg.error(
-                    f"'{name}' is not a dimension{did_you_mean(str(name), space.labels)}",
-                    f"tune.exclude.{i}.{name}",
-                )
-            if not d.contains(value):
-                raise cfg.error(
-                    f"{value!r} is not a value of {d.label}", f"tune.exclude.{i}.{name}"
-                )
+            d, value = parse_value(space, name, value, f"tune.exclude.{i}", cfg)
             parsed[d.label] = value
         rules.append(parsed)
     return rules
 
 
+def check_fits(plan: SweepPlan, nodes: list[dict[str, float]], user_max: int | None = None) -> int:
+    """Trials at once on these nodes; an error names the sweep file's ``scaling`` key."""
+    try:
+        return concurrency(plan.resources, nodes, user_max or plan.tune.max_concurrent)
+    except AblateError as err:
+        raise plan.cfg.locate(err) from None
+
+
 # --- dry build ---------------------------------------------------------------------------
+
+#: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
+MODEL_SECTIONS = ("model", "data", "losses")
 
 
 @dataclass
@@ -382,39 +372,67 @@ class BuildReport:
 
 
 def combinations(plan: SweepPlan) -> list[Point]:
-    """Every distinct model combination: discrete choices crossed, continuous at one draw."""
+    """The points whose models ``plan`` builds: the planned ones; for optuna, which may
+    propose any, every discrete combination with continuous dims at one draw."""
+    if plan.tune.strategy != "optuna":
+        return plan.points
     rng = np.random.default_rng(plan.tune.seed)
-    fixed = {d.label: d.dist.sample(rng) for d in plan.space.all_dims() if not d.discrete}  # type: ignore[union-attr]
-    rules = _exclude_rules(plan.cfg, plan.space, plan.tune.exclude)
-    return [
-        p for p in dedupe(cross(plan.space.dims, fixed)) if not any(matches(p, r) for r in rules)
-    ]
+    fixed = {d.label: d.dist.sample(rng) for d in continuous_dims(plan.space) if d.dist}
+    return dedupe(cross(plan.space.dims, fixed))
+
+
+def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
+    return json.dumps({k: resolved.get(k) for k in sections}, sort_keys=True, default=str)
 
 
 def dry_build(plan: SweepPlan) -> list[BuildReport]:
-    """Build every combination on a sample batch; errors are collected, not raised."""
-    from ablate.build import build_model
+    """Build each distinct model on a sample batch and check each distinct optimizer and
+    train section; errors are collected, not raised, so all of them are listed at once."""
+    import torch
+
+    from ablate.build import build_model, build_optimizer, train_settings
     from ablate.loop import metric_names
 
-    reports = []
+    reports: list[BuildReport] = []
+    models: set[str] = set()
+    optimizers: set[str] = set()
     samples: dict[str, Any] = {}
     for point in combinations(plan):
         resolved = resolve(plan.base, plan.space, point, plan.space.seeds[0])
-        rep = BuildReport(point, cell_id(resolved))
-        cfg = Config(resolved, plan.cfg.file, dict(plan.cfg.origins))
-        try:
-            data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
-            if data_key not in samples:
-                samples[data_key] = _sample_for(cfg)
-            sample, rep.synthetic = samples[data_key]
-            built = build_model(cfg, sample)
-            rep.params = sum(p.numel() for p in built.model.parameters())
-            rep.shapes = built.shapes
-            rep.metrics = metric_names(built)
-        except AblateError as err:
-            rep.error = str(err)
-        reports.append(rep)
+        cfg = Config(resolved, plan.cfg.file, dict(plan.cfg.origins), list(plan.cfg.order))
+        mkey = _section_key(resolved, MODEL_SECTIONS)
+        if mkey not in models:
+            models.add(mkey)
+            rep = BuildReport(_model_part(plan.space, point), cell_id(resolved))
+            try:
+                data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
+                if data_key not in samples:
+                    samples[data_key] = _sample_for(cfg)
+                sample, rep.synthetic = samples[data_key]
+                built = build_model(cfg, sample)
+                rep.params = sum(p.numel() for p in built.model.parameters())
+                rep.shapes = built.shapes
+                rep.metrics = metric_names(built)
+            except AblateError as err:
+                rep.error = str(err)
+            reports.append(rep)
+        okey = _section_key(resolved, ("optimizer", "train"))
+        if okey not in optimizers:
+            optimizers.add(okey)
+            try:
+                epochs = train_settings(cfg).epochs
+                build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
+            except AblateError as err:
+                reports.append(BuildReport(point, cell_id(resolved), error=str(err)))
     return reports
+
+
+def _model_part(space: Space, point: Point) -> Point:
+    """The values of a point that shape the model (``neck``, not ``optimizer.lr``)."""
+    dims = {d.label: d for d in space.active(point)}
+    return {
+        k: v for k, v in point.items() if k in dims and dims[k].path.split(".")[0] in MODEL_SECTIONS
+    }
 
 
 def _sample_for(cfg: Config) -> tuple[Any, str | None]:
@@ -428,10 +446,18 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
         return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
-        cls = DATASETS.get(ds_cfg["type"]) if "type" in ds_cfg else None
+        cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
         spec = getattr(cls, "sample_spec", None)
-        if spec is None:
+        if cls is None or spec is None:
             raise
+        # Only missing files may fall back: a typo'd argument is an error here as anywhere.
+        args = {k: v for k, v in ds_cfg.items() if k != "type"}
+        try:
+            check_kwargs(
+                cls, {"split": "train", **args}, key="data.dataset", type_name=ds_cfg["type"]
+            )
+        except AblateError as bad:
+            raise cfg.locate(bad) from None
         import torch
 
         shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
@@ -449,6 +475,30 @@ def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
     which = (
         "any combination"
         if len(missing) == len(ok)
-        else f"{len(missing)} combinations (e.g. {describe_point(missing[0].point)})"
+        else f"{len(missing)} of {len(ok)} combinations (e.g. {describe_point(missing[0].point)})"
     )
-    return f"metric '{plan.tune.metric}' is never reported by {which}{did_you_mean(plan.tune.metric, known)}; reported: {', '.join(known)}"
+    return (
+        f"metric '{plan.tune.metric}' is never reported by {which}"
+        f"{_guess(plan.tune.metric, known)}; reported: {', '.join(known)}"
+    )
+
+
+__all__ = [
+    "BuildReport",
+    "Resources",
+    "ScalingSettings",
+    "SweepPlan",
+    "TrialSpec",
+    "TuneSettings",
+    "check_fits",
+    "check_metric",
+    "combinations",
+    "concurrency",
+    "dry_build",
+    "exclude_rules",
+    "local_nodes",
+    "make_plan",
+    "scaling_settings",
+    "trial_resources",
+    "tune_settings",
+]

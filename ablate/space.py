@@ -5,20 +5,22 @@ A dimension is a dotted config path. Its value is either a list of component cho
 distribution from a small validated vocabulary::
 
     {choice: [a, b]}  {grid: [a, b]}           discrete: crossed by factorial
-    {uniform: [lo, hi]}  {loguniform: [lo, hi]}  {randint: [lo, hi]}  {quniform: [lo, hi, q]}
+    {uniform: [lo, hi]}  {loguniform: [lo, hi]}  {randint: [lo, hi)}  {quniform: [lo, hi, q]}
 
-A plain list of scalars is shorthand for ``grid``. ``seeds: [0, 1, 2]`` repeats every cell.
+A plain list of scalars is shorthand for ``grid``; ``{choice: [{type: ...}, ...]}`` is the same
+as a list of component choices. ``seeds: [0, 1, 2]`` repeats every cell.
 
 A *point* maps each active dimension's readable label (``neck``, ``neck.p``,
 ``optimizer.lr``) to a value; a component dimension's value is its choice's label (its
 ``type``, or ``name:`` where two choices share a type). A *cell* is a resolved config without
 its seed; :func:`cell_id` hashes it, so the same cell keeps its id across sweeps.
+Enumerating points (factorial, one_at_a_time, random) lives in :mod:`ablate.points`;
+resolving a point into a config and its cell id in :mod:`ablate.resolve`.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 from collections.abc import Iterator, Mapping
@@ -29,6 +31,7 @@ import numpy as np
 
 from ablate.config import Config
 from ablate.errors import did_you_mean
+from ablate.resolve import STRUCTURAL, cell_id, component_class, resolve, swap_component
 
 DISCRETE = ("choice", "grid")
 CONTINUOUS = ("uniform", "loguniform", "randint", "quniform")
@@ -38,9 +41,18 @@ SWEEP_KEYS = ("name", "description", "search", "tune", "scaling")
 Point = dict[str, Any]
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, and a bool never equals a number (``True == 1`` in Python, not in a sweep)."""
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
 @dataclass(frozen=True)
 class Distribution:
-    """One validated distribution; bounds are checked at construction, as Optuna's are."""
+    """One validated distribution; bounds are checked at construction, as Optuna's are.
+
+    ``randint`` draws from ``[low, high)``; ``quniform`` from the grid ``low + k*q`` up to
+    ``high`` (Optuna's ``step``), so every draw lies within the bounds.
+    """
 
     kind: str
     args: tuple[Any, ...]
@@ -52,13 +64,17 @@ class Distribution:
         if kind in DISCRETE:
             if not isinstance(args, list) or not args:
                 raise cfg.error(f"expected a non-empty list of values, got {args!r}", where)
-            if len({json.dumps(a, sort_keys=True, default=str) for a in args}) != len(args):
-                raise cfg.error(f"duplicate values in {args!r}", where)
+            keys = [json.dumps(a, sort_keys=True, default=str) for a in args]
+            dup = next((a for a, k in zip(args, keys) if keys.count(k) > 1), None)
+            if len(set(keys)) != len(keys):
+                raise cfg.error(f"{dup!r} appears twice in {args!r}; list each value once", where)
             return cls(kind, tuple(args))
         arity = 3 if kind == "quniform" else 2
         if not isinstance(args, list) or len(args) != arity or not all(_is_number(a) for a in args):
             shape = "[low, high, q]" if kind == "quniform" else "[low, high]"
             raise cfg.error(f"expected {shape} numbers, got {args!r}", where)
+        if not all(math.isfinite(a) for a in args):
+            raise cfg.error(f"expected finite bounds, got {args!r}", where)
         lo, hi = args[0], args[1]
         if not lo < hi:
             raise cfg.error(f"low must be below high, got [{lo}, {hi}]", where)
@@ -66,8 +82,8 @@ class Distribution:
             raise cfg.error(f"loguniform needs low > 0, got {lo}", where)
         if kind == "randint" and not all(isinstance(a, int) for a in args):
             raise cfg.error(f"randint takes integers [low, high), got {args!r}", where)
-        if kind == "quniform" and args[2] <= 0:
-            raise cfg.error(f"quniform needs q > 0, got {args[2]}", where)
+        if kind == "quniform" and not 0 < args[2] <= hi - lo:
+            raise cfg.error(f"quniform needs 0 < q <= high - low, got q={args[2]}", where)
         return cls(kind, tuple(args))
 
     @property
@@ -81,18 +97,43 @@ class Distribution:
         if self.kind == "uniform":
             return float(rng.uniform(lo, hi))
         if self.kind == "loguniform":
-            return float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+            return float(min(max(math.exp(rng.uniform(math.log(lo), math.log(hi))), lo), hi))
         if self.kind == "randint":
             return int(rng.integers(lo, hi))
-        q = self.args[2]
-        return float(round(rng.uniform(lo, hi) / q) * q)
+        return self._grid(int(rng.integers(self._steps() + 1)))
+
+    def _steps(self) -> int:
+        lo, hi, q = self.args
+        return math.floor((hi - lo) / q + 1e-9)
+
+    def _grid(self, k: int) -> float:
+        lo, _, q = self.args
+        return float(round(lo + k * q, 12))
 
     def contains(self, value: Any) -> bool:
         if self.discrete:
-            return value in self.args
+            return any(_same(value, a) for a in self.args)
         if not _is_number(value):
             return False
-        return self.args[0] <= value <= self.args[1]
+        lo, hi = self.args[0], self.args[1]
+        if self.kind == "randint":
+            return isinstance(value, int) and lo <= value < hi
+        if not lo <= value <= hi:
+            return False
+        if self.kind == "quniform":
+            k = round((value - lo) / self.args[2])
+            return math.isclose(self._grid(k), value, rel_tol=1e-9, abs_tol=1e-12)
+        return True
+
+    def describe(self) -> str:
+        if self.discrete:
+            return f"one of {list(self.args)}"
+        if self.kind == "randint":
+            return f"an integer in [{self.args[0]}, {self.args[1]})"
+        if self.kind == "quniform":
+            lo, hi, q = self.args
+            return f"a multiple of {q} above {lo}, up to {hi}"
+        return f"a number in [{self.args[0]}, {self.args[1]}]"
 
 
 @dataclass
@@ -147,6 +188,12 @@ class Dim:
         assert self.dist is not None
         return self.dist.contains(value)
 
+    def describe(self) -> str:
+        if self.choices is not None:
+            return f"one of {self.options()}"
+        assert self.dist is not None
+        return self.dist.describe()
+
 
 @dataclass
 class Space:
@@ -170,7 +217,12 @@ class Space:
 
     @property
     def labels(self) -> list[str]:
-        return [d.label for d in self.all_dims()]
+        return list(dict.fromkeys(d.label for d in self.all_dims()))
+
+    @property
+    def names(self) -> list[str]:
+        """Every label and path a user may write for a dimension."""
+        return list(dict.fromkeys([*self.labels, *(d.path for d in self.all_dims())]))
 
     def active(self, point: Point) -> Iterator[Dim]:
         """The dimensions a point sets: top-level ones and those of its chosen components."""
@@ -178,7 +230,7 @@ class Space:
         while stack:
             d = stack.pop()
             yield d
-            if d.choices is not None and d.label in point:
+            if d.choices is not None and d.label in point and d.contains(point[d.label]):
                 stack.extend(reversed(d.choice(point[d.label]).dims))
 
 
@@ -190,17 +242,27 @@ def _is_distribution(v: Any) -> bool:
     return isinstance(v, Mapping) and len(v) == 1 and next(iter(v)) in DISTRIBUTIONS
 
 
+def _is_components(v: Any) -> bool:
+    return (
+        isinstance(v, list) and bool(v) and all(isinstance(c, Mapping) and "type" in c for c in v)
+    )
+
+
 def readable(path: str) -> str:
     """``model.neck`` -> ``neck``; other sections keep their prefix (``optimizer.lr``)."""
     return path[len("model.") :] if path.startswith("model.") else path
+
+
+# --- parsing -----------------------------------------------------------------------------
 
 
 def parse_space(cfg: Config) -> Space:
     """Parse and validate ``search:`` against the base config.
 
     Raises:
-        AblateError: an empty space, an unknown dimension path, a bad distribution, or a
-            malformed component choice; each naming the file and the ``search.`` path.
+        AblateError: an empty space, an unknown or nested dimension path, a bad
+            distribution, bad seeds, or a malformed component choice; each naming the
+            file and the ``search.`` path.
     """
     raw = cfg.data.get("search")
     if raw is None or (isinstance(raw, Mapping) and not [k for k in raw if k != "seeds"]):
@@ -210,9 +272,39 @@ def parse_space(cfg: Config) -> Space:
         )
     if not isinstance(raw, Mapping):
         raise cfg.error(f"expected a mapping of config paths to choices, got {raw!r}", "search")
-    seeds = raw.get("seeds", [cfg.get("train.seed", 0)])
+    seeds = _parse_seeds(cfg, raw.get("seeds", [cfg.get("train.seed", 0)]))
+    base = base_config(cfg)
+    dims: list[Dim] = []
+    for path, value in raw.items():
+        if path == "seeds":
+            continue
+        if not isinstance(path, str):
+            raise cfg.error(f"a dimension is a dotted config path, got {path!r}", "search")
+        if path == "train.seed":
+            raise cfg.error(
+                "vary seeds with search.seeds: [...], not as a dimension", f"search.{path}"
+            )
+        outer = next((d for d in dims if path.startswith(d.path + ".")), None)
+        inner = next((d for d in dims if d.path.startswith(path + ".")), None)
+        if outer is not None or inner is not None:
+            a, b = (outer.path, path) if outer is not None else (path, inner.path)  # type: ignore[union-attr]
+            raise cfg.error(
+                f"dimension '{b}' lies inside dimension '{a}', which sets it whole; vary it "
+                f"inside {a}'s choices instead, e.g. {{type: ..., {b[len(a) + 1 :]}: {{choice: [...]}}}}",
+                f"search.{path}",
+            )
+        _check_path(cfg, base, path)
+        dims.append(_parse_dim(cfg, path, readable(path), value, f"search.{path}"))
+    return Space(dims, seeds)
+
+
+def _parse_seeds(cfg: Config, seeds: Any) -> list[int]:
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
+        raise cfg.error(
+            f"expected a list of integer seeds, got {seeds}",
+            "search.seeds",
+            hint=f"write seeds: [{seeds}] for one seed, or seeds: {list(range(max(seeds, 1)))} for {max(seeds, 1)}",
+        )
     if (
         not isinstance(seeds, list)
         or not seeds
@@ -222,32 +314,22 @@ def parse_space(cfg: Config) -> Space:
             f"expected a non-empty list of integer seeds, got {seeds!r}", "search.seeds"
         )
     if len(set(seeds)) != len(seeds):
-        raise cfg.error(f"duplicate seeds in {seeds}", "search.seeds")
-    base = base_config(cfg)
-    dims = []
-    for path, value in raw.items():
-        if path == "seeds":
-            continue
-        if path == "train.seed":
-            raise cfg.error(
-                "vary seeds with search.seeds: [...], not as a dimension", f"search.{path}"
-            )
-        _check_path(cfg, base, path)
-        dims.append(_parse_dim(cfg, path, readable(path), value, f"search.{path}"))
-    return Space(dims, list(seeds))
+        raise cfg.error(
+            f"duplicate seeds in {seeds}; each seed repeats every cell once", "search.seeds"
+        )
+    return list(seeds)
 
 
 def _parse_dim(
     cfg: Config, path: str, label: str, value: Any, key: str, rel: str | None = None
 ) -> Dim:
     if _is_distribution(value):
+        ((kind, args),) = value.items()
+        if kind in DISCRETE and _is_components(args) and rel is None:
+            return Dim(path, label, choices=_parse_choices(cfg, path, label, args, f"{key}.{kind}"))
         return Dim(path, label, dist=Distribution.parse(value, key, cfg), rel=rel)
-    if (
-        isinstance(value, list)
-        and value
-        and all(isinstance(v, Mapping) and "type" in v for v in value)
-    ):
-        return Dim(path, label, choices=_parse_choices(cfg, path, label, value, key), rel=rel)
+    if _is_components(value) and rel is None:
+        return Dim(path, label, choices=_parse_choices(cfg, path, label, value, key))
     if isinstance(value, list) and value and not any(isinstance(v, Mapping) for v in value):
         return Dim(path, label, dist=Distribution.parse({"grid": value}, key, cfg), rel=rel)
     if isinstance(value, Mapping) and len(value) == 1:
@@ -255,7 +337,7 @@ def _parse_dim(
         raise cfg.error(
             f"unknown distribution '{kind}'{did_you_mean(str(kind), DISTRIBUTIONS)}; "
             f"expected one of {', '.join(DISTRIBUTIONS)}",
-            key,
+            f"{key}.{kind}",
         )
     raise cfg.error(
         "expected a list of component choices [{type: ...}, ...], a list of values, "
@@ -265,24 +347,54 @@ def _parse_dim(
 
 
 def _parse_choices(cfg: Config, path: str, label: str, items: list[Any], key: str) -> list[Choice]:
-    choices: list[Choice] = []
+    named: list[tuple[str, dict[str, Any]]] = []
     for i, item in enumerate(items):
         item = dict(item)
         name = item.pop("name", None) or item["type"]
-        if not isinstance(name, str):
+        if not isinstance(name, str) or not name:
             raise cfg.error(f"a choice's type/name must be a string, got {name!r}", f"{key}.{i}")
-        if any(c.label == name for c in choices):
+        same = next((j for j, (n, _) in enumerate(named) if n == name), None)
+        if same is not None:
             raise cfg.error(
-                f"two choices are both called '{name}'; give them distinct name: labels",
+                f"choices {same} and {i} are both called '{name}'; give them distinct name: labels",
                 f"{key}.{i}",
             )
-        nested = []
-        for rel, sub in _find_distributions(item):
-            nested.append(
-                _parse_dim(cfg, f"{path}.{rel}", f"{label}.{rel}", sub, f"{key}.{i}.{rel}", rel=rel)
+        twin = next((n for n, c in named if _dumps(c) == _dumps(item)), None)
+        if twin is not None:
+            raise cfg.error(
+                f"choice '{name}' is the same component as choice '{twin}'; an ablation of "
+                "two identical choices measures only noise",
+                f"{key}.{i}",
             )
+        named.append((name, item))
+    # Two choices may vary the same argument: one label when they vary it alike, else
+    # one per choice (``neck.GeM.p``), since a label is one Optuna parameter.
+    found = {n: dict(_find_distributions(c)) for n, c in named}
+    clash = {
+        rel
+        for n, rels in found.items()
+        for rel, dist in rels.items()
+        if any(rel in o and _dumps(o[rel]) != _dumps(dist) for m, o in found.items() if m != n)
+    }
+    choices = []
+    for i, (name, item) in enumerate(named):
+        nested = [
+            _parse_dim(
+                cfg,
+                f"{path}.{rel}",
+                f"{label}.{name}.{rel}" if rel in clash else f"{label}.{rel}",
+                sub,
+                f"{key}.{i}.{rel}",
+                rel=rel,
+            )
+            for rel, sub in found[name].items()
+        ]
         choices.append(Choice(name, item, nested))
     return choices
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def _find_distributions(node: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -314,274 +426,115 @@ def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
             node = node[part]
             continue
         parent = ".".join(parts[:i])
-        if (
-            i == len(parts) - 1
-            and isinstance(node, Mapping)
-            and _parent_accepts(parent, node, part)
-        ):
+        last = i == len(parts) - 1
+        accepted = _accepted(parent, node) if isinstance(node, Mapping) and last else []
+        if accepted is None or part in accepted:
             return
-        match = did_you_mean(path, list(_flat_paths(base)))
+        candidates = list(_flat_paths(base)) + [f"{parent}.{a}" for a in accepted]
+        owner = ""
+        if isinstance(node, Mapping) and isinstance(node.get("type"), str):
+            owner = f" and {node['type']} takes no argument '{part}'"
         raise cfg.error(
-            f"unknown dimension '{path}': the base config has no such key{match}", f"search.{path}"
+            f"unknown dimension '{path}': the base config has no such key{owner}"
+            f"{did_you_mean(path, candidates)}",
+            f"search.{path}",
         )
 
 
 _SECTION_FIELDS = {"train": "TrainSettings", "data": "DataSettings"}
 
 
-def _parent_accepts(parent: str, node: Mapping[str, Any], name: str) -> bool:
+def _accepted(parent: str, node: Mapping[str, Any]) -> list[str] | None:
+    """The argument names a section or component accepts; None when anything goes."""
     if parent in _SECTION_FIELDS:
         from ablate import build
 
-        return name in getattr(build, _SECTION_FIELDS[parent]).__dataclass_fields__
-    if parent == "optimizer":
-        return True  # checked against the optimizer's signature when each cell is built
+        return list(getattr(build, _SECTION_FIELDS[parent]).__dataclass_fields__)
     type_name = node.get("type")
-    if isinstance(type_name, str):
-        cls = lookup_component(type_name)
-        if cls is not None:
-            from ablate.signature import accepts
+    if not isinstance(type_name, str):
+        return None if parent == "model" else []
+    cls = component_class(parent, type_name)
+    if cls is None:
+        return None  # an unknown type: its build reports it, with a close match
+    from ablate.signature import _params
 
-            return accepts(cls, name)
-    return parent == "model"
-
-
-def lookup_component(type_name: str) -> Any:
-    """The class registered as ``type_name`` in any registry, or None."""
-    from ablate.registry import REGISTRIES
-
-    for registry in REGISTRIES.values():
-        if type_name in registry:
-            return registry.get(type_name)
-    return None
+    params, var_kw = _params(cls)
+    if var_kw:
+        return None
+    skip = ("self", "params", "optimizer")
+    return [p for p in params if p not in skip] + list(STRUCTURAL.get(parent, ()))
 
 
-# --- enumeration -------------------------------------------------------------------------
+# --- points ------------------------------------------------------------------------------
 
 
-def cross(dims: list[Dim], fixed: Mapping[str, Any]) -> list[Point]:
-    """Every combination of the discrete dims; continuous ones take ``fixed[label]``."""
-    points: list[Point] = [{}]
-    for d in dims:
-        grown = []
-        for p in points:
-            if not d.discrete:
-                grown.append({**p, d.label: fixed[d.label]})
-                continue
-            for v in d.options():
-                nested = d.choice(v).dims if d.is_component else []
-                grown += [{**p, d.label: v, **sub} for sub in cross(nested, fixed)]
-        points = grown
-    return points
+def parse_value(space: Space, name: Any, value: Any, key: str, cfg: Config) -> tuple[Dim, Any]:
+    """One user-written ``dimension: value`` (by label or path), checked against the space.
 
-
-def continuous_dims(space: Space) -> list[Dim]:
-    return [d for d in space.all_dims() if not d.discrete]
-
-
-def sample_point(space: Space, rng: np.random.Generator) -> Point:
-    """One random point; a component's conditional dims only when it is chosen."""
-    point: Point = {}
-
-    def visit(dims: list[Dim]) -> None:
-        for d in dims:
-            if d.is_component:
-                options = d.options()
-                label = options[int(rng.integers(len(options)))]
-                point[d.label] = label
-                visit(d.choice(label).dims)
-            else:
-                assert d.dist is not None
-                point[d.label] = d.dist.sample(rng)
-
-    visit(space.dims)
-    return point
-
-
-def factorial(space: Space, num_samples: int, rng: np.random.Generator) -> list[Point]:
-    """Every combination of discrete choices. Continuous dims contribute ``num_samples``
-    random levels, shared by every cell, so cells differ only in what the user varies."""
-    cont = continuous_dims(space)
-    if not cont:
-        return cross(space.dims, {})
-    points: list[Point] = []
-    for _ in range(num_samples):
-        fixed = {d.label: d.dist.sample(rng) for d in cont}  # type: ignore[union-attr]
-        points += cross(space.dims, fixed)
-    return points
-
-
-def one_at_a_time(
-    space: Space, baseline: Point, num_samples: int, rng: np.random.Generator
-) -> list[Point]:
-    """The baseline, then each dimension varied alone with the others at the baseline.
-
-    A swapped-in component's conditional dims take their first value (continuous: one
-    random draw); continuous dims vary over ``num_samples`` random values.
+    A component may be given as its label or as ``{type: ..., name: ...}``.
     """
-    points = [dict(baseline)]
-
-    def defaults(dims: list[Dim]) -> Point:
-        out: Point = {}
-        for d in dims:
-            v = d.options()[0] if d.discrete else d.dist.sample(rng)  # type: ignore[union-attr]
-            out[d.label] = v
-            if d.is_component:
-                out.update(defaults(d.choice(v).dims))
-        return out
-
-    for d in list(space.active(baseline)):
-        values = (
-            [v for v in d.options() if v != baseline[d.label]]
-            if d.discrete
-            else [
-                d.dist.sample(rng)
-                for _ in range(num_samples)  # type: ignore[union-attr]
-            ]
+    name = str(name)
+    dims = [d for d in space.all_dims() if name in (d.label, d.path)]
+    if not dims:
+        raise cfg.error(
+            f"'{name}' is not a dimension of the search space{did_you_mean(name, space.names)}; "
+            f"dimensions: {', '.join(space.labels)}",
+            f"{key}.{name}",
         )
-        for v in values:
-            p = {k: val for k, val in baseline.items() if not _under(k, d.label)}
-            p[d.label] = v
-            if d.is_component:
-                p.update(defaults(d.choice(v).dims))
-            points.append(p)
-    return points
-
-
-def _under(label: str, parent: str) -> bool:
-    return label.startswith(parent + ".")
-
-
-def random_points(space: Space, num_samples: int, rng: np.random.Generator) -> list[Point]:
-    return [sample_point(space, rng) for _ in range(num_samples)]
-
-
-def point_key(point: Point) -> str:
-    return json.dumps(point, sort_keys=True, default=str)
-
-
-def dedupe(points: list[Point]) -> list[Point]:
-    seen: set[str] = set()
-    out = []
-    for p in points:
-        k = point_key(p)
-        if k not in seen:
-            seen.add(k)
-            out.append(p)
-    return out
+    if isinstance(value, Mapping) and "type" in value and dims[0].is_component:
+        value = value.get("name", value["type"])
+    found = next((d for d in dims if d.contains(value)), None)
+    if found is None:
+        d = dims[0]
+        close = (
+            did_you_mean(value, [str(o) for o in d.options()])
+            if isinstance(value, str) and d.discrete
+            else ""
+        )
+        raise cfg.error(
+            f"{value!r} is not in the space of {d.label}{close}; expected {d.describe()}",
+            f"{key}.{name}",
+        )
+    return found, value
 
 
 def parse_point(space: Space, raw: Any, key: str, cfg: Config) -> Point:
     """Validate a user-written point (a ``baseline``): labels or paths -> values in the space.
 
-    Conditional dims of the chosen components that the user left out take their first value.
+    Every top-level dimension needs a value; conditional dims of the chosen components that
+    the user left out take their first value.
     """
     if not isinstance(raw, Mapping) or not raw:
-        raise cfg.error("expected a mapping of dimension -> value", key)
+        raise cfg.error(f"expected a mapping of dimension -> value, got {raw!r}", key)
     given: Point = {}
     for name, value in raw.items():
-        d = space.find(str(name))
-        if d is None:
-            raise cfg.error(
-                f"'{name}' is not a dimension of the search space{did_you_mean(str(name), space.labels)}",
-                f"{key}.{name}",
-            )
-        if isinstance(value, Mapping) and "type" in value and d.is_component:
-            value = value.get("name", value["type"])
-        if not d.contains(value):
-            opts = d.options() if d.discrete else list(d.dist.args)  # type: ignore[union-attr]
-            raise cfg.error(f"{value!r} is not in the space of {d.label}: {opts}", f"{key}.{name}")
+        d, value = parse_value(space, name, value, key, cfg)
+        if d.label in given:
+            raise cfg.error(f"{d.label} is given twice (by label and by path)", f"{key}.{name}")
         given[d.label] = value
     point: Point = {}
+    missing = []
     for d in space.active(given):
         if d.label in given:
             point[d.label] = given[d.label]
+        elif d.rel is None:
+            missing.append(d)
         elif d.discrete:
-            point[d.label] = d.options()[0]
-            given[d.label] = point[d.label]
+            point[d.label] = given[d.label] = d.options()[0]
         else:
-            raise cfg.error(f"the baseline needs a value for continuous dimension {d.label}", key)
-    extra = set(given) - set(point)
+            raise cfg.error(
+                f"needs a value for continuous dimension {d.label}, {d.describe()}", key
+            )
+    if missing:
+        raise cfg.error(
+            f"leaves out {', '.join(d.label for d in missing)}; give every dimension a value, "
+            f"e.g. {missing[0].label}: {missing[0].options()[0] if missing[0].discrete else '...'}",
+            key,
+        )
+    extra = [k for k in given if k not in point]
     if extra:
-        raise cfg.error(f"{sorted(extra)} do not apply to the baseline's component choices", key)
+        raise cfg.error(f"{extra} do not apply to the component choices it names", key)
     return point
-
-
-def matches(point: Point, rule: Mapping[str, Any]) -> bool:
-    return all(point.get(k) == v for k, v in rule.items())
-
-
-# --- resolution --------------------------------------------------------------------------
-
-
-def _set(node: dict[str, Any], path: str, value: Any) -> None:
-    parts = path.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
-
-
-def _get(node: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def swap_component(base: Any, choice: dict[str, Any]) -> dict[str, Any]:
-    """A component choice applied over the base's component at the same path.
-
-    Same type: a deep merge. Another type: the base's arguments that the new type accepts
-    are kept (``num_classes``, ``loss``), the rest dropped, so a swap never carries an
-    argument the new component would reject.
-    """
-    from ablate.config import merge
-
-    if not isinstance(base, Mapping):
-        return copy.deepcopy(choice)
-    if base.get("type") == choice.get("type"):
-        return merge(dict(base), choice, {}, "search")
-    cls = lookup_component(choice["type"])
-    kept: dict[str, Any] = {}
-    if cls is not None:
-        from ablate.signature import accepts
-
-        kept = {k: copy.deepcopy(v) for k, v in base.items() if k != "type" and accepts(cls, k)}
-    return merge(kept, choice, {}, "search")
-
-
-def resolve(base: Mapping[str, Any], space: Space, point: Point, seed: int) -> dict[str, Any]:
-    """The full training config of one trial: base + the point's values + the seed."""
-    cfg = copy.deepcopy(dict(base))
-    for d in space.dims:
-        if d.label not in point:
-            continue
-        if d.is_component:
-            choice = copy.deepcopy(d.choice(point[d.label]).config)
-            for sub in _active_nested(d, point):
-                _set(choice, sub.rel or "", point[sub.label])
-            _set(cfg, d.path, swap_component(_get(cfg, d.path), choice))
-        else:
-            _set(cfg, d.path, point[d.label])
-    cfg.setdefault("train", {})["seed"] = seed
-    return cfg
-
-
-def _active_nested(d: Dim, point: Point) -> list[Dim]:
-    out = []
-    for sub in d.choice(point[d.label]).dims:
-        if sub.label in point:
-            out.append(sub)
-    return out
-
-
-def cell_id(config: Mapping[str, Any]) -> str:
-    """A stable 10-hex-digit id of a resolved config without its seed."""
-    body = copy.deepcopy(dict(config))
-    body.get("train", {}).pop("seed", None)
-    text = json.dumps(body, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
 def format_value(value: Any) -> str:
@@ -601,13 +554,11 @@ __all__ = [
     "Point",
     "Space",
     "cell_id",
-    "cross",
-    "dedupe",
-    "factorial",
-    "matches",
-    "one_at_a_time",
+    "component_class",
+    "describe_point",
     "parse_point",
     "parse_space",
-    "random_points",
+    "parse_value",
     "resolve",
+    "swap_component",
 ]
