@@ -48,7 +48,15 @@ def _load_plan(args: argparse.Namespace) -> Any:
     from ablate.plan import make_plan
 
     cfg = load_config(args.sweep, args.overrides)
-    return make_plan(cfg, getattr(args, "name", None))
+    plan = make_plan(cfg, getattr(args, "name", None))
+    at_once = getattr(args, "max_concurrent", None)
+    if at_once is not None and at_once < 1:
+        raise AblateError(
+            f"expected at least 1 trial at once, got {at_once}",
+            file="<command line>",
+            key="--max-concurrent",
+        )
+    return plan
 
 
 def _check_builds(plan: Any) -> list[Any]:

@@ -147,7 +147,8 @@ def concurrency(res: Resources, nodes: list[dict[str, float]], user_max: int | N
     for node in nodes:
         for k, v in node.items():
             totals[k] = totals.get(k, 0.0) + v
-    for k, v in res.total().items():
+    # GPUs first: on a GPU-less machine that is the reason a GPU sweep cannot run.
+    for k, v in sorted(res.total().items(), key=lambda kv: kv[0] != "GPU"):
         have = totals.get(k, 0.0)
         if v > have + 1e-9:
             what = (

@@ -4,9 +4,11 @@ dry builds on a sample batch (tiny models, so the whole file runs in seconds).""
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import torch
 
 from ablate.config import Config
 from ablate.errors import AblateError
@@ -47,6 +49,15 @@ FLAT = {"type": "Flatten"}
 LINEAR = {"type": "LinearClsHead"}
 STACKED = {"type": "StackedLinearClsHead", "mid_channels": [8]}
 NECK_HEAD = {"model.neck": [GAP, GEM], "model.head": [LINEAR, STACKED], "seeds": [0, 1, 2]}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Dry builds on 2-sample batches gain nothing from threads on 2 shared cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def sweep(search: dict[str, Any], tune: Any = None, scaling: Any = None, **over: Any) -> Config:
