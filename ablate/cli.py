@@ -108,6 +108,12 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from ablate.cluster import client_address
+
+    if client_address(args.address):  # ray://: the driver runs on the cluster (ablate.cluster)
+        from ablate.cluster import run_on_cluster
+
+        return run_on_cluster(args)
     from ablate.console import results_table
     from ablate.sweep import FAILED, run_sweep
     from ablate.tracking import SweepTracker, open_store
@@ -202,6 +208,13 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    """``submit``, ``status`` and ``logs``: Ray Jobs, in :mod:`ablate.cluster`."""
+    from ablate import cluster
+
+    return int(getattr(cluster, args.command)(args))
+
+
 def _cmd_components(args: argparse.Namespace) -> int:
     from ablate.registry import REGISTRIES
 
@@ -259,13 +272,63 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", default=None, help="sweep name (default: the file's name:, else its stem)"
     )
     p.add_argument(
-        "--storage", default=None, help="where Ray Tune keeps trial state (default: ./.ablate/ray)"
+        "--storage",
+        default=None,
+        help="where Ray Tune keeps trial state (default: ./.ablate/ray; with a ray:// address, "
+        "/tmp/ablate on the cluster's head)",
     )
     tracking_arg(p)
     p.add_argument(
         "--reports", default="reports", help="where the report is written (default: reports/)"
     )
     p.set_defaults(func=_cmd_run)
+
+    def jobs_address(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--address",
+            default=None,
+            help="the cluster's Jobs API, http://HOST:8265 (default: RAY_API_SERVER_ADDRESS)",
+        )
+
+    p = sub.add_parser("submit", help="submit a sweep to a Ray cluster as a Ray Job")
+    p.add_argument("sweep", help="a sweep YAML (a training config plus search/tune/scaling)")
+    p.add_argument("overrides", nargs="*", metavar="key.path=value", help="config overrides")
+    jobs_address(p)
+    p.add_argument(
+        "--name", default=None, help="sweep name (default: the file's name:, else its stem)"
+    )
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="an MLflow server the cluster can reach, http(s)://HOST:PORT "
+        "(default: MLFLOW_TRACKING_URI)",
+    )
+    p.add_argument(
+        "--storage",
+        default=None,
+        help="trial state on the cluster: an absolute path every node mounts "
+        "(default: /tmp/ablate on the head)",
+    )
+    p.add_argument(
+        "--max-concurrent", type=int, default=None, help="at most this many trials at once"
+    )
+    p.add_argument(
+        "--follow", action="store_true", help="stream the job's output and exit with its result"
+    )
+    p.set_defaults(func=_cmd_cluster)
+
+    p = sub.add_parser("status", help="a submitted sweep's state (exit code: its result)")
+    p.add_argument("job", help="the job id ablate submit printed")
+    jobs_address(p)
+    p.add_argument("--wait", action="store_true", help="wait until the job has ended")
+    p.add_argument("--poll", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.set_defaults(func=_cmd_cluster)
+
+    p = sub.add_parser("logs", help="a submitted sweep's output")
+    p.add_argument("job", help="the job id ablate submit printed")
+    jobs_address(p)
+    p.add_argument("--follow", action="store_true", help="keep streaming until the job ends")
+    p.set_defaults(func=_cmd_cluster)
 
     p = sub.add_parser(
         "report", help="regenerate a sweep's report from the tracking store alone (no Ray)"

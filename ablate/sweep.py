@@ -52,14 +52,33 @@ class SweepOutcome:
         return [t for t in self.trials if t.status == FAILED]
 
 
-def connect(address: str | None, *, env: dict[str, str] | None = None) -> None:
-    """Start a local Ray, or connect to ``address`` (or ``RAY_ADDRESS``)."""
+def connect(
+    address: str | None,
+    *,
+    env: dict[str, str] | None = None,
+    runtime_env: dict[str, Any] | None = None,
+) -> None:
+    """Start a local Ray, or connect to ``address`` (or ``RAY_ADDRESS``).
+
+    ``runtime_env`` replaces the default one (this machine's ``sys.path`` as ``PYTHONPATH``):
+    through Ray Client the cluster cannot see this machine's files and gets code as
+    ``py_modules`` (:mod:`ablate.cluster`).
+    """
     import ray
 
     if ray.is_initialized():
         return
+    if address or os.environ.get("RAY_ADDRESS", "").startswith("ray://"):
+        from ablate.cluster import enable_token_auth
+
+        # Ray's clients send the cluster's token only in token mode. (A job's driver, given
+        # its cluster by RAY_ADDRESS, already runs in the cluster's mode.)
+        enable_token_auth()
     address = address or os.environ.get("RAY_ADDRESS") or None
-    runtime_env = {"env_vars": {**trial_env(), **(env or {})}}
+    # A Ray Job's driver already runs in the job's runtime env (ablate.cluster ships one);
+    # ray.init may not set the same env vars again.
+    if runtime_env is None and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
+        runtime_env = {"env_vars": {**trial_env(), **(env or {})}}
     # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
     logging.getLogger("ray").setLevel(logging.ERROR)
     try:
@@ -80,7 +99,7 @@ def connect(address: str | None, *, env: dict[str, str] | None = None) -> None:
     except ConnectionError as err:
         raise AblateError(
             f"cannot connect to the Ray cluster at {address}: {err}",
-            hint="check --address / RAY_ADDRESS",
+            hint="check --address / RAY_ADDRESS, and the token (RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH)",
         ) from None
 
 
