@@ -1,25 +1,23 @@
-"""A sweep's plan: validated settings, the trial list, resources, and a dry build of every
-distinct model combination. Nothing here starts Ray: ``ablate plan`` and ``ablate run`` share
-it, so whatever ``plan`` can catch never reaches a cluster.
+"""A sweep's plan: validated ``tune:`` settings and the trial list, with what each trial asks
+of a cluster (:mod:`ablate.resources`) and the dry builds that check it (:mod:`ablate.check`).
+Nothing here starts Ray: ``ablate plan`` and ``ablate run`` share it, so whatever ``plan``
+can catch never reaches a cluster.
 """
 
 from __future__ import annotations
 
-import difflib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from ablate.check import BuildReport, check_metric, combinations, dry_build, guess
 from ablate.config import Config
-from ablate.errors import AblateError, did_you_mean
+from ablate.errors import AblateError
 from ablate.points import (
     continuous_dims,
-    cross,
-    dedupe,
     factorial,
     matches,
     one_at_a_time,
@@ -152,7 +150,7 @@ def tune_settings(cfg: Config) -> TuneSettings:
     ):
         if value not in names:
             raise cfg.error(
-                f"unknown {key} '{value}'{_guess(value, names)}; expected one of {', '.join(names)}",
+                f"unknown {key} '{value}'{guess(value, names)}; expected one of {', '.join(names)}",
                 f"tune.{key}",
             )
     low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
@@ -181,18 +179,6 @@ def tune_settings(cfg: Config) -> TuneSettings:
     return t
 
 
-def _guess(word: str, options: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)``: a close match, else an option ``word`` begins, else a
-    looser match (``val/rank1`` -> ``val/top1``, ``grace`` -> ``grace_period``)."""
-    options = list(options)
-    found = did_you_mean(word, options)
-    if found:
-        return found
-    longer = [o for o in options if o.startswith(word)]
-    loose = longer or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return f" (did you mean '{loose[0]}'?)" if loose else ""
-
-
 def _check_asha(cfg: Config, t: TuneSettings) -> None:
     if t.asha is None:
         return
@@ -204,7 +190,7 @@ def _check_asha(cfg: Config, t: TuneSettings) -> None:
     for name, value in t.asha.items():
         if name not in ASHA_OPTIONS:
             raise cfg.error(
-                f"unknown ASHA option '{name}'{_guess(str(name), ASHA_OPTIONS)}; "
+                f"unknown ASHA option '{name}'{guess(str(name), ASHA_OPTIONS)}; "
                 f"expected {', '.join(ASHA_OPTIONS)}",
                 f"tune.asha.{name}",
             )
@@ -350,137 +336,6 @@ def check_fits(plan: SweepPlan, nodes: list[dict[str, float]], user_max: int | N
         return concurrency(plan.resources, nodes, user_max or plan.tune.max_concurrent)
     except AblateError as err:
         raise plan.cfg.locate(err) from None
-
-
-# --- dry build ---------------------------------------------------------------------------
-
-#: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses")
-
-
-@dataclass
-class BuildReport:
-    """What building one distinct model combination showed."""
-
-    point: Point
-    cell: str
-    params: int = 0
-    shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
-    metrics: set[str] = field(default_factory=set)
-    error: str | None = None
-    synthetic: str | None = None
-
-
-def combinations(plan: SweepPlan) -> list[Point]:
-    """The points whose models ``plan`` builds: the planned ones; for optuna, which may
-    propose any, every discrete combination with continuous dims at one draw."""
-    if plan.tune.strategy != "optuna":
-        return plan.points
-    rng = np.random.default_rng(plan.tune.seed)
-    fixed = {d.label: d.dist.sample(rng) for d in continuous_dims(plan.space) if d.dist}
-    return dedupe(cross(plan.space.dims, fixed))
-
-
-def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
-    return json.dumps({k: resolved.get(k) for k in sections}, sort_keys=True, default=str)
-
-
-def dry_build(plan: SweepPlan) -> list[BuildReport]:
-    """Build each distinct model on a sample batch and check each distinct optimizer and
-    train section; errors are collected, not raised, so all of them are listed at once."""
-    import torch
-
-    from ablate.build import build_model, build_optimizer, train_settings
-    from ablate.loop import metric_names
-
-    reports: list[BuildReport] = []
-    models: set[str] = set()
-    optimizers: set[str] = set()
-    samples: dict[str, Any] = {}
-    for point in combinations(plan):
-        resolved = resolve(plan.base, plan.space, point, plan.space.seeds[0])
-        cfg = Config(resolved, plan.cfg.file, dict(plan.cfg.origins), list(plan.cfg.order))
-        mkey = _section_key(resolved, MODEL_SECTIONS)
-        if mkey not in models:
-            models.add(mkey)
-            rep = BuildReport(_model_part(plan.space, point), cell_id(resolved))
-            try:
-                data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
-                if data_key not in samples:
-                    samples[data_key] = _sample_for(cfg)
-                sample, rep.synthetic = samples[data_key]
-                built = build_model(cfg, sample)
-                rep.params = sum(p.numel() for p in built.model.parameters())
-                rep.shapes = built.shapes
-                rep.metrics = metric_names(built)
-            except AblateError as err:
-                rep.error = str(err)
-            reports.append(rep)
-        okey = _section_key(resolved, ("optimizer", "train"))
-        if okey not in optimizers:
-            optimizers.add(okey)
-            try:
-                epochs = train_settings(cfg).epochs
-                build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
-            except AblateError as err:
-                reports.append(BuildReport(point, cell_id(resolved), error=str(err)))
-    return reports
-
-
-def _model_part(space: Space, point: Point) -> Point:
-    """The values of a point that shape the model (``neck``, not ``optimizer.lr``)."""
-    dims = {d.label: d for d in space.active(point)}
-    return {
-        k: v for k, v in point.items() if k in dims and dims[k].path.split(".")[0] in MODEL_SECTIONS
-    }
-
-
-def _sample_for(cfg: Config) -> tuple[Any, str | None]:
-    """A sample batch from the real dataset, or, when its files are not on this machine and
-    the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
-    from ablate.build import build_datasets, data_settings, sample_batch
-    from ablate.registry import DATASETS
-
-    try:
-        train, _ = build_datasets(cfg)
-        return sample_batch(train), None
-    except AblateError as err:
-        ds_cfg = data_settings(cfg).dataset
-        cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
-        spec = getattr(cls, "sample_spec", None)
-        if cls is None or spec is None:
-            raise
-        # Only missing files may fall back: a typo'd argument is an error here as anywhere.
-        args = {k: v for k, v in ds_cfg.items() if k != "type"}
-        try:
-            check_kwargs(
-                cls, {"split": "train", **args}, key="data.dataset", type_name=ds_cfg["type"]
-            )
-        except AblateError as bad:
-            raise cfg.locate(bad) from None
-        import torch
-
-        shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
-        batch = {"inputs": torch.randn(2, *shape), "labels": torch.arange(2) % classes}
-        return batch, f"{err.message}; models were built on a synthetic {shape} batch"
-
-
-def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
-    """An error text when some combination never reports the sweep's metric."""
-    ok = [r for r in reports if r.error is None]
-    missing = [r for r in ok if plan.tune.metric not in r.metrics]
-    if not missing:
-        return None
-    known = sorted(set().union(*(r.metrics for r in ok)))
-    which = (
-        "any combination"
-        if len(missing) == len(ok)
-        else f"{len(missing)} of {len(ok)} combinations (e.g. {describe_point(missing[0].point)})"
-    )
-    return (
-        f"metric '{plan.tune.metric}' is never reported by {which}"
-        f"{_guess(plan.tune.metric, known)}; reported: {', '.join(known)}"
-    )
 
 
 __all__ = [
