@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.plan import SweepPlan, concurrency
+from ablate.plan import SweepPlan, check_fits
 from ablate.space import Space
 from ablate.trial import TrialContext, run_trial, trial_env
 
@@ -205,7 +205,7 @@ def run_sweep(
 
     connect(address)
     nodes = cluster_nodes()
-    fits = concurrency(plan.resources, nodes, max_concurrent or plan.tune.max_concurrent)
+    fits = check_fits(plan, nodes, max_concurrent)
     root = experiment_root(storage)
     ctx = TrialContext(
         sweep=plan.name,
