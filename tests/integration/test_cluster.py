@@ -1,0 +1,446 @@
+"""A real two-node Ray cluster (token authentication on) and a real ``mlflow server``, all on
+this machine's loopback: ``ablate submit`` of a DDP sweep whose workers span both nodes,
+``ablate run --address ray://`` through Ray Client, and the refusals that happen before any
+connection.
+
+One module-scoped cluster serves every test. Its processes run in their own sessions and are
+stopped through their own process groups; nothing machine-wide (``ray stop``) is ever run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from cli_runner import ROOT, Ran
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+# Ray maps 127.0.0.1 to the machine's outward address; other loopback addresses it takes as
+# given, so both nodes and all their traffic stay on lo.
+HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+
+BASE = f"""
+_base_: {ROOT / "configs" / "digits_resnet.yaml"}
+model:
+  backbone: {{base_channels: 8}}
+data:
+  dataset: {{type: Digits, limit: 200}}
+  batch_size: 50
+train: {{epochs: 2, num_threads: 1}}
+"""
+
+# A single-file plugin (shipped in the job's working_dir) and a package plugin (shipped as a
+# py_module); neither is importable on the cluster unless ablate ships it.
+FILE_PLUGIN = """
+from ablate import NECKS
+from components.necks.pooling import GlobalAveragePooling
+
+
+@NECKS.register_module()
+class ShippedPooling(GlobalAveragePooling):
+    \"\"\"Global average pooling that only the submitting machine has.\"\"\"
+"""
+PACKAGE_PLUGIN = FILE_PLUGIN.replace("ShippedPooling", "PackagedPooling")
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+@dataclass
+class Proc:
+    """A server started in its own session; stopped through its own process group."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    @classmethod
+    def start(cls, name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> Proc:
+        log = cwd / f"{name}.log"
+        with log.open("wb") as out:
+            popen = subprocess.Popen(
+                cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        return cls(name, popen, log)
+
+    def check(self) -> None:
+        if self.popen.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail}")
+
+    def signal(self, sig: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        self.signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+        self.signal(signal.SIGKILL)  # anything of its group still there
+        self.popen.wait(10)
+
+
+@dataclass
+class Cluster:
+    jobs: str
+    client: str
+    mlflow: str
+    token: str
+    token_file: Path
+    root: Path
+    store: Path
+    procs: list[Proc] = field(default_factory=list)
+
+    def http(self, url: str, token: str | None = None) -> dict:
+        req = urllib.request.Request(
+            url, headers={"Authorization": f"Bearer {token or self.token}"}
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return json.loads(resp.read())
+
+    def start(self, *args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
+        """The CLI as a user runs it: nothing of the cluster's token in the environment but
+        what the test gives (HOME is a scratch one, so ~/.ray/auth_token is not there)."""
+        full = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
+        full.pop("PYTHONPATH", None)
+        (cwd / "home").mkdir(exist_ok=True)
+        full.update(HOME=str(cwd / "home"), PYTHONPATH=str(cwd / "plugins"), **env)
+        return subprocess.Popen(
+            [sys.executable, "-m", "ablate.cli", *args],
+            cwd=cwd,
+            env=full,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def ablate(self, *args: str, cwd: Path, timeout: float = 240, **env: str) -> Ran:
+        return result(self.start(*args, cwd=cwd, **env), timeout)
+
+    def jobs_list(self) -> list[dict]:
+        return self.http(f"{self.jobs}/api/jobs/")  # type: ignore[return-value]
+
+
+def result(proc: subprocess.Popen[str], timeout: float = 240) -> Ran:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"ablate timed out:\n{out[-3000:]}\n{err[-3000:]}") from None
+    return Ran(proc.returncode, out, err)
+
+
+def _wait(what: str, ready, procs: list[Proc], timeout: float) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for p in procs:
+            p.check()
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{what} not ready in {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    # Short paths: Ray's unix sockets live under its temp dir (108 characters at most).
+    root = Path(tempfile.mkdtemp(prefix="abl-", dir="/tmp"))
+    token = secrets.token_hex(16)
+    token_file = root / "token"
+    token_file.write_text(token)
+    gcs, dash, client, agent1, agent2, mlport = free_ports(6)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
+    env.pop("PYTHONPATH", None)
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",  # the job's `python` is this one
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=token,
+        RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # stop at once, not after a 30 s drain
+        RAY_USAGE_STATS_ENABLED="0",
+    )
+    ray = str(BIN / "ray")
+    common = ["--block", "--num-cpus=1", "--disable-usage-stats"]
+    c = Cluster(
+        jobs=f"http://127.0.0.1:{dash}",
+        client=f"ray://127.0.0.1:{client}",
+        mlflow=f"http://127.0.0.1:{mlport}",
+        token=token,
+        token_file=token_file,
+        root=root,
+        store=root / "mlflow",
+    )
+    c.store.mkdir()
+    try:
+        head = Proc.start(
+            "head",
+            [
+                *(ray, "start", "--head", f"--port={gcs}", f"--node-ip-address={HEAD_IP}"),
+                *("--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"),
+                *(f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent1}"),
+                *(f"--temp-dir={root / 'ray-head'}", *common),
+            ],
+            env,
+            root,
+        )
+        c.procs.append(head)
+        plain = {k: v for k, v in env.items() if not k.startswith("RAY_")}
+        server = Proc.start(
+            "mlflow",
+            [
+                *(sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"),
+                *("--port", str(mlport), "--workers", "1"),
+                *("--backend-store-uri", f"sqlite:///{c.store / 'mlflow.db'}"),
+                *("--artifacts-destination", str(c.store / "artifacts")),
+            ],
+            plain,
+            root,
+        )
+        c.procs.append(server)
+
+        def gcs_up() -> bool:
+            with socket.create_connection((HEAD_IP, gcs), timeout=2):
+                return True
+
+        _wait("the head's GCS", gcs_up, [head], 120)
+        worker = Proc.start(
+            "worker",
+            [
+                *(ray, "start", f"--address={HEAD_IP}:{gcs}", f"--node-ip-address={WORKER_IP}"),
+                *(f"--dashboard-agent-listen-port={agent2}", f"--temp-dir={root / 'ray-worker'}"),
+                *common,
+            ],
+            env,
+            root,
+        )
+        c.procs.insert(0, worker)  # stopped first: a worker without its head waits for it
+        _wait("the head's dashboard", lambda: c.http(f"{c.jobs}/api/version"), [head], 120)
+
+        def two_nodes() -> bool:
+            nodes = c.http(f"{c.jobs}/api/v0/nodes")["data"]["result"]["result"]
+            return sum(n["state"] == "ALIVE" for n in nodes) == 2
+
+        _wait("the second node", two_nodes, [head, worker], 120)
+
+        def health() -> bool:
+            with urllib.request.urlopen(f"{c.mlflow}/health", timeout=5) as resp:
+                return resp.status == 200
+
+        _wait("the MLflow server", health, [server], 120)
+        yield c
+    finally:
+        for p in c.procs:
+            p.stop(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _sweep_dir(tmp_path: Path, name: str, extra: str) -> Path:
+    """A sweep whose _base_ is relative, next to its plugins (on this machine only)."""
+    (tmp_path / "home").mkdir(exist_ok=True)
+    plugins = tmp_path / "plugins"
+    (plugins / "packaged_necks").mkdir(parents=True, exist_ok=True)
+    (plugins / "shipped_neck.py").write_text(FILE_PLUGIN)
+    (plugins / "packaged_necks" / "__init__.py").write_text(PACKAGE_PLUGIN)
+    (tmp_path / "sweeps").mkdir(exist_ok=True)
+    (tmp_path / "sweeps" / "base.yaml").write_text(BASE)
+    sweep = tmp_path / "sweeps" / f"{name}.yaml"
+    sweep.write_text(textwrap.dedent(extra))
+    return sweep
+
+
+def _runs(c: Cluster, name: str) -> tuple[object, list[object], object]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=c.mlflow)
+    exp = client.get_experiment_by_name(name)
+    assert exp is not None, f"no experiment {name}"
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if r.data.tags.get("ablate.role") == "parent"]
+    children = [r for r in runs if r.data.tags.get("ablate.role") == "trial"]
+    assert len(parents) == 1, [r.info.status for r in parents]
+    return parents[0], children, client
+
+
+def _check_trials(c: Cluster, name: str, necks: set[str]) -> None:
+    parent, children, client = _runs(c, name)
+    assert parent.info.status == "FINISHED"  # type: ignore[attr-defined]
+    assert {r.data.params["neck"] for r in children} == necks  # type: ignore[attr-defined]
+    for run in children:
+        assert run.info.status == "FINISHED"  # type: ignore[attr-defined]
+        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id  # type: ignore[attr-defined]
+        assert run.data.params["seed"] == "0"  # type: ignore[attr-defined]
+        hist = client.get_metric_history(run.info.run_id, "val/top1")  # type: ignore[attr-defined]
+        assert sorted(m.step for m in hist) == [1, 2]
+
+
+def _assert_no_token(c: Cluster, *texts: str) -> None:
+    """The token is in none of the MLflow server's files (database and artifacts) or texts."""
+    needle = c.token.encode()
+    for path in c.store.rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"the Ray token leaked into {path}"
+    for text in texts:
+        assert c.token not in text
+
+
+def test_local_store_is_refused_before_connecting(cluster: Cluster, tmp_path: Path) -> None:
+    sweep = _sweep_dir(
+        tmp_path, "refused", "name: refused\n_base_: base.yaml\nsearch: {seeds: [0, 1]}\n"
+    )
+    before = len(cluster.jobs_list())
+    dead = f"ray://127.0.0.1:{free_ports(1)[0]}"  # nothing listens: connecting would hang 30 s
+    token = {"RAY_AUTH_TOKEN": cluster.token}
+    cases = {
+        "submit, default store": (("submit", str(sweep), "--address", cluster.jobs), token),
+        "run ray://, sqlite": (
+            ("run", str(sweep), "--address", dead, "--tracking-uri", "x.db"),
+            {},
+        ),
+        "RAY_ADDRESS=ray://": (("run", str(sweep)), {"RAY_ADDRESS": dead}),
+        "password in the URI": (
+            ("submit", str(sweep), "--address", cluster.jobs, "--tracking-uri", "http://u:pw@h"),
+            token,
+        ),
+    }
+    t0 = time.monotonic()
+    procs = {k: cluster.start(*args, cwd=tmp_path, **env) for k, (args, env) in cases.items()}
+    ran = {k: result(p) for k, p in procs.items()}
+    assert time.monotonic() - t0 < 28  # no Ray Client connection was tried
+    for case, r in ran.items():
+        lines = r.err.strip().splitlines()
+        assert r.code == 2 and len(lines) == 1, (case, r.err[-2000:])
+    for case in ("submit, default store", "run ray://, sqlite", "RAY_ADDRESS=ray://"):
+        assert "http(s)://" in ran[case].err, (case, ran[case].err)
+    assert "Ray Client" in ran["RAY_ADDRESS=ray://"].err
+    pw = ran["password in the URI"].err
+    assert "password" in pw and "pw@" not in pw, pw
+    assert len(cluster.jobs_list()) == before
+
+
+def test_token_is_required_and_checked(cluster: Cluster, tmp_path: Path) -> None:
+    status = ("status", "nope", "--address", cluster.jobs)
+    procs = [
+        cluster.start(*status, cwd=tmp_path),
+        cluster.start(*status, cwd=tmp_path, RAY_AUTH_TOKEN="0" * 32),
+        cluster.start(*status, cwd=tmp_path, RAY_AUTH_TOKEN_PATH=str(cluster.token_file)),
+    ]
+    missing, wrong, right = (result(p) for p in procs)
+    assert missing.code == 2 and "needs a token" in missing.err, missing.err
+    assert wrong.code == 2 and "refused the token" in wrong.err, wrong.err
+    assert right.code == 2 and "no job nope" in right.err, right.err
+
+
+DDP_SWEEP = """
+name: ddp
+_base_: base.yaml
+custom_imports: {imports: [shipped_neck]}
+search:
+  model.neck:
+    - {type: GlobalAveragePooling}
+    - {type: ShippedPooling}
+  seeds: [0]
+# One CPU per node: the two DDP workers of a trial must span both nodes.
+scaling: {num_workers: 2, placement_strategy: SPREAD}
+"""
+
+CLIENT_SWEEP = """
+name: viaclient
+_base_: base.yaml
+custom_imports: {imports: [packaged_necks]}
+search:
+  model.neck:
+    - {type: GlobalAveragePooling}
+    - {type: PackagedPooling}
+  seeds: [0]
+"""
+
+
+def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    """A submitted 2-node DDP sweep, and while it runs, a sweep through Ray Client."""
+    ddp = _sweep_dir(tmp_path, "ddp", DDP_SWEEP)
+    viaclient = _sweep_dir(tmp_path, "viaclient", CLIENT_SWEEP)
+    storage = str(cluster.root / "storage")
+    token = {"RAY_AUTH_TOKEN": cluster.token}
+    # The token from its file only: ablate turns Ray's token mode on by itself.
+    ran = cluster.ablate(
+        *("submit", str(ddp), "train.epochs=2", "--address", cluster.jobs),
+        *("--tracking-uri", cluster.mlflow, "--storage", storage),
+        cwd=tmp_path,
+        RAY_AUTH_TOKEN_PATH=str(cluster.token_file),
+    )
+    assert ran.code == 0, ran.err[-3000:]
+    job = ran.out.strip()
+    assert job.startswith("ablate-ddp-") and "\n" not in job, ran.out
+
+    # While it runs: a second driver on the same sweep would fight over its Tune state...
+    again = cluster.start(
+        *("submit", str(ddp), "--address", cluster.jobs, "--tracking-uri", cluster.mlflow),
+        cwd=tmp_path,
+        **token,
+    )
+    # ...and another sweep, through Ray Client, shares the cluster.
+    client_run = cluster.ablate(
+        *("run", str(viaclient), "--address", cluster.client),
+        *("--tracking-uri", cluster.mlflow, "--storage", storage),
+        cwd=tmp_path,
+        **token,
+    )
+    refused = result(again)
+    assert refused.code == 2, refused.err
+    assert f"already running on this cluster as job {job}" in refused.err
+
+    assert client_run.code == 0, (client_run.out[-3000:], client_run.err[-3000:])
+    assert "2 of 2 trials finished" in client_run.out
+    assert "up to 2 at once" in client_run.out  # one inline trial per node
+    assert "ablate-run-" not in client_run.out  # the head's own report path is not shown
+    report = tmp_path / "reports" / "viaclient" / "report.md"
+    assert report.is_file()
+    _check_trials(cluster, "viaclient", {"GlobalAveragePooling", "PackagedPooling"})
+
+    waited = cluster.ablate(
+        "status", job, "--wait", "--address", cluster.jobs, cwd=tmp_path, **token
+    )
+    logs = cluster.ablate("logs", job, "--address", cluster.jobs, cwd=tmp_path, **token)
+    assert waited.code == 0, (waited.out, logs.out[-5000:])
+    assert "SUCCEEDED" in waited.out and "sweep ddp" in waited.out
+    assert "2 of 2 trials finished" in logs.out, logs.out[-5000:]
+    assert "Ray Train, 2 CPU workers" in logs.out
+    info = cluster.http(f"{cluster.jobs}/api/jobs/{job}")
+    assert info["entrypoint"].startswith("python -m ablate.cli run ddp.yaml --name ddp")
+    assert set(info["runtime_env"]["env_vars"]) == {"RAY_CHDIR_TO_TRIAL_DIR", "PYTHONUNBUFFERED"}
+    _check_trials(cluster, "ddp", {"GlobalAveragePooling", "ShippedPooling"})
+
+    # The token is nowhere in the MLflow server's files, the reports, the job or the output.
+    texts = [client_run.out, client_run.err, report.read_text(), json.dumps(info), logs.out]
+    _assert_no_token(cluster, *texts, waited.out)
