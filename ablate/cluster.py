@@ -112,11 +112,15 @@ def enable_token_auth() -> bool:
     ):
         return False
     os.environ[MODE_ENV] = "token"
+    _reread_ray_config()
+    return True
+
+
+def _reread_ray_config() -> None:
     if "ray._raylet" in sys.modules:  # Ray read its config already: have it read it again
         from ray._raylet import Config  # type: ignore[attr-defined]
 
         Config.initialize("")
-    return True
 
 
 def _auth_error(address: str, err: BaseException) -> AblateError:
