@@ -152,11 +152,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     print(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
-    out = None
+    from ablate.tracking import TrackingError
+
     try:
         out = _sweep_report(tracker.store, plan.name, args.reports)
-    finally:
         tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
+    except TrackingError as err:
+        raise TrackingLost(err) from None
+    print(f"mlflow: {tracker.where()}")
     if failed and len(failed) == len(outcome.trials):
         return EXIT_ALL_FAILED
     return EXIT_SOME_FAILED if failed else 0
@@ -188,8 +191,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_ui(args: argparse.Namespace) -> int:
-    import subprocess
-
     from ablate.tracking import is_server, shown, sqlite_file, tracking_uri
 
     uri = tracking_uri(args.tracking_uri)
@@ -204,8 +205,10 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         )
     print(f"MLflow UI on {shown(uri)}: http://127.0.0.1:{args.port} (Ctrl-C stops it)", flush=True)
     cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
-    cmd += ["--host", "127.0.0.1", "--port", str(args.port)]
-    return subprocess.call(cmd)
+    cmd += ["--host", "127.0.0.1", "--port", str(args.port), "--workers", "1"]
+    # Become the server: Ctrl-C and a terminate reach it, and no orphan keeps the port.
+    os.execv(sys.executable, cmd)
+    return 0  # not reached
 
 
 def _cmd_cluster(args: argparse.Namespace) -> int:

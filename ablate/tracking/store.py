@@ -89,8 +89,14 @@ def is_server(uri: str) -> bool:
 
 
 def _one_line(err: BaseException) -> str:
-    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-    return lines[0][:300] if lines else type(err).__name__
+    """The gist of a store error: ``[Errno 111] Connection refused`` rather than urllib3's
+    nested retry report."""
+    text = str(err)
+    errno = re.search(r"\[Errno -?\d+\][^'\")\]]*", text)
+    if errno:
+        return errno.group(0).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[0][:200] if lines else type(err).__name__
 
 
 def transient(err: BaseException) -> bool:
@@ -210,6 +216,8 @@ def open_store(uri: str | None = None) -> Store:
     # Our retries (Store.call) replace MLflow's per-request ones, which wait ~4 minutes.
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # MLflow prints two links per ended run on a server; `ablate run` prints one at the end.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     t0 = time.perf_counter()
     try:
         from mlflow.tracking import MlflowClient

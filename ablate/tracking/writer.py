@@ -19,10 +19,12 @@ from ablate.tracking.store import (
     TRIAL,
     Store,
     TrackingError,
+    is_server,
     log,
     result_metrics,
     result_step,
     run_filter,
+    shown,
     tag_value,
     trial_params,
 )
@@ -139,6 +141,7 @@ class SweepTracker:
     stats: TrackerStats = field(default_factory=TrackerStats)
     lost: TrackingError | None = None
     _source: dict[str, str] = field(default_factory=dict)
+    _earlier: dict[tuple[str | None, str | None], Any] | None = None
 
     def start(self) -> str:
         plan, s = self.plan, self.store
@@ -213,6 +216,7 @@ class SweepTracker:
                 "ablate.trial": name,
                 "ablate.trial_id": trial_id,
                 "ablate.tune_path": tune_path,
+                "ablate.tune_experiment": str(Path(tune_path).parent),
                 **self._source,
             }
             run = s.call(
@@ -231,12 +235,21 @@ class SweepTracker:
         return child.run_id
 
     def find_run(self, trial_id: str, tune_path: str) -> Any:
-        """The child run of this Tune trial from any invocation of the sweep, or None."""
-        runs = self.store.all_runs(
-            self.experiment_id, run_filter(**{ROLE: TRIAL, "ablate.trial_id": trial_id})
-        )
-        found = [r for r in runs if r.data.tags.get("ablate.tune_path") == tune_path]
-        return found[0] if found else None
+        """The child run of this Tune trial from an earlier invocation of the sweep, or None.
+
+        One search per invocation: the runs of this Tune experiment, read when the first
+        trial starts (only this writer adds to them afterwards).
+        """
+        if self._earlier is None:
+            where = {ROLE: TRIAL, "ablate.tune_experiment": str(Path(tune_path).parent)}
+            if any("'" in v for v in where.values()):
+                where.pop("ablate.tune_experiment")  # not quotable in a filter: read them all
+            runs = self.store.all_runs(self.experiment_id, run_filter(**where))
+            self._earlier = {
+                (r.data.tags.get("ablate.trial_id"), r.data.tags.get("ablate.tune_path")): r
+                for r in runs
+            }
+        return self._earlier.get((trial_id, tune_path))
 
     def _last_step(self, run: Any) -> int:
         keys = list(run.data.metrics)
@@ -336,6 +349,13 @@ class SweepTracker:
         if self.parent_id:
             _try(self.store.client.set_terminated, self.parent_id, status=status)
         ACTIVE.pop(self.plan.name, None)
+
+    def where(self) -> str:
+        """Where to look at this invocation's runs: a link on a server, else ``ablate ui``."""
+        if is_server(self.store.uri):
+            base = self.store.uri.rstrip("/")
+            return f"{shown(base)}/#/experiments/{self.experiment_id}/runs/{self.parent_id}"
+        return f"{shown(self.store.uri)} (browse it with: ablate ui)"
 
     def callback(self) -> Any:
         """The Ray Tune callback that feeds this tracker."""
