@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import sys
@@ -44,6 +45,7 @@ train: {{epochs: 2, num_threads: 1}}
 tune: {{strategy: factorial, scheduler: fifo, max_concurrent: 1}}
 scaling: {scaling}
 """
+POLL_VAR = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
 PATHS = {"inline": "{num_workers: 1}", "ray_train": "{num_workers: 1, ray_train: true}"}
 
 
@@ -127,11 +129,61 @@ def slow_imports(session_dir: Path, n: int = 25) -> list[tuple[str, float]]:
     return sorted(best, key=lambda x: -x[1])[:n]
 
 
+def poll_ab(tmp: Path, trials: int, rounds: int) -> dict[str, Any]:
+    """Ray Train trials with Ray's 2 s worker poll against ablate's ``TRAIN_POLL_S``.
+
+    The variable must be in the trial processes' environment, so each arm gets its own
+    Ray session; the arms alternate, ``rounds`` times each.
+    """
+    from ablate.trial import TRAIN_POLL_S
+    from bench.bench_trial_overhead import path_figures
+
+    arms = {"ray_default_2s": "2", f"ablate_{TRAIN_POLL_S}s": None}
+    figures: dict[str, list[dict]] = {a: [] for a in arms}
+    for r in range(rounds):
+        for arm, value in arms.items():
+            if value is None:
+                os.environ.pop(POLL_VAR, None)
+            else:
+                os.environ[POLL_VAR] = value
+            plan = sweep_plan(
+                tmp,
+                f"poll_{arm.replace('.', '_')}_{r}",
+                SWEEP.format(seeds=list(range(trials)), scaling=PATHS["ray_train"]),
+            )
+            _, timeline, wall = run(plan, tmp / "ray", max_concurrent=1)
+            shutdown()
+            figures[arm].append(path_figures(timeline, wall, 0.0))
+            log(f"poll A/B round {r + 1} {arm}: {wall:.1f}s")
+    os.environ.pop(POLL_VAR, None)
+    out: dict[str, Any] = {}
+    for arm, figs in figures.items():
+        walls = [v for f in figs for v in f["wall_s"]["values"]]
+        cadence = [v for f in figs for v in f["cadence_s"]["values"]]
+        epochs = [v for f in figs for v in f["detail"]["between_epoch_results_s"]["values"]]
+        tail = [v for f in figs for v in f["detail"]["last_result_to_complete_s"]["values"]]
+        out[arm] = {
+            "trial_wall_s": _med(walls),
+            "cadence_s": _med(cadence),
+            "between_epoch_results_s": _med(epochs),
+            "last_result_to_complete_s": _med(tail),
+            "trials": len(walls),
+        }
+    return out
+
+
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=4)
     ap.add_argument("--paths", default="inline,ray_train")
     ap.add_argument("--importtime", action="store_true")
+    ap.add_argument(
+        "--poll-ab",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also compare Ray Train's worker poll interval, ROUNDS sessions per arm",
+    )
     args = ap.parse_args()
     import ablate.sweep
     from ablate.sweep import connect
@@ -144,6 +196,7 @@ def main() -> dict:
         if args.importtime:
             env["PYTHONPROFILEIMPORTTIME"] = "1"
         connect(None, env=env)
+        original = ablate.sweep.run_trial
         ablate.sweep.run_trial = probe.probed_run_trial  # type: ignore[assignment]
         for p in [p for p in args.paths.split(",") if p]:
             plan = sweep_plan(
@@ -164,6 +217,10 @@ def main() -> dict:
             session = Path(ray._private.worker._global_node.get_session_dir_path())
             result["slow_imports_s"] = slow_imports(session)
         shutdown()
+        ablate.sweep.run_trial = original
+        if args.poll_ab:
+            result["ray_train_poll_ab"] = poll_ab(tmp, args.trials, args.poll_ab)
+            log(f"poll A/B: {json.dumps(result['ray_train_poll_ab'])}")
     out = write_result("trial_profile.json", result)
     log(f"wrote {out}")
     return result
