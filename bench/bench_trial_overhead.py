@@ -12,6 +12,9 @@ In one process, side by side:
   trains inside its Tune trial process.
 - **ray_train**: the same sweep with ``scaling.ray_train: true`` (a TorchTrainer, 1 worker).
 - **ddp2**: ``scaling.num_workers: 2`` (2 gloo workers), for information only.
+- **inline_reuse_actors**: a what-if, not what ablate ships: the inline sweep with Tune's
+  ``TuneConfig(reuse_actors=True)`` (patched in for this sweep only), so trials after the
+  first run in the previous trial's process instead of a fresh one.
 
 Each trial's wall is taken by a Tune callback in the driver. Two figures per trial:
 
@@ -27,10 +30,13 @@ Overhead = figure - median bare wall.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -62,9 +68,24 @@ scaling: {scaling}
 
 PATHS = {
     "inline": "{num_workers: 1}",
+    "inline_reuse_actors": "{num_workers: 1}",
     "ray_train": "{num_workers: 1, ray_train: true}",
     "ddp2": "{num_workers: 2}",
 }
+
+
+@contextlib.contextmanager
+def reuse_actors(on: bool) -> Iterator[None]:
+    """Make ``run_sweep``'s ``tune.TuneConfig`` reuse trial actors (the what-if path)."""
+    from ray import tune
+
+    original = tune.TuneConfig
+    if on:
+        tune.TuneConfig = functools.partial(original, reuse_actors=True)  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        tune.TuneConfig = original  # type: ignore[misc]
 
 
 def path_figures(timeline, wall_s: float, bare_median: float) -> dict:
@@ -104,7 +125,7 @@ def main() -> dict:
     ap.add_argument("--trials", type=int, default=8, help="trials per path (inline, ray_train)")
     ap.add_argument("--ddp-trials", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--paths", default="inline,ray_train,ddp2")
+    ap.add_argument("--paths", default="inline,inline_reuse_actors,ray_train,ddp2")
     args = ap.parse_args()
     info = machine()
     paths = [p for p in args.paths.split(",") if p]
@@ -141,7 +162,8 @@ def main() -> dict:
             bare_block()
             log(f"bare x{per_block}: median {statistics.median(b.wall_s for b in bare):.2f}s")
             log(f"{p}: {len(plans[p].trials)} trials")
-            _, timeline, wall = run(plans[p], tmp / "ray", max_concurrent=1)
+            with reuse_actors(p == "inline_reuse_actors"):
+                _, timeline, wall = run(plans[p], tmp / "ray", max_concurrent=1)
             timelines[p] = (timeline, wall)
             log(f"{p}: done in {wall:.1f}s")
         bare_block()
@@ -171,7 +193,7 @@ def main() -> dict:
         "paths": {p: path_figures(tl, wall, bare_median) for p, (tl, wall) in timelines.items()},
     }
     for p, fig in result["paths"].items():
-        if p != "ddp2":
+        if p in ("inline", "ray_train"):
             fig["target_met"] = fig["overhead_cadence_s"]["median"] <= TARGET_S
     out = write_result("trial_overhead.json", result)
     log(f"wrote {out}")

@@ -172,6 +172,40 @@ def poll_ab(tmp: Path, trials: int, rounds: int) -> dict[str, Any]:
     return out
 
 
+COLD = """
+import json, sys, time
+sys.path.insert(0, {root!r})
+t = time.perf_counter(); out = {{}}
+def step(name):
+    global t
+    now = time.perf_counter(); out[name] = round(now - t, 3); t = now
+import torch; step("import torch")
+import ray.tune; step("import ray.tune")
+import ablate.trial; step("import ablate.trial")
+import components; step("import components (plugins)")
+import sklearn.datasets, sklearn.model_selection; step("import sklearn (Digits)")
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1); step("first optimizer (torch._dynamo)")
+import ray.train.torch, ray.tune.integration.ray_train; step("import ray.train.torch")
+print(json.dumps(out))
+"""
+
+
+def cold_imports(repeats: int = 3) -> dict[str, float]:
+    """What a fresh Python process pays before training: median seconds per import step."""
+    import subprocess
+
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run(
+            [sys.executable, "-c", COLD.format(root=str(Path(__file__).resolve().parents[1]))],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {k: _med([r[k] for r in runs]) for k in runs[0]}
+
+
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=4)
@@ -189,6 +223,8 @@ def main() -> dict:
     from ablate.sweep import connect
 
     result: dict[str, Any] = {"machine": machine(), "paths": {}}
+    result["cold_imports_s"] = cold_imports()
+    log(f"fresh process imports: {json.dumps(result['cold_imports_s'])}")
     with tempfile.TemporaryDirectory(prefix="ablate-profile-") as tmp_str:
         tmp = Path(tmp_str)
         probe_dir = tmp / "probe"
