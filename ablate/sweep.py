@@ -8,6 +8,8 @@ trial names are deterministic and an interrupted sweep resumes with ``Tuner.rest
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import sys
@@ -195,6 +197,7 @@ def run_sweep(
     storage: str | None = None,
     callbacks: list[Any] = (),  # type: ignore[assignment]
     printer: Callable[[str], None] = print,
+    experiment: tuple[str, str, bool] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) the sweep and return every trial's outcome.
 
@@ -226,9 +229,10 @@ def run_sweep(
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), plan.resources.driver)
     alg, param_space, num_samples = _search(plan)
     progress = _Progress(plan, printer)
+    runs_dir, stamp, resume = experiment or tune_experiment(root, plan)
     run_config = tune.RunConfig(
-        name=plan.name,
-        storage_path=root,
+        name=stamp,
+        storage_path=runs_dir,
         failure_config=tune.FailureConfig(max_failures=plan.tune.max_failures),
         callbacks=[progress, *callbacks],
         verbose=0,
@@ -243,10 +247,10 @@ def run_sweep(
         trial_name_creator=_namer(ctx, plan.tune.strategy == "optuna"),
         trial_dirname_creator=_namer(ctx, plan.tune.strategy == "optuna"),
     )
-    path = os.path.join(root, plan.name)
+    path = os.path.join(runs_dir, stamp)
     total = len(plan.trials) if plan.tune.strategy != "optuna" else plan.tune.num_samples
     t0 = time.perf_counter()
-    if tune.Tuner.can_restore(path):
+    if resume:
         printer(f"resuming sweep '{plan.name}' from {path}")
         tuner = tune.Tuner.restore(
             path,
@@ -261,8 +265,46 @@ def run_sweep(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
     grid = tuner.fit()
+    # fit() returned: this Tune experiment is over; the next run of the sweep starts anew.
+    (Path(root) / plan.name / ACTIVE).unlink(missing_ok=True)
     outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
     return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
+
+
+ACTIVE = "ACTIVE"
+
+
+def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
+    """``(runs dir, experiment name, resume?)`` for this invocation's Tune experiment.
+
+    Each ``ablate run`` gets its own Tune experiment under ``<root>/<sweep>/runs/``. The
+    file ``<root>/<sweep>/ACTIVE`` names the experiment a killed invocation left unfinished,
+    with a key of its trial list: the same sweep run again restores it with Ray Tune (same
+    trials, same names); a changed trial list (a seed added, finished trials skipped) starts
+    a new one, and its unfinished trials resume from their own checkpoints.
+    """
+    from ray import tune
+
+    base = Path(root) / plan.name
+    runs = base / "runs"
+    marker = base / ACTIVE
+    key = hashlib.sha256(
+        json.dumps(
+            [plan.tune.strategy, plan.tune.num_samples, [t.name for t in plan.trials]]
+        ).encode()
+    ).hexdigest()[:16]
+    if marker.is_file():
+        stamp, _, old_key = marker.read_text().strip().partition(" ")
+        if old_key == key and tune.Tuner.can_restore(str(runs / stamp)):
+            return str(runs), stamp, True
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while (runs / stamp).exists():
+        n += 1
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    runs.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{stamp} {key}\n")
+    return str(runs), stamp, False
 
 
 def _describe(plan: SweepPlan) -> str:
