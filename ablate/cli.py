@@ -104,7 +104,33 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 f"does not fit on this machine ({err.message}); give --address to check a cluster",
             )
     print(plan_text(plan, fits, note, builds))
+    print(_plan_skips(plan, args))
     return 0
+
+
+def _plan_skips(plan: Any, args: argparse.Namespace) -> str:
+    """What ``ablate run`` would skip, from the tracking store, without creating one."""
+    from ablate.tracking import open_store, shown, sqlite_file, tracking_uri
+
+    uri = tracking_uri(args.tracking_uri)
+    db = sqlite_file(uri)
+    if db is not None and not db.exists():
+        return (
+            f"  incremental: no tracking store at {db} yet: all {len(plan.trials)} trials would run"
+        )
+    try:
+        store = open_store(uri)
+    except AblateError as err:
+        return f"  incremental: cannot read {shown(uri)} ({err.message}): cannot tell what would be skipped"
+    import io
+    from contextlib import redirect_stdout
+
+    with redirect_stdout(io.StringIO()):
+        left = _incremental(
+            plan, store, argparse.Namespace(**{**vars(args), "storage": None}), dry=True
+        )
+    skipped = len(plan.trials) - len(left.trials)
+    return f"  incremental: {len(left.trials)} trials would run, {skipped} already finished in {shown(uri)} would be skipped"
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -126,7 +152,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # A trial that can never fit on this machine is exit 2 before Ray or the store start.
         check_fits(plan, local_nodes(), args.max_concurrent)
     # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
-    tracker = SweepTracker(open_store(args.tracking_uri), plan, command=" ".join(sys.argv))
+    from ablate.sweep import experiment_root, tune_experiment
+
+    store = open_store(args.tracking_uri)
+    plan = _incremental(plan, store, args)
+    if not plan.trials and plan.tune.strategy != "optuna":
+        return _nothing_new(plan, store, args)
+    root = experiment_root(args.storage)
+    experiment = tune_experiment(root, plan)
+    tracker = SweepTracker(
+        store,
+        plan,
+        command=" ".join(sys.argv),
+        tune_experiment=os.path.join(experiment[0], experiment[1]),
+    )
     tracker.start()
     try:
         outcome = run_sweep(
@@ -135,6 +174,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             max_concurrent=args.max_concurrent,
             storage=args.storage,
             callbacks=[tracker.callback()],
+            experiment=experiment,
         )
     except BaseException as err:
         tracker.abort(interrupted=isinstance(err, KeyboardInterrupt))
@@ -163,6 +203,48 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if failed and len(failed) == len(outcome.trials):
         return EXIT_ALL_FAILED
     return EXIT_SOME_FAILED if failed else 0
+
+
+def _incremental(plan: Any, store: Any, args: argparse.Namespace, dry: bool = False) -> Any:
+    """The plan less the (cell, seed) pairs that already FINISHED in the tracking store.
+
+    ``--rerun-all`` keeps every trial; ``--rerun-changed-code`` keeps the finished ones whose
+    run recorded another code fingerprint. A finished trial that runs again trains afresh.
+    """
+    import dataclasses
+    import shutil
+    from pathlib import Path
+
+    from ablate.fingerprint import code_fingerprint
+    from ablate.sweep import experiment_root
+    from ablate.tracking.history import finished_pairs
+
+    code = code_fingerprint(plan.imports) if getattr(args, "rerun_changed_code", False) else None
+    done = set() if getattr(args, "rerun_all", False) else finished_pairs(store, plan.name, code)
+    keep = [t for t in plan.trials if (t.cell, t.seed) not in done]
+    skipped = len(plan.trials) - len(keep)
+    if skipped:
+        print(f"skipping {skipped} of {len(plan.trials)} trials already finished in MLflow")
+    rerun = finished_pairs(store, plan.name) & {(t.cell, t.seed) for t in keep}
+    if rerun and not dry:  # a finished checkpoint would only re-report, not train again
+        ckpts = Path(experiment_root(args.storage)) / plan.name / "checkpoints"
+        for cell, seed in rerun:
+            shutil.rmtree(ckpts / f"{cell}-s{seed}", ignore_errors=True)
+    return dataclasses.replace(plan, trials=keep)
+
+
+def _nothing_new(plan: Any, store: Any, args: argparse.Namespace) -> int:
+    """Every trial already finished: record the invocation and refresh the report."""
+    from ablate.tracking import SweepTracker
+
+    print(
+        f"nothing new to run: every trial of '{plan.name}' already finished (--rerun-all runs them again)"
+    )
+    tracker = SweepTracker(store, plan, command=" ".join(sys.argv))
+    tracker.start()
+    out = _sweep_report(store, plan.name, args.reports)
+    tracker.finish({"total": 0, "failed": 0}, out)
+    return 0
 
 
 class TrackingLost(AblateError):
@@ -263,10 +345,28 @@ def build_parser() -> argparse.ArgumentParser:
             help="MLflow tracking URI (default: MLFLOW_TRACKING_URI, else sqlite:///mlflow.db here)",
         )
 
+    def rerun_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--rerun-all",
+            action="store_true",
+            help="run every trial, even the (cell, seed) pairs that already finished",
+        )
+        p.add_argument(
+            "--rerun-changed-code",
+            action="store_true",
+            help="also run finished trials whose code (ablate, components, custom_imports) changed",
+        )
+
     p = sub.add_parser(
         "plan", help="show what a sweep would run and build every model combination; starts nothing"
     )
     sweep_args(p)
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="read finished trials from this store (default: MLFLOW_TRACKING_URI, else ./mlflow.db)",
+    )
+    rerun_args(p)
     p.set_defaults(func=_cmd_plan)
 
     p = sub.add_parser("run", help="run (or resume) a sweep on Ray Tune")
@@ -284,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--reports", default="reports", help="where the report is written (default: reports/)"
     )
+    rerun_args(p)
     p.set_defaults(func=_cmd_run)
 
     def jobs_address(p: argparse.ArgumentParser) -> None:

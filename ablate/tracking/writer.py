@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import numbers
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -37,6 +38,19 @@ PARENT_TAG = "mlflow.parentRunId"
 PACKAGES = ("ablate", "torch", "ray", "mlflow", "optuna")
 CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
+
+FLUSH_ENV = "ABLATE_TRACKING_FLUSH_S"
+
+
+def flush_interval() -> float:
+    """Seconds a trial's epochs may wait to be written together (``ABLATE_TRACKING_FLUSH_S``,
+    default 5; 0 writes every epoch as it comes)."""
+    raw = os.environ.get(FLUSH_ENV)
+    try:
+        return max(0.0, float(raw)) if raw else 5.0
+    except ValueError:
+        raise AblateError(f"{FLUSH_ENV} must be a number of seconds, got {raw!r}") from None
+
 
 # The tracker of each sweep running in this process (see ablate.tracking.callback).
 ACTIVE: dict[str, SweepTracker] = {}
@@ -112,8 +126,10 @@ class _Child:
     run_id: str
     name: str
     epochs: int
-    last_step: int = -1  # steps up to here are in MLflow already
+    last_step: int = -1  # steps up to here are in MLflow, or pending
     open: bool = True
+    pending: list[Any] = field(default_factory=list)  # metrics not written yet
+    flushed_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -135,6 +151,8 @@ class SweepTracker:
     store: Store
     plan: SweepPlan
     command: str = ""
+    tune_experiment: str = ""  # Ray Tune's experiment directory, when known
+    flush_s: float = field(default_factory=flush_interval)
     experiment_id: str = ""
     parent_id: str = ""
     runs: dict[str, _Child] = field(default_factory=dict)
@@ -146,7 +164,10 @@ class SweepTracker:
     def start(self) -> str:
         plan, s = self.plan, self.store
         where = Path(plan.cfg.file).parent if plan.cfg.file else Path.cwd()
-        self._source = source_tags(where)
+        from ablate.fingerprint import code_fingerprint
+
+        # ablate.code lets `ablate run --rerun-changed-code` tell which trials ran older code.
+        self._source = {**source_tags(where), "ablate.code": code_fingerprint(plan.imports)}
         self.experiment_id = ensure_experiment(s, plan.name)
         tags = {
             ROLE: PARENT,
@@ -160,6 +181,9 @@ class SweepTracker:
             "ablate.command": self.command,
             **self._source,
         }
+        if self.tune_experiment:
+            tags["ablate.tune_experiment"] = self.tune_experiment
+            self._end_killed_parents()
         run = s.call(
             "create the parent run",
             s.client.create_run,
@@ -173,6 +197,21 @@ class SweepTracker:
         )
         ACTIVE[plan.name] = self
         return self.parent_id
+
+    def _end_killed_parents(self) -> None:
+        """A parent still RUNNING for this Tune experiment is from an ``ablate run`` that was
+        killed: this one resumes it, so that one ends KILLED."""
+        if "'" in self.tune_experiment:
+            return  # not quotable in a filter; leave it RUNNING
+        where = run_filter(**{ROLE: PARENT, "ablate.tune_experiment": self.tune_experiment})
+        for run in self.store.all_runs(self.experiment_id, where):
+            if run.info.status == RUNNING:
+                self.store.call(
+                    "end a killed parent run",
+                    self.store.client.set_terminated,
+                    run.info.run_id,
+                    status=KILLED,
+                )
 
     # -- trials (plain data in; the Tune callback adapts Trial objects) --
 
@@ -264,7 +303,11 @@ class SweepTracker:
     def trial_results(
         self, trial_id: str, results: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()
     ) -> int:
-        """Log each result whose epoch is not in MLflow yet, in as few batches as fit.
+        """Log each result whose epoch is not in MLflow yet.
+
+        A trial whose last write is under ``flush_s`` old keeps its new epochs pending, so
+        fast epochs go out together; they are written by the next result past that age,
+        :meth:`flush_due`, or the trial's end, whichever comes first.
 
         Returns:
             How many results were new.
@@ -272,18 +315,37 @@ class SweepTracker:
         from mlflow.entities import Metric
 
         child = self.runs[trial_id]
-        metrics, new = [], 0
+        new = 0
         for result in results:
             step = result_step(result)
             if step <= child.last_step:
                 continue
             ts = int(float(result.get("timestamp") or time.time()) * 1000)
-            metrics += [Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()]
+            child.pending += [
+                Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
+            ]
             child.last_step = step
             new += 1
-        self.store.log_batch(child.run_id, metrics=metrics)
         self.stats.results += new
+        if time.monotonic() - child.flushed_at >= self.flush_s:
+            self._flush(child)
         return new
+
+    def _flush(self, child: _Child, tags: Iterable[Any] = ()) -> None:
+        self.store.log_batch(child.run_id, metrics=child.pending, tags=tags)
+        child.pending = []
+        child.flushed_at = time.monotonic()
+
+    @property
+    def pending(self) -> bool:
+        return any(c.pending for c in self.runs.values())
+
+    def flush_due(self, everything: bool = False) -> None:
+        """Write the pending epochs of trials that have not reported for ``flush_s``."""
+        now = time.monotonic()
+        for child in self.runs.values():
+            if child.pending and (everything or now - child.flushed_at >= self.flush_s):
+                self._flush(child)
 
     def trial_ended(
         self,
@@ -305,7 +367,7 @@ class SweepTracker:
             tags["ablate.duration_s"] = f"{duration_s:.3f}"
         if error is not None:
             tags["ablate.error"] = error
-        s.log_batch(child.run_id, tags=[RunTag(k, tag_value(v)) for k, v in tags.items()])
+        self._flush(child, [RunTag(k, tag_value(v)) for k, v in tags.items()])
         if traceback or error:
             s.call(
                 "log error.txt", s.client.log_text, child.run_id, traceback or error, ERROR_ARTIFACT
@@ -318,9 +380,7 @@ class SweepTracker:
 
         child = self.runs.get(trial_id)
         if child is not None:
-            self.store.log_batch(
-                child.run_id, tags=[RunTag("ablate.last_retried_error", tag_value(error or "?"))]
-            )
+            self._flush(child, [RunTag("ablate.last_retried_error", tag_value(error or "?"))])
 
     # -- the sweep's end --
 
@@ -344,6 +404,8 @@ class SweepTracker:
         """Best effort, one attempt each: open runs end KILLED, the parent KILLED or FAILED."""
         status = KILLED if interrupted else FAILED
         for child in self.runs.values():
+            if child.pending:
+                _try(self.store.client.log_batch, child.run_id, metrics=child.pending[:1000])
             if child.open:
                 _try(self.store.client.set_terminated, child.run_id, status=KILLED)
         if self.parent_id:
