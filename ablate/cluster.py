@@ -4,9 +4,9 @@
 Both ways run the whole ablate driver, Tune and the tracker, on the cluster's head node:
 
 - ``submit`` stages the sweep's fully merged config (``_base_`` resolved, overrides applied)
-  as the job's ``working_dir`` and ships ``ablate``, ``components`` and every ``custom_imports``
-  plugin as ``py_modules``, so the cluster runs this machine's code. The job's entrypoint is
-  ``python -m ablate.cli run <name>.yaml --name N --tracking-uri URI --storage DIR``.
+  in the job's ``working_dir`` and ships ``ablate``, ``components`` and every ``custom_imports``
+  plugin (:func:`shipped_code`), so the cluster runs this machine's code. The job's entrypoint
+  is ``python -m ablate.cli run <name>.yaml --name N --tracking-uri URI --storage DIR``.
 - ``run --address ray://`` ships the same code through Ray Client and runs ``ablate run`` in
   a task pinned to the head node; its output is streamed back through a queue. Ray Client
   would run Tune's driver on the cluster anyway: running ablate's driver there too keeps the
@@ -36,6 +36,7 @@ import os
 import re
 import secrets
 import shlex
+import shutil
 import sys
 import sysconfig
 import tempfile
@@ -125,7 +126,7 @@ def _reread_ray_config() -> None:
 
 def _auth_error(address: str, err: BaseException) -> AblateError:
     text = str(err)
-    refused = "Forbidden" in text or "invalid" in text.lower()
+    refused = text.startswith("Authentication failed") or "Forbidden" in text  # 403, not 401
     return AblateError(
         f"the Ray cluster at {address} "
         + ("refused the token" if refused else "needs a token and none was sent"),
@@ -199,8 +200,6 @@ def staged_config(data: dict[str, Any], name: str) -> str:
 def stage(plan: Any) -> tuple[Path, dict[str, Any]]:
     """A fresh staging directory (the sweep as ``<name>.yaml``, single-file plugins) and the
     runtime env that ships it with the code: nothing of this machine's environment."""
-    import shutil
-
     packages, files = shipped_code(plan.imports)
     where = Path(tempfile.mkdtemp(prefix="ablate-stage-"))
     (where / f"{plan.name}.yaml").write_text(staged_config(plan.cfg.data, plan.name))
@@ -314,6 +313,9 @@ def submit(args: argparse.Namespace) -> int:
 
     uri = require_server_store(args.tracking_uri, "a Ray Job")
     plan = _checked_plan(args)
+    entrypoint = shlex.join(
+        ["python", "-m", "ablate.cli", *run_argv(f"{plan.name}.yaml", plan, uri, args)]
+    )
     client = job_client(args.address)
     running = _running_job(client, plan.name)
     if running is not None:
@@ -323,27 +325,27 @@ def submit(args: argparse.Namespace) -> int:
             hint="two drivers on one sweep would fight over its Tune state; wait for it "
             f"(ablate status {running.submission_id} --wait) or stop it",
         )
-    _, env = stage(plan)
     job_id = f"ablate-{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
-    entrypoint = shlex.join(
-        ["python", "-m", "ablate.cli", *run_argv(f"{plan.name}.yaml", plan, uri, args)]
-    )
+    staged, env = stage(plan)
     deadline = time.monotonic() + AGENT_WAIT_S
-    while True:
-        try:
-            client.submit_job(
-                entrypoint=entrypoint,
-                submission_id=job_id,
-                runtime_env=env,
-                metadata={SWEEP_META: plan.name, "ablate.tracking_uri": shown(uri)},
-            )
-            break
-        except RuntimeError as err:
-            # A cluster that has just started answers before its job agent is up.
-            if "No available agent" in str(err) and time.monotonic() < deadline:
-                time.sleep(2.0)
-                continue
-            raise AblateError(f"the cluster did not take the job: {_one_line(err)}") from None
+    try:
+        while True:
+            try:
+                client.submit_job(
+                    entrypoint=entrypoint,
+                    submission_id=job_id,
+                    runtime_env=env,
+                    metadata={SWEEP_META: plan.name, "ablate.tracking_uri": shown(uri)},
+                )
+                break
+            except RuntimeError as err:
+                # A cluster that has just started answers before its job agent is up.
+                if "No available agent" in str(err) and time.monotonic() < deadline:
+                    time.sleep(2.0)
+                    continue
+                raise AblateError(f"the cluster did not take the job: {_one_line(err)}") from None
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)  # uploaded: the cluster has its copy
     print(job_id, flush=True)
     print(
         f"submitted sweep '{plan.name}' ({len(plan.trials) or plan.tune.num_samples} trials) "
@@ -431,28 +433,32 @@ def _follow(client: Any, job_id: str) -> int:
 
 
 class _QueueWriter(io.TextIOBase):
-    """A text stream that hands each line to a Ray queue (and keeps a copy in the log).
+    """A text stream that hands each line to a Ray queue as ``(stream, line)`` (and keeps a
+    copy in the worker's log).
 
     Lines starting with ``hide`` stay in the log only (the report the head wrote: the client
     writes its own and prints that path).
     """
 
-    def __init__(self, queue: Any, echo: Any, hide: str = "\0") -> None:
-        self.queue, self.echo, self.hide, self.buf = queue, echo, hide, ""
+    def __init__(self, queue: Any, stream: str, hide: str = "\0") -> None:
+        self.queue, self.stream, self.hide, self.buf = queue, stream, hide, ""
+        self.echo = sys.__stdout__ if stream == "out" else sys.__stderr__
 
     def write(self, text: str) -> int:
-        self.echo.write(text)
+        if self.echo is not None:
+            self.echo.write(text)
         self.buf += text
         *lines, self.buf = self.buf.split("\n")
-        lines = [ln for ln in lines if not ln.startswith(self.hide)]
-        if lines:
-            self.queue.put_nowait_batch(lines)
+        shown = [(self.stream, ln) for ln in lines if not ln.startswith(self.hide)]
+        if shown:
+            self.queue.put_nowait_batch(shown)
         return len(text)
 
     def flush(self) -> None:
-        self.echo.flush()
+        if self.echo is not None:
+            self.echo.flush()
         if self.buf:
-            self.queue.put_nowait(self.buf)
+            self.queue.put_nowait((self.stream, self.buf))
             self.buf = ""
 
 
@@ -465,17 +471,22 @@ def _run_on_head(yaml_text: str, name: str, argv: list[str], queue: Any) -> int:
     where = Path(tempfile.mkdtemp(prefix="ablate-run-"))
     path = where / f"{name}.yaml"
     path.write_text(yaml_text)
+    cwd, argv0 = os.getcwd(), sys.argv
     os.chdir(where)
     full = [argv[0], str(path), *argv[2:], "--reports", str(where / "reports")]
     sys.argv = ["ablate", *full]  # what the tracker records as the command
     hide = f"report: {where}"
-    out, err = _QueueWriter(queue, sys.__stdout__, hide), _QueueWriter(queue, sys.__stderr__)
+    out, err = _QueueWriter(queue, "out", hide), _QueueWriter(queue, "err")
     try:
         with redirect_stdout(out), redirect_stderr(err):
             return main(full)
     finally:
         out.flush()
         err.flush()
+        # The report is in MLflow (the parent run's artifacts), and the client writes its own.
+        os.chdir(cwd)
+        sys.argv = argv0
+        shutil.rmtree(where, ignore_errors=True)
 
 
 def run_on_cluster(args: argparse.Namespace) -> int:
@@ -491,7 +502,11 @@ def run_on_cluster(args: argparse.Namespace) -> int:
     plan = _checked_plan(args)
     store = open_store(uri)  # it must answer before the cluster does any work
     enable_token_auth()
-    connect(address, runtime_env=stage(plan)[1])
+    staged, env = stage(plan)
+    try:
+        connect(address, runtime_env=env)  # uploads what ships
+    finally:
+        shutil.rmtree(staged, ignore_errors=True)
 
     import ray
     from ray.util.queue import Empty, Queue
@@ -510,8 +525,8 @@ def run_on_cluster(args: argparse.Namespace) -> int:
             lines = queue.get_nowait_batch(queue.qsize())
         except Empty:
             return
-        for line in lines:
-            print(line, flush=True)
+        for stream, line in lines:
+            print(line, file=sys.stdout if stream == "out" else sys.stderr, flush=True)
 
     code = EXIT_INTERRUPTED
     try:
