@@ -416,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--max-concurrent", type=int, default=None, help="at most this many trials at once"
     )
+    rerun_args(p)
     p.add_argument(
         "--follow", action="store_true", help="stream the job's output and exit with its result"
     )

@@ -229,6 +229,9 @@ def run_argv(path: str, plan: Any, uri: str, args: argparse.Namespace) -> list[s
     argv = ["run", path, "--name", plan.name, "--tracking-uri", uri, "--storage", storage]
     if args.max_concurrent:
         argv += ["--max-concurrent", str(args.max_concurrent)]
+    for flag in ("rerun_all", "rerun_changed_code"):  # incremental runs, as on this machine
+        if getattr(args, flag, False):
+            argv.append("--" + flag.replace("_", "-"))
     return argv
 
 

@@ -200,6 +200,12 @@ def test_storage_on_the_cluster(sweep_plan: object) -> None:
     args = SimpleNamespace(storage="/nfs/ablate", max_concurrent=2)
     argv = cluster.run_argv("s.yaml", sweep_plan, "http://m", args)  # type: ignore[arg-type]
     assert argv[-4:] == ["--storage", "/nfs/ablate", "--max-concurrent", "2"]
+    args = SimpleNamespace(storage=None, max_concurrent=None, rerun_all=True)
+    argv = cluster.run_argv("s.yaml", sweep_plan, "http://m", args)  # type: ignore[arg-type]
+    assert argv[-1] == "--rerun-all"
+    # What the cluster runs parses as `ablate run`.
+    parsed = build_parser().parse_args(argv)
+    assert (parsed.command, parsed.rerun_all, parsed.storage) == ("run", True, "/tmp/ablate")
 
 
 @pytest.mark.parametrize(
@@ -223,6 +229,8 @@ def test_cluster_commands_parse() -> None:
     parser = build_parser()
     a = parser.parse_args(["submit", "s.yaml", "a=1", "--address", "http://h:8265", "--follow"])
     assert (a.sweep, a.overrides, a.address, a.follow) == ("s.yaml", ["a=1"], "http://h:8265", True)
+    a = parser.parse_args(["submit", "s.yaml", "--rerun-changed-code"])
+    assert a.rerun_changed_code and not a.rerun_all
     a = parser.parse_args(["status", "JOB", "--wait"])
     assert (a.job, a.wait) == ("JOB", True)
     a = parser.parse_args(["logs", "JOB", "--follow", "--address", "http://h:8265"])
