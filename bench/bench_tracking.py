@@ -82,6 +82,7 @@ def main(overrides: list[str]) -> dict:
         "tracker_callbacks": st.callbacks,
         "tracker_ms_per_callback": round(1000 * st.callback_s / max(st.callbacks, 1), 2),
         "mlflow_calls": store.calls,
+        "mlflow_s_by_call": {k: round(v, 3) for k, v in sorted(store.by_call.items())},
         "tracking_pct_of_trial_wall": round(pct_trials, 3),
         "tracking_pct_of_sweep_wall": round(100 * st.callback_s / outcome.wall_s, 3),
         "budget_pct": BUDGET_PCT,

@@ -147,6 +147,10 @@ def _callback_class() -> type:
 
             self._guard(retrying)
 
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            if self.tracker.pending:  # every turn of Tune's loop: only look, mostly
+                self._guard(self.tracker.flush_due)
+
         def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
             """Trials a previous invocation finished while the store was away: sync them."""
 
@@ -164,6 +168,7 @@ def _callback_class() -> type:
                         child = t.runs[trial.trial_id]
                     if child.open:
                         self._end(trial, trial.status == "ERROR")
+                t.flush_due(everything=True)
 
             self._guard(sync)
 

@@ -149,6 +149,7 @@ class Store:
         self.retry = retry or Retry.from_env()
         self.seconds = 0.0
         self.calls = 0
+        self.by_call: dict[str, float] = {}
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         t0 = time.perf_counter()
@@ -174,8 +175,10 @@ class Store:
                     log.warning("tracking: %s failed (%s); retrying in %.1fs", what, err, delay)
                     time.sleep(delay)
         finally:
-            self.seconds += time.perf_counter() - t0
+            dt = time.perf_counter() - t0
+            self.seconds += dt
             self.calls += 1
+            self.by_call[what] = self.by_call.get(what, 0.0) + dt
 
     def log_batch(
         self,

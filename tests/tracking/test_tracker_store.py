@@ -46,7 +46,9 @@ def history(store: Store, run_id: str, key: str = "val/top1") -> list[int]:
 
 
 def tracker_for(plan: SweepPlan, store: Store | None = None) -> SweepTracker:
-    tracker = SweepTracker(store or open_store(), plan, command="ablate run tiny.yaml")
+    tracker = SweepTracker(
+        store or open_store(), plan, command="ablate run tiny.yaml", tune_experiment="/tune"
+    )
     tracker.start()
     return tracker
 
@@ -134,6 +136,28 @@ def test_git_commit_is_tagged_in_a_repository(tmp_path: Path) -> None:
     assert tracker.store.client.get_run(run_id).data.tags["mlflow.source.git.commit"] == head
 
 
+def test_fast_epochs_are_written_together(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    tracker.flush_s = 3600.0
+    run_id = started(tracker, 0, plan.trials[0])
+    calls = tracker.store.calls
+    assert tracker.trial_results("aaaaa_00000", results(range(1, 4))) == 3
+    tracker.flush_due()
+    assert history(tracker.store, run_id) == [] and tracker.pending
+    assert tracker.store.calls == calls  # nothing written yet
+    tracker.runs["aaaaa_00000"].flushed_at -= 7200  # an hour and more without a report
+    tracker.flush_due()
+    assert history(tracker.store, run_id) == [1, 2, 3] and not tracker.pending
+    tracker.trial_results("aaaaa_00000", results(range(4, 6)))
+    tracker.trial_ended("aaaaa_00000", "FINISHED")  # the end writes what is pending
+    assert history(tracker.store, run_id) == [1, 2, 3, 4, 5]
+    tracker.flush_s = 0.0  # every epoch as it comes
+    other = started(tracker, 1, plan.trials[1])
+    tracker.trial_results("aaaaa_00001", results(range(1, 2)))
+    assert history(tracker.store, other) == [1]
+
+
 def test_a_retried_trial_goes_on_in_its_run(tmp_path: Path) -> None:
     plan = plan_of(tmp_path)
     tracker = tracker_for(plan)
@@ -172,6 +196,22 @@ def test_a_resumed_sweep_continues_the_trials_run(tmp_path: Path) -> None:
     assert store.client.get_run(run_id).info.status == "FINISHED"
     # Another Tune trial with the same name (a fresh sweep elsewhere) gets its own run.
     assert started(b, 0, t, prefix="bbbbb") != run_id
+
+
+def test_a_killed_invocation_is_taken_over(tmp_path: Path) -> None:
+    plan = plan_of(tmp_path)
+    a = tracker_for(plan)
+    run_id = started(a, 0, plan.trials[0])
+    a.trial_results("aaaaa_00000", results(range(1, 2)))
+    # SIGKILL: nothing ends the runs. The next `ablate run` resumes the Tune experiment.
+    b = tracker_for(plan, a.store)
+    c = a.store.client
+    assert c.get_run(a.parent_id).info.status == "KILLED"
+    assert c.get_run(b.parent_id).info.status == "RUNNING"
+    assert started(b, 0, plan.trials[0]) == run_id
+    b.trial_results("aaaaa_00000", results(range(1, 3)))
+    b.trial_ended("aaaaa_00000", "FINISHED")
+    assert history(a.store, run_id) == [1, 2]
 
 
 def test_report_source_merges_invocations_without_double_counting(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 def tune_results(where: Path, sweep: str, trial: str) -> int:
     """How many results Ray Tune saw for a trial (its result.json has one a line)."""
-    path = where / ".ablate" / "ray" / sweep / trial / "result.json"
+    (path,) = (where / ".ablate" / "ray" / sweep).rglob(f"{trial}/result.json")
     return sum(1 for line in path.read_text().splitlines() if line.strip())
 
 
@@ -97,14 +97,15 @@ def test_sweep_on_an_mlflow_server_merges_invocations(
     store = open_store(uri)
     check_sweep(store, tmp_path, "served", epochs=2)
 
-    # A second invocation adds seed 1 and re-runs seed 0 of the trainable cell.
+    # A second invocation adds seed 1 and (--rerun-all) runs seed 0 of that cell again.
     again = write(
         tmp_path,
         "served_more.yaml",
         "name: served\n_base_: base.yaml\nsearch: {optimizer.lr: [0.05], seeds: [0, 1]}\n",
     )
     storage = str(tmp_path / "ray2")
-    assert main(["run", str(again), "--storage", storage, "--tracking-uri", uri]) == 0
+    argv = ["run", str(again), "--rerun-all", "--storage", storage, "--tracking-uri", uri]
+    assert main(argv) == 0
     assert len(runs(store, "served", "parent")) == 2
     assert len(runs(store, "served", "trial")) == 4
 
@@ -124,6 +125,7 @@ def test_a_server_lost_mid_sweep_stops_it_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ABLATE_TRACKING_RETRY_S", "2")
+    monkeypatch.setenv("ABLATE_TRACKING_FLUSH_S", "0")  # every epoch written as it comes
     server = MlflowServer(tmp_path / "server")
     server.start()
     try:
