@@ -160,6 +160,7 @@ class SweepTracker:
     lost: TrackingError | None = None
     _source: dict[str, str] = field(default_factory=dict)
     _earlier: dict[tuple[str | None, str | None], Any] | None = None
+    _orphans: dict[tuple[str, int], Any] | None = None
 
     def start(self) -> str:
         plan, s = self.plan, self.store
@@ -236,7 +237,7 @@ class SweepTracker:
         cell = cell_id(resolved)
         epochs = int(resolved.get("train", {}).get("epochs") or self.plan.epochs)
         params = trial_params(point, seed)
-        run = self.find_run(trial_id, tune_path)
+        run = self.find_run(trial_id, tune_path) or self.adopt(cell, seed)
         if run is not None:  # a retried or resumed trial: go on in its run
             child = _Child(run.info.run_id, name, epochs, self._last_step(run))
             if run.info.status != RUNNING:
@@ -289,6 +290,26 @@ class SweepTracker:
                 for r in runs
             }
         return self._earlier.get((trial_id, tune_path))
+
+    def adopt(self, cell: str, seed: int) -> Any:
+        """An unfinished child run of the same ``(cell, seed)`` that a killed invocation left
+        behind, or None. The trial resumes from its checkpoint, so it goes on in that run:
+        one run per trial, one continuous metric history, no duplicates.
+
+        Read once per invocation. Two invocations of one sweep must not overlap (the
+        schedulers in deploy/ forbid it), or they could adopt the same run.
+        """
+        if self._orphans is None:
+            runs = self.store.all_runs(self.experiment_id, run_filter(**{ROLE: TRIAL}))
+            self._orphans = {}
+            for r in sorted(runs, key=lambda r: r.info.start_time or 0):
+                tags = r.data.tags
+                unfinished = (
+                    r.info.status in (RUNNING, KILLED) and tags.get("ablate.status") != "STOPPED"
+                )
+                if unfinished and "ablate.cell" in tags and "ablate.seed" in tags:
+                    self._orphans[(tags["ablate.cell"], int(tags["ablate.seed"]))] = r
+        return self._orphans.pop((cell, seed), None)
 
     def _last_step(self, run: Any) -> int:
         keys = list(run.data.metrics)
