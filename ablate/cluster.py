@@ -57,7 +57,7 @@ EXCLUDES = ["__pycache__", "*.pyc", "*.pyo", ".mypy_cache", ".pytest_cache", ".r
 #: What every process of a shipped sweep needs; nothing of this machine's environment.
 SHIPPED_ENV = {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
 EXIT_INTERRUPTED = 130
-AGENT_WAIT_S = 60.0
+AGENT_WAIT_S = 120.0
 
 
 # --- addresses, the tracking rule, the token ---------------------------------------------------
