@@ -163,7 +163,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     tracker = SweepTracker(
         store,
         plan,
-        command=" ".join(sys.argv),
+        command=_command_line(),
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
     tracker.start()
@@ -205,6 +205,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_SOME_FAILED if failed else 0
 
 
+def _command_line() -> str:
+    """The command as typed, less any password in a URI (it is recorded in MLflow)."""
+    from ablate.tracking import shown
+
+    return " ".join(shown(a) if "://" in a else a for a in sys.argv)
+
+
 def _incremental(plan: Any, store: Any, args: argparse.Namespace, dry: bool = False) -> Any:
     """The plan less the (cell, seed) pairs that already FINISHED in the tracking store.
 
@@ -240,7 +247,7 @@ def _nothing_new(plan: Any, store: Any, args: argparse.Namespace) -> int:
     print(
         f"nothing new to run: every trial of '{plan.name}' already finished (--rerun-all runs them again)"
     )
-    tracker = SweepTracker(store, plan, command=" ".join(sys.argv))
+    tracker = SweepTracker(store, plan, command=_command_line())
     tracker.start()
     out = _sweep_report(store, plan.name, args.reports)
     tracker.finish({"total": 0, "failed": 0}, out)
