@@ -38,7 +38,9 @@ train: {{epochs: 3, num_threads: 1}}
 PAIRS, EPOCHS = 4, 3
 
 
-def _run(cwd: Path, kill_after: float | None) -> float:
+def _run(cwd: Path, kill_at: tuple[int, float] | None) -> tuple[float, bool]:
+    """Run the sweep; with ``kill_at=(k, delay)``, SIGKILL its process group ``delay`` seconds
+    after the k-th trial checkpoint appears (a moment inside the sweep, whatever the load)."""
     env = {**os.environ, "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
     t0 = time.perf_counter()
     proc = subprocess.Popen(
@@ -49,13 +51,18 @@ def _run(cwd: Path, kill_after: float | None) -> float:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    if kill_after is not None:
-        try:
-            proc.wait(timeout=kill_after)
-        except subprocess.TimeoutExpired:
+    killed = False
+    if kill_at is not None:
+        k, delay = kill_at
+        ckpts = cwd / ".ablate" / "ray" / "faults" / "checkpoints"
+        while proc.poll() is None and len(list(ckpts.glob("*/state.pt"))) < k:
+            time.sleep(0.1)
+        time.sleep(delay)
+        if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
     proc.wait()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, killed
 
 
 def _damage(cwd: Path) -> dict[str, int]:
@@ -93,14 +100,16 @@ def main() -> None:
             clean, hurt = Path(a), Path(b)
             (clean / "sweep.yaml").write_text(SWEEP)
             (hurt / "sweep.yaml").write_text(SWEEP)
-            uninterrupted = _run(clean, None)
-            kill_at = rng.uniform(0.2, 0.8) * uninterrupted
-            first = _run(hurt, kill_at)
-            second = _run(hurt, None)
+            uninterrupted, _ = _run(clean, None)
+            kill_at = (rng.randint(1, PAIRS), rng.uniform(0.0, 3.0))
+            first, killed = _run(hurt, kill_at)
+            second, _ = _run(hurt, None)
             row = {
                 "repeat": i,
                 "uninterrupted_s": round(uninterrupted, 1),
-                "killed_after_s": round(kill_at, 1),
+                "killed_after_checkpoint": kill_at[0],
+                "killed": killed,
+                "killed_after_s": round(first, 1),
                 "killed_plus_resumed_s": round(first + second, 1),
                 "ratio": round((first + second) / uninterrupted, 2),
                 **_damage(hurt),
