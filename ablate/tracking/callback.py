@@ -113,7 +113,7 @@ def _callback_class() -> type:
 
             self._guard(log_result)
 
-        def _end(self, trial: Any, failed: bool) -> None:
+        def _end(self, trial: Any, failed: bool, at_exit: bool = False) -> None:
             t = self.tracker
             self._ensure(trial)
             child = t.runs[trial.trial_id]
@@ -126,8 +126,18 @@ def _callback_class() -> type:
                 )
             elif result_step(last) >= child.epochs:
                 t.trial_ended(trial.trial_id, FINISHED, duration_s=duration)
-            else:  # a scheduler (ASHA) stopped it early: not comparable with full trials
-                t.trial_ended(trial.trial_id, KILLED, duration_s=duration, note="STOPPED")
+            else:
+                # Short of its epochs: ASHA's decision (done, not comparable with full trials),
+                # or the sweep ended first (Ctrl-C), or the trainable returned early. Only the
+                # first is final: `ablate run` runs the others again.
+                note = (
+                    "INTERRUPTED"
+                    if at_exit
+                    else "STOPPED"
+                    if t.plan.tune.scheduler == "asha"
+                    else "INCOMPLETE"
+                )
+                t.trial_ended(trial.trial_id, KILLED, duration_s=duration, note=note)
 
         def on_trial_complete(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
@@ -152,22 +162,23 @@ def _callback_class() -> type:
                 self._guard(self.tracker.flush_due)
 
         def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-            """Trials a previous invocation finished while the store was away: sync them."""
+            """End what is still open (a Ctrl-C), and sync the trials an earlier invocation
+            finished while the store was away."""
 
             def sync() -> None:
                 t = self.tracker
                 for trial in trials:
-                    if trial.status not in ("TERMINATED", "ERROR"):
-                        continue
                     child = t.runs.get(trial.trial_id)
                     if child is None:
+                        if trial.status not in ("TERMINATED", "ERROR"):
+                            continue
                         run = t.find_run(trial.trial_id, str(trial.path))
                         if run is not None and run.info.status != RUNNING:
                             continue  # ended in MLflow as in Tune
                         self._start(trial)
                         child = t.runs[trial.trial_id]
-                    if child.open:
-                        self._end(trial, trial.status == "ERROR")
+                    if child.open:  # still running when the sweep ended, or never seen ending
+                        self._end(trial, trial.status == "ERROR", at_exit=True)
                 t.flush_due(everything=True)
 
             self._guard(sync)
