@@ -237,7 +237,9 @@ class SweepTracker:
         cell = cell_id(resolved)
         epochs = int(resolved.get("train", {}).get("epochs") or self.plan.epochs)
         params = trial_params(point, seed)
-        run = self.find_run(trial_id, tune_path) or self.adopt(cell, seed)
+        run = self.find_run(trial_id, tune_path)
+        if run is None and self._resumes(cell, seed):
+            run = self.adopt(cell, seed)
         if run is not None:  # a retried or resumed trial: go on in its run
             child = _Child(run.info.run_id, name, epochs, self._last_step(run))
             if run.info.status != RUNNING:
@@ -310,6 +312,19 @@ class SweepTracker:
                 if unfinished and "ablate.cell" in tags and "ablate.seed" in tags:
                     self._orphans[(tags["ablate.cell"], int(tags["ablate.seed"]))] = r
         return self._orphans.pop((cell, seed), None)
+
+    def _resumes(self, cell: str, seed: int) -> bool:
+        """Whether the trial of ``(cell, seed)`` starts from a checkpoint, so that an
+        unfinished run of it is its history so far. Without one (another ``--storage``,
+        another machine on a shared server) it trains from epoch 1 in a new run."""
+        if not self.tune_experiment:
+            return True  # the checkpoint's place is unknown: trust the run
+        from ablate.trial import STATE_FILE
+
+        # <storage>/<sweep>/runs/<stamp> -> <storage>/<sweep>/checkpoints/<cell>-s<seed>,
+        # the layout of ablate.trial.TrialContext.checkpoint.
+        sweep_dir = Path(self.tune_experiment).parent.parent
+        return (sweep_dir / "checkpoints" / f"{cell}-s{seed}" / STATE_FILE).is_file()
 
     def _last_step(self, run: Any) -> int:
         keys = list(run.data.metrics)

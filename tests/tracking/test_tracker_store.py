@@ -214,6 +214,37 @@ def test_a_killed_invocation_is_taken_over(tmp_path: Path) -> None:
     assert history(a.store, run_id) == [1, 2]
 
 
+def test_a_new_tune_trial_adopts_the_unfinished_run_only_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of(tmp_path)
+    t = plan.trials[0]
+    runs_dir = tmp_path / "ray" / "tiny" / "runs"
+    a = tracker_for(plan)
+    a.tune_experiment = str(runs_dir / "first")
+    run_id = started(a, 0, t)
+    a.trial_results("aaaaa_00000", results(range(1, 3)))
+    a.abort(interrupted=True)  # Ctrl-C: KILLED; the next `ablate run` is a new Tune experiment
+    b = tracker_for(plan, a.store)
+    b.tune_experiment = str(runs_dir / "second")
+    fresh = started(b, 0, t, prefix="bbbbb")
+    assert fresh != run_id  # no checkpoint: it trains from epoch 1, in a run of its own
+    b.trial_results("bbbbb_00000", results(range(1, 2)))
+    b.abort(interrupted=True)
+
+    ckpt = tmp_path / "ray" / "tiny" / "checkpoints" / t.name / "state.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"")
+    c = tracker_for(plan, a.store)
+    c.tune_experiment = str(runs_dir / "third")
+    # From b's checkpoint (epoch 1): the latest unfinished run of (cell, seed) goes on.
+    assert started(c, 0, t, prefix="ccccc") == fresh
+    c.trial_results("ccccc_00000", results(range(1, 4)))  # epoch 1 re-reported, then 2, 3
+    c.trial_ended("ccccc_00000", "FINISHED")
+    assert history(a.store, fresh) == [1, 2, 3]
+    assert history(a.store, run_id) == [1, 2]
+
+
 def test_report_source_merges_invocations_without_double_counting(tmp_path: Path) -> None:
     plan = plan_of(tmp_path, seeds="[0]")
     a = tracker_for(plan)
