@@ -20,6 +20,7 @@ from ablate.tracking.store import (
     TRIAL,
     Store,
     TrackingError,
+    batches,
     is_server,
     log,
     result_metrics,
@@ -438,15 +439,20 @@ class SweepTracker:
 
     def abort(self, interrupted: bool) -> None:
         """Best effort, one attempt each: open runs end KILLED, the parent KILLED or FAILED."""
-        status = KILLED if interrupted else FAILED
-        for child in self.runs.values():
-            if child.pending:
-                _try(self.store.client.log_batch, child.run_id, metrics=child.pending[:1000])
-            if child.open:
-                _try(self.store.client.set_terminated, child.run_id, status=KILLED)
-        if self.parent_id:
-            _try(self.store.client.set_terminated, self.parent_id, status=status)
+        from mlflow.entities import RunTag
+
         ACTIVE.pop(self.plan.name, None)
+        if self.lost is not None:
+            return  # the store is gone: the next `ablate run` takes these runs over
+        client = self.store.client
+        for child in self.runs.values():
+            if child.open:
+                tags = [RunTag("ablate.status", "INTERRUPTED")]
+                for m, p, t in batches(child.pending, (), tags):
+                    _try(client.log_batch, child.run_id, metrics=m, params=p, tags=t)
+                _try(client.set_terminated, child.run_id, status=KILLED)
+        if self.parent_id:
+            _try(client.set_terminated, self.parent_id, status=KILLED if interrupted else FAILED)
 
     def where(self) -> str:
         """Where to look at this invocation's runs: a link on a server, else ``ablate ui``."""
