@@ -244,6 +244,10 @@ def run_sweep(
         scheduler=_scheduler(plan),
         num_samples=num_samples,
         max_concurrent_trials=fits,
+        # In-process trials share nothing but imports, so Tune may reuse their actors:
+        # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
+        # timeout may leave a hung thread behind, so its actor is never reused.
+        reuse_actors=plan.resources.inline and plan.tune.trial_timeout is None,
         trial_name_creator=_namer(ctx, plan.tune.strategy == "optuna"),
         trial_dirname_creator=_namer(ctx, plan.tune.strategy == "optuna"),
     )
