@@ -38,6 +38,7 @@ def main(overrides: list[str]) -> dict:
     from ablate.tracking import SweepTracker, open_store
 
     plan = make_plan(load_config(FLAGSHIP, overrides))
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         store = open_store(f"sqlite:///{tmp}/mlflow.db")
@@ -98,6 +99,8 @@ def main(overrides: list[str]) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "cpus": os.cpu_count(),
+        # A shared machine: MLflow calls and trials both slow down under load.
+        "load_avg_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)],
     }
     out = ROOT / "bench" / "results" / "tracking.json"
     out.parent.mkdir(parents=True, exist_ok=True)

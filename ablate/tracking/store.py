@@ -226,6 +226,7 @@ def open_store(uri: str | None = None) -> Store:
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()
+        _write_ahead_log(uri)
         client = MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
     except Exception as err:
@@ -240,6 +241,22 @@ def open_store(uri: str | None = None) -> Store:
     store = Store(uri, client)
     store.seconds += time.perf_counter() - t0
     return store
+
+
+def _write_ahead_log(uri: str) -> None:
+    """Put a SQLite store in WAL mode (it stays so): a commit costs about a third of the
+    default rollback journal's, and a reader (``ablate ui``) never blocks the sweep's writes.
+    A store that refuses (a read-only file) is left as it is."""
+    import sqlite3
+
+    db = sqlite_file(uri)
+    if db is None or not db.parent.is_dir():
+        return  # not SQLite, or a path MLflow will report better
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            con.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.Error as err:
+        log.debug("tracking: %s stays in its journal mode: %s", db, err)
 
 
 # --- values and batches --------------------------------------------------------------------------

@@ -130,6 +130,7 @@ class _Child:
     last_step: int = -1  # steps up to here are in MLflow, or pending
     open: bool = True
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
+    params: list[Any] = field(default_factory=list)  # params not written yet
     flushed_at: float = field(default_factory=time.monotonic)
 
 
@@ -246,9 +247,7 @@ class SweepTracker:
             if run.info.status != RUNNING:
                 s.call("reopen a run", s.client.update_run, child.run_id, status=RUNNING)
             have = run.data.params
-            s.log_batch(
-                child.run_id, params=[Param(k, v) for k, v in params.items() if k not in have]
-            )
+            child.params = [Param(k, v) for k, v in params.items() if k not in have]
         else:
             tags = {
                 PARENT_TAG: self.parent_id,
@@ -270,7 +269,8 @@ class SweepTracker:
                 tags={k: tag_value(v) for k, v in tags.items()},
             )
             child = _Child(run.info.run_id, name, epochs)
-            s.log_batch(child.run_id, params=[Param(k, v) for k, v in params.items()])
+            # Written with the first epochs (or the end): one call less per trial.
+            child.params = [Param(k, v) for k, v in params.items()]
             s.call(
                 "log config.yaml", s.client.log_text, child.run_id, _yaml(resolved), CONFIG_ARTIFACT
             )
@@ -369,19 +369,20 @@ class SweepTracker:
         return new
 
     def _flush(self, child: _Child, tags: Iterable[Any] = ()) -> None:
-        self.store.log_batch(child.run_id, metrics=child.pending, tags=tags)
-        child.pending = []
+        self.store.log_batch(child.run_id, metrics=child.pending, params=child.params, tags=tags)
+        child.pending, child.params = [], []
         child.flushed_at = time.monotonic()
 
     @property
     def pending(self) -> bool:
-        return any(c.pending for c in self.runs.values())
+        return any(c.pending or c.params for c in self.runs.values())
 
     def flush_due(self, everything: bool = False) -> None:
         """Write the pending epochs of trials that have not reported for ``flush_s``."""
         now = time.monotonic()
         for child in self.runs.values():
-            if child.pending and (everything or now - child.flushed_at >= self.flush_s):
+            due = everything or now - child.flushed_at >= self.flush_s
+            if (child.pending or child.params) and due:
                 self._flush(child)
 
     def trial_ended(
@@ -448,7 +449,7 @@ class SweepTracker:
         for child in self.runs.values():
             if child.open:
                 tags = [RunTag("ablate.status", "INTERRUPTED")]
-                for m, p, t in batches(child.pending, (), tags):
+                for m, p, t in batches(child.pending, child.params, tags):
                     _try(client.log_batch, child.run_id, metrics=m, params=p, tags=t)
                 _try(client.set_terminated, child.run_id, status=KILLED)
         if self.parent_id:

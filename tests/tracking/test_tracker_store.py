@@ -3,6 +3,7 @@ callback's calls are made by hand, so retries and resumes are exact."""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,8 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
     c = tracker.store.client
     assert tracker.store.uri == f"sqlite:///{tmp_path}/mlflow.db"
     assert (tmp_path / "mlflow.db").is_file()
+    with sqlite3.connect(tmp_path / "mlflow.db") as con:  # commits cheap, readers never block
+        assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     exp = c.get_experiment_by_name("tiny")
     parent = c.get_run(tracker.parent_id)
     assert parent.info.status == "FINISHED"
