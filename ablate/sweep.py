@@ -111,32 +111,37 @@ def cluster_nodes() -> list[dict[str, float]]:
     return [dict(n["Resources"]) for n in ray.nodes() if n.get("Alive")]
 
 
-def _define_by_run(space: Space, seed: int) -> Callable[[Any], dict[str, Any]]:
-    """Optuna's define-by-run space: a component's own dims are asked only when chosen."""
+class _DefineByRun:
+    """Optuna's define-by-run space: a component's own dims are asked only when chosen.
 
-    def define(trial: Any) -> dict[str, Any]:
-        def visit(dims: list[Any]) -> None:
-            for d in dims:
-                if d.is_component:
-                    label = trial.suggest_categorical(d.label, d.options())
-                    visit(d.choice(label).dims)
-                    continue
-                dist = d.dist
-                if dist.discrete:
-                    trial.suggest_categorical(d.label, list(dist.args))
-                elif dist.kind == "uniform":
-                    trial.suggest_float(d.label, dist.args[0], dist.args[1])
-                elif dist.kind == "loguniform":
-                    trial.suggest_float(d.label, dist.args[0], dist.args[1], log=True)
-                elif dist.kind == "randint":
-                    trial.suggest_int(d.label, dist.args[0], dist.args[1] - 1)
-                else:
-                    trial.suggest_float(d.label, dist.args[0], dist.args[1], step=dist.args[2])
+    A class, not a closure: Tune pickles the searcher (and so this) into its checkpoints.
+    """
 
-        visit(space.dims)
-        return {"seed": seed}
+    def __init__(self, space: Space, seed: int) -> None:
+        self.space = space
+        self.seed = seed
 
-    return define
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        self._visit(trial, self.space.dims)
+        return {"seed": self.seed}
+
+    def _visit(self, trial: Any, dims: list[Any]) -> None:
+        for d in dims:
+            if d.is_component:
+                label = trial.suggest_categorical(d.label, d.options())
+                self._visit(trial, d.choice(label).dims)
+                continue
+            dist = d.dist
+            if dist.discrete:
+                trial.suggest_categorical(d.label, list(dist.args))
+            elif dist.kind == "uniform":
+                trial.suggest_float(d.label, dist.args[0], dist.args[1])
+            elif dist.kind == "loguniform":
+                trial.suggest_float(d.label, dist.args[0], dist.args[1], log=True)
+            elif dist.kind == "randint":
+                trial.suggest_int(d.label, dist.args[0], dist.args[1] - 1)
+            else:
+                trial.suggest_float(d.label, dist.args[0], dist.args[1], step=dist.args[2])
 
 
 def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
@@ -149,7 +154,7 @@ def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
 
         sampler = optuna.samplers.TPESampler(seed=plan.tune.seed, multivariate=True, group=True)
         alg = OptunaSearch(
-            space=_define_by_run(plan.space, plan.space.seeds[0]),
+            space=_DefineByRun(plan.space, plan.space.seeds[0]),
             metric=plan.tune.metric,
             mode=plan.tune.mode,
             sampler=sampler,
