@@ -1,6 +1,6 @@
 """Steady-state training throughput inside a trial, against a bare PyTorch loop.
 
-Run: ``python bench/bench_throughput.py [--rounds 4] [--epochs 8] [--no-ray-train]``.
+Run: ``python bench/bench_throughput.py [--rounds 6] [--epochs 6] [--no-ray-train]``.
 Writes ``bench/results/throughput.json``.
 
 Each round trains the same config (one seed per round) once as a bare loop in this process
@@ -60,8 +60,8 @@ def trial_rates(timeline, n_train: int) -> tuple[list[float], list[float]]:
 
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=4)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--no-ray-train", action="store_true")
     args = ap.parse_args()
     info = machine()

@@ -1,6 +1,6 @@
 """Per-trial fixed overhead: a trial's wall time minus a bare PyTorch loop's, per trial path.
 
-Run: ``python bench/bench_trial_overhead.py [--trials 8] [--ddp-trials 4] [--epochs 2]``.
+Run: ``python bench/bench_trial_overhead.py [--trials 8] [--ray-trials 5] [--ddp-trials 3]``.
 Writes ``bench/results/trial_overhead.json``.
 
 In one process, side by side:
@@ -9,12 +9,15 @@ In one process, side by side:
   PyTorch loop in this process (:func:`bench._common.bare_run`), after one warm-up run so
   its imports are not counted. Runs are spread between the sweeps to even out drift.
 - **inline**: a sweep of ``--trials`` seeds of one cell, ``max_concurrent=1``; each trial
-  trains inside its Tune trial process.
-- **ray_train**: the same sweep with ``scaling.ray_train: true`` (a TorchTrainer, 1 worker).
-- **ddp2**: ``scaling.num_workers: 2`` (2 gloo workers), for information only.
-- **inline_reuse_actors**: a what-if, not what ablate ships: the inline sweep with Tune's
-  ``TuneConfig(reuse_actors=True)`` (patched in for this sweep only), so trials after the
-  first run in the previous trial's process instead of a fresh one.
+  trains inside its Tune trial process (which Tune reuses for the next trial).
+- **ray_train**: ``--ray-trials`` seeds with ``scaling.ray_train: true`` (a TorchTrainer,
+  1 worker).
+- **ddp2**: ``--ddp-trials`` seeds with ``scaling.num_workers: 2`` (2 gloo workers), for
+  information only.
+- what-ifs, not what ablate ships, with Tune's ``reuse_actors`` forced for one sweep:
+  **inline_fresh_actors** (off: every trial starts a fresh process, as an inline trial
+  with ``tune.trial_timeout`` still does) and **ray_train_reuse_actors** (on: the Tune
+  process that drives each TorchTrainer is reused).
 
 Each trial's wall is taken by a Tune callback in the driver. Two figures per trial:
 
@@ -31,13 +34,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -68,20 +71,29 @@ scaling: {scaling}
 
 PATHS = {
     "inline": "{num_workers: 1}",
-    "inline_reuse_actors": "{num_workers: 1}",
+    "inline_fresh_actors": "{num_workers: 1}",
+    "ray_train_reuse_actors": "{num_workers: 1, ray_train: true}",
     "ray_train": "{num_workers: 1, ray_train: true}",
     "ddp2": "{num_workers: 2}",
 }
 
 
+#: The what-if paths: Tune's ``reuse_actors`` forced on or off for their sweep.
+FORCE_REUSE = {"inline_fresh_actors": False, "ray_train_reuse_actors": True}
+
+
 @contextlib.contextmanager
-def reuse_actors(on: bool) -> Iterator[None]:
-    """Make ``run_sweep``'s ``tune.TuneConfig`` reuse trial actors (the what-if path)."""
+def forced_reuse(value: bool | None) -> Iterator[None]:
+    """Force ``run_sweep``'s ``tune.TuneConfig(reuse_actors=...)`` for one sweep."""
     from ray import tune
 
     original = tune.TuneConfig
-    if on:
-        tune.TuneConfig = functools.partial(original, reuse_actors=True)  # type: ignore[misc]
+    if value is not None:
+
+        def config(*args: Any, **kwargs: Any) -> Any:
+            return original(*args, **{**kwargs, "reuse_actors": value})
+
+        tune.TuneConfig = config  # type: ignore[misc]
     try:
         yield
     finally:
@@ -122,10 +134,14 @@ def path_figures(timeline, wall_s: float, bare_median: float) -> dict:
 
 def main() -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=8, help="trials per path (inline, ray_train)")
-    ap.add_argument("--ddp-trials", type=int, default=4)
+    ap.add_argument("--trials", type=int, default=8, help="trials per inline path")
+    ap.add_argument("--ray-trials", type=int, default=5, help="trials per Ray Train path")
+    ap.add_argument("--ddp-trials", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--paths", default="inline,inline_reuse_actors,ray_train,ddp2")
+    ap.add_argument(
+        "--paths",
+        default="inline,inline_fresh_actors,ray_train,ray_train_reuse_actors,ddp2",
+    )
     args = ap.parse_args()
     info = machine()
     paths = [p for p in args.paths.split(",") if p]
@@ -134,7 +150,7 @@ def main() -> dict:
         tmp = Path(tmp_str)
         plans = {}
         for p in paths:
-            n = args.ddp_trials if p == "ddp2" else args.trials
+            n = {"ddp2": args.ddp_trials}.get(p, args.ray_trials if "ray" in p else args.trials)
             plans[p] = sweep_plan(
                 tmp,
                 f"overhead_{p}",
@@ -162,7 +178,7 @@ def main() -> dict:
             bare_block()
             log(f"bare x{per_block}: median {statistics.median(b.wall_s for b in bare):.2f}s")
             log(f"{p}: {len(plans[p].trials)} trials")
-            with reuse_actors(p == "inline_reuse_actors"):
+            with forced_reuse(FORCE_REUSE.get(p)):
                 _, timeline, wall = run(plans[p], tmp / "ray", max_concurrent=1)
             timelines[p] = (timeline, wall)
             log(f"{p}: done in {wall:.1f}s")
