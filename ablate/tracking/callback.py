@@ -1,11 +1,20 @@
 """The Ray Tune side of tracking: a callback in the Tune driver that hands every trial event
-to the :class:`~ablate.tracking.writer.SweepTracker`, and times itself."""
+to the :class:`~ablate.tracking.writer.SweepTracker` through one writer thread.
+
+Tune's event loop must not wait on MLflow: a trial's next ``report`` waits for the driver to
+take its last one, so a slow store (a commit, a round trip to a server) would stall every
+trial. The callback only copies what it needs from the ``Trial`` and queues it; one thread in
+the driver makes every MLflow call, in order. A store that stays down ends the sweep at the
+callback after the one that failed (:class:`~ablate.tracking.store.TrackingError`).
+"""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +36,73 @@ _TUNE_KEYS = frozenset(
         "ablate_restored",
     }
 )
+
+
+class Writer:
+    """The one thread that writes the sweep to MLflow; times the work it does.
+
+    Attributes:
+        busy_s: Wall time spent in jobs (mostly waiting on the store).
+        cpu_s: CPU time spent in jobs: what tracking takes from the trials.
+    """
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-tracking")
+        self.error: BaseException | None = None
+        self.busy_s = 0.0
+        self.cpu_s = 0.0
+        self.jobs = 0
+
+    def submit(self, fn: Callable[..., None], *args: Any) -> None:
+        self.pool.submit(self._run, fn, *args)
+
+    def _run(self, fn: Callable[..., None], *args: Any) -> None:
+        if self.error is not None:
+            return  # the store is lost (or a bug): what follows would fail the same way
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            fn(*args)
+        except BaseException as err:  # surfaced by the next callback, in Tune's thread
+            self.error = err
+        finally:
+            self.busy_s += time.perf_counter() - t0
+            self.cpu_s += time.thread_time() - c0
+            self.jobs += 1
+
+    def drain(self, timeout: float | None = None) -> None:
+        """Wait until every queued job is done."""
+        self.pool.submit(lambda: None).result(timeout=timeout)
+
+    def raise_error(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+@dataclass(frozen=True)
+class TrialView:
+    """What the writer needs of a ``Trial``, copied in Tune's thread at the event."""
+
+    trial_id: str
+    path: str
+    name: str
+    config: dict[str, Any]
+    status: str
+    last_result: dict[str, Any]
+    error_file: str | None
+    pickled_error_file: str | None
+
+    @classmethod
+    def of(cls, trial: Any) -> TrialView:
+        return cls(
+            trial.trial_id,
+            str(trial.path),
+            str(trial),
+            dict(trial.config),
+            str(trial.status),
+            dict(trial.last_result or {}),
+            trial.error_file,
+            trial.pickled_error_file,
+        )
 
 
 def tracker_callback(tracker: SweepTracker) -> Any:
@@ -57,6 +133,73 @@ def _read_results(tune_path: str) -> list[dict[str, Any]]:
     return out
 
 
+class Jobs:
+    """The writer thread's side: trial events, applied to the tracker in order."""
+
+    def __init__(self, tracker: SweepTracker, ignore: frozenset[str]) -> None:
+        self.t = tracker
+        self.ignore = ignore
+
+    def start(self, v: TrialView) -> None:
+        t = self.t
+        known = v.trial_id in t.runs
+        t.trial_started(v.trial_id, v.path, v.name, v.config)
+        if not known:  # a resumed trial: fill in what a lost store missed
+            t.trial_results(v.trial_id, _read_results(v.path), self.ignore)
+
+    def ensure(self, v: TrialView) -> None:
+        if v.trial_id not in self.t.runs:
+            self.start(v)
+
+    def result(self, v: TrialView, result: dict[str, Any]) -> None:
+        self.ensure(v)
+        self.t.trial_results(v.trial_id, [result], self.ignore)
+
+    def end(self, v: TrialView, failed: bool, at_exit: bool = False) -> None:
+        t = self.t
+        self.ensure(v)
+        child = t.runs[v.trial_id]
+        duration = v.last_result.get("time_total_s")
+        if failed:
+            first, text = _trial_error(v)
+            t.trial_ended(v.trial_id, FAILED, error=first, traceback=text, duration_s=duration)
+        elif result_step(v.last_result) >= child.epochs:
+            t.trial_ended(v.trial_id, FINISHED, duration_s=duration)
+        else:
+            # Short of its epochs: ASHA's decision (done, not comparable with full trials),
+            # or the sweep ended first (Ctrl-C), or the trainable returned early. Only the
+            # first is final: `ablate run` runs the others again.
+            note = (
+                "INTERRUPTED"
+                if at_exit
+                else "STOPPED"
+                if t.plan.tune.scheduler == "asha"
+                else "INCOMPLETE"
+            )
+            t.trial_ended(v.trial_id, KILLED, duration_s=duration, note=note)
+
+    def retrying(self, v: TrialView) -> None:
+        self.t.trial_retrying(v.trial_id, _trial_error(v)[0])
+
+    def sync(self, views: list[TrialView]) -> None:
+        """End what is still open (a Ctrl-C), and sync the trials an earlier invocation
+        finished while the store was away."""
+        t = self.t
+        for v in views:
+            child = t.runs.get(v.trial_id)
+            if child is None:
+                if v.status not in ("TERMINATED", "ERROR"):
+                    continue
+                run = t.find_run(v.trial_id, v.path)
+                if run is not None and run.info.status != RUNNING:
+                    continue  # ended in MLflow as in Tune
+                self.start(v)
+                child = t.runs[v.trial_id]
+            if child.open:  # still running when the sweep ended, or never seen ending
+                self.end(v, v.status == "ERROR", at_exit=True)
+        t.flush()
+
+
 def _callback_class() -> type:
     if _CLASS:
         return _CLASS[0]
@@ -66,21 +209,26 @@ def _callback_class() -> type:
     ignore = frozenset(AUTO_RESULT_KEYS) | _TUNE_KEYS
 
     class TrackerCallback(Callback):  # type: ignore[misc]
-        """Hands every trial event to the tracker, in the Tune driver; times itself."""
+        """Queues every trial event for the tracker's writer thread; times itself."""
 
         def __init__(self, tracker: SweepTracker) -> None:
             self.tracker = tracker
+            self.jobs = Jobs(tracker, ignore)
 
         def __reduce__(self) -> tuple[Any, ...]:
             return (_restored_callback, (self.tracker.plan.name,))
 
-        def _guard(self, fn: Callable[..., None], *args: Any) -> None:
+        def _queue(self, fn: Callable[..., None], *args: Any, wait: bool = False) -> None:
             t = self.tracker
             if t.lost is not None:
                 return
             t0 = time.perf_counter()
             try:
-                fn(*args)
+                t.writer.raise_error()
+                t.writer.submit(fn, *args)
+                if wait:
+                    t.writer.drain()
+                    t.writer.raise_error()
             except TrackingError as err:
                 t.lost = err
                 raise
@@ -88,120 +236,54 @@ def _callback_class() -> type:
                 t.stats.callback_s += time.perf_counter() - t0
                 t.stats.callbacks += 1
 
-        def _start(self, trial: Any) -> None:
-            t = self.tracker
-            known = trial.trial_id in t.runs
-            t.trial_started(trial.trial_id, str(trial.path), str(trial), trial.config)
-            if not known:  # a resumed trial: fill in what a lost store missed
-                t.trial_results(trial.trial_id, _read_results(str(trial.path)), ignore)
-
-        def _ensure(self, trial: Any) -> None:
-            if trial.trial_id not in self.tracker.runs:
-                self._start(trial)
-
         def on_trial_start(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            self._guard(self._start, trial)
+            self._queue(self.jobs.start, TrialView.of(trial))
 
         def on_trial_result(
             self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
         ) -> None:
-            def log_result() -> None:
-                self._ensure(trial)
-                self.tracker.trial_results(trial.trial_id, [result], ignore)
-
-            self._guard(log_result)
-
-        def _end(self, trial: Any, failed: bool, at_exit: bool = False) -> None:
-            t = self.tracker
-            self._ensure(trial)
-            child = t.runs[trial.trial_id]
-            last = trial.last_result or {}
-            duration = last.get("time_total_s")
-            if failed:
-                first, text = _trial_error(trial)
-                t.trial_ended(
-                    trial.trial_id, FAILED, error=first, traceback=text, duration_s=duration
-                )
-            elif result_step(last) >= child.epochs:
-                t.trial_ended(trial.trial_id, FINISHED, duration_s=duration)
-            else:
-                # Short of its epochs: ASHA's decision (done, not comparable with full trials),
-                # or the sweep ended first (Ctrl-C), or the trainable returned early. Only the
-                # first is final: `ablate run` runs the others again.
-                note = (
-                    "INTERRUPTED"
-                    if at_exit
-                    else "STOPPED"
-                    if t.plan.tune.scheduler == "asha"
-                    else "INCOMPLETE"
-                )
-                t.trial_ended(trial.trial_id, KILLED, duration_s=duration, note=note)
+            self._queue(self.jobs.result, TrialView.of(trial), dict(result))
 
         def on_trial_complete(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            self._guard(self._end, trial, False)
+            self._queue(self.jobs.end, TrialView.of(trial), False)
 
         def on_trial_error(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            self._guard(self._end, trial, True)
+            self._queue(self.jobs.end, TrialView.of(trial), True)
 
         def on_trial_recover(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            def retrying() -> None:
-                self.tracker.trial_retrying(trial.trial_id, _trial_error(trial)[0])
-
-            self._guard(retrying)
-
-        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
-            if self.tracker.pending:  # every turn of Tune's loop: only look, mostly
-                self._guard(self.tracker.flush_due)
+            self._queue(self.jobs.retrying, TrialView.of(trial))
 
         def on_experiment_end(self, trials: list[Any], **info: Any) -> None:
-            """End what is still open (a Ctrl-C), and sync the trials an earlier invocation
-            finished while the store was away."""
-
-            def sync() -> None:
-                t = self.tracker
-                for trial in trials:
-                    child = t.runs.get(trial.trial_id)
-                    if child is None:
-                        if trial.status not in ("TERMINATED", "ERROR"):
-                            continue
-                        run = t.find_run(trial.trial_id, str(trial.path))
-                        if run is not None and run.info.status != RUNNING:
-                            continue  # ended in MLflow as in Tune
-                        self._start(trial)
-                        child = t.runs[trial.trial_id]
-                    if child.open:  # still running when the sweep ended, or never seen ending
-                        self._end(trial, trial.status == "ERROR", at_exit=True)
-                t.flush_due(everything=True)
-
-            self._guard(sync)
+            # Tune's fit() returns only once everything it saw is in MLflow.
+            self._queue(self.jobs.sync, [TrialView.of(t) for t in trials], wait=True)
 
     _CLASS.append(TrackerCallback)
     return TrackerCallback
 
 
-def _trial_error(trial: Any) -> tuple[str, str | None]:
-    """A failed trial's cause (one line) and full text, from the files Tune just wrote in the
+def _trial_error(v: TrialView) -> tuple[str, str | None]:
+    """A failed trial's cause (one line) and full text, from the files Tune wrote in the
     driver's trial directory (storage gets its copy later)."""
     from ablate.sweep import _first_line
 
     first, text = "the trial failed (Tune recorded no error)", None
     try:
-        if trial.error_file and Path(trial.error_file).is_file():
-            text = Path(trial.error_file).read_text(encoding="utf-8", errors="replace")
+        if v.error_file and Path(v.error_file).is_file():
+            text = Path(v.error_file).read_text(encoding="utf-8", errors="replace")
             first = _first_line(Exception(text))
-        if trial.pickled_error_file and Path(trial.pickled_error_file).is_file():
+        if v.pickled_error_file and Path(v.pickled_error_file).is_file():
             from ray import cloudpickle
 
-            with open(trial.pickled_error_file, "rb") as f:
+            with open(v.pickled_error_file, "rb") as f:
                 first = _first_line(cloudpickle.load(f))
     except Exception as err:  # an unreadable error file must not hide the failure itself
-        log.debug("tracking: reading %s's error: %s", trial, err)
+        log.debug("tracking: reading %s's error: %s", v.name, err)
     return first, text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import numbers
-import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -39,19 +38,6 @@ PARENT_TAG = "mlflow.parentRunId"
 PACKAGES = ("ablate", "torch", "ray", "mlflow", "optuna")
 CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
 FINISHED, FAILED, KILLED, RUNNING = "FINISHED", "FAILED", "KILLED", "RUNNING"
-
-FLUSH_ENV = "ABLATE_TRACKING_FLUSH_S"
-
-
-def flush_interval() -> float:
-    """Seconds a trial's epochs may wait to be written together (``ABLATE_TRACKING_FLUSH_S``,
-    default 5; 0 writes every epoch as it comes)."""
-    raw = os.environ.get(FLUSH_ENV)
-    try:
-        return max(0.0, float(raw)) if raw else 5.0
-    except ValueError:
-        raise AblateError(f"{FLUSH_ENV} must be a number of seconds, got {raw!r}") from None
-
 
 # The tracker of each sweep running in this process (see ablate.tracking.callback).
 ACTIVE: dict[str, SweepTracker] = {}
@@ -131,7 +117,6 @@ class _Child:
     open: bool = True
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
     params: list[Any] = field(default_factory=list)  # params not written yet
-    flushed_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -154,7 +139,6 @@ class SweepTracker:
     plan: SweepPlan
     command: str = ""
     tune_experiment: str = ""  # Ray Tune's experiment directory, when known
-    flush_s: float = field(default_factory=flush_interval)
     experiment_id: str = ""
     parent_id: str = ""
     runs: dict[str, _Child] = field(default_factory=dict)
@@ -163,6 +147,27 @@ class SweepTracker:
     _source: dict[str, str] = field(default_factory=dict)
     _earlier: dict[tuple[str | None, str | None], Any] | None = None
     _orphans: dict[tuple[str, int], Any] | None = None
+    _writer: Any = None
+
+    @property
+    def writer(self) -> Any:
+        """The thread that makes the sweep's MLflow calls (:class:`.callback.Writer`)."""
+        if self._writer is None:
+            from ablate.tracking.callback import Writer
+
+            self._writer = Writer()
+        return self._writer
+
+    def settle(self) -> None:
+        """Wait for the writer thread to finish its queue; raise what it hit."""
+        if self._writer is None:
+            return
+        self._writer.drain()
+        err = self._writer.error
+        if isinstance(err, TrackingError):
+            self.lost = err
+        if err is not None:
+            raise err
 
     def start(self) -> str:
         plan, s = self.plan, self.store
@@ -340,11 +345,11 @@ class SweepTracker:
     def trial_results(
         self, trial_id: str, results: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()
     ) -> int:
-        """Log each result whose epoch is not in MLflow yet.
+        """Log each result whose epoch is not in MLflow yet, as it comes.
 
-        A trial whose last write is under ``flush_s`` old keeps its new epochs pending, so
-        fast epochs go out together; they are written by the next result past that age,
-        :meth:`flush_due`, or the trial's end, whichever comes first.
+        Only the trial's final epoch waits, to go out with the end of its run: a restored
+        trial reports its checkpointed epoch again, so a kill in between loses nothing,
+        while any earlier held epoch would be lost.
 
         Returns:
             How many results were new.
@@ -364,25 +369,19 @@ class SweepTracker:
             child.last_step = step
             new += 1
         self.stats.results += new
-        if time.monotonic() - child.flushed_at >= self.flush_s:
+        if child.pending and child.last_step < child.epochs:
             self._flush(child)
         return new
 
     def _flush(self, child: _Child, tags: Iterable[Any] = ()) -> None:
+        """One ``log_batch`` (more past MLflow's limits): pending metrics, params, ``tags``."""
         self.store.log_batch(child.run_id, metrics=child.pending, params=child.params, tags=tags)
         child.pending, child.params = [], []
-        child.flushed_at = time.monotonic()
 
-    @property
-    def pending(self) -> bool:
-        return any(c.pending or c.params for c in self.runs.values())
-
-    def flush_due(self, everything: bool = False) -> None:
-        """Write the pending epochs of trials that have not reported for ``flush_s``."""
-        now = time.monotonic()
+    def flush(self) -> None:
+        """Write whatever any trial still holds (its final epoch, before its end)."""
         for child in self.runs.values():
-            due = everything or now - child.flushed_at >= self.flush_s
-            if (child.pending or child.params) and due:
+            if child.pending or child.params:
                 self._flush(child)
 
     def trial_ended(
@@ -426,6 +425,7 @@ class SweepTracker:
         """Counts and the report on the parent run, which ends FINISHED."""
         from mlflow.entities import Metric
 
+        self.settle()
         s, now = self.store, int(time.time() * 1000)
         s.log_batch(
             self.parent_id,
@@ -443,7 +443,14 @@ class SweepTracker:
         from mlflow.entities import RunTag
 
         ACTIVE.pop(self.plan.name, None)
-        if self.lost is not None:
+        if self._writer is not None:
+            if self.lost is None and self._writer.error is None:
+                try:
+                    self._writer.drain(timeout=60)
+                except Exception as err:  # a store that hangs: leave the rest to the next run
+                    log.debug("tracking: %s", err)
+            self._writer.pool.shutdown(wait=False, cancel_futures=True)
+        if self.lost is not None or isinstance(getattr(self._writer, "error", None), TrackingError):
             return  # the store is gone: the next `ablate run` takes these runs over
         client = self.store.client
         for child in self.runs.values():

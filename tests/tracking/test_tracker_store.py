@@ -139,26 +139,25 @@ def test_git_commit_is_tagged_in_a_repository(tmp_path: Path) -> None:
     assert tracker.store.client.get_run(run_id).data.tags["mlflow.source.git.commit"] == head
 
 
-def test_fast_epochs_are_written_together(tmp_path: Path) -> None:
-    plan = plan_of(tmp_path)
+def test_each_epoch_is_written_as_it_comes_but_the_last_goes_with_the_end(
+    tmp_path: Path,
+) -> None:
+    plan = plan_of(tmp_path)  # 2 epochs
     tracker = tracker_for(plan)
-    tracker.flush_s = 3600.0
     run_id = started(tracker, 0, plan.trials[0])
     calls = tracker.store.calls
-    assert tracker.trial_results("aaaaa_00000", results(range(1, 4))) == 3
-    tracker.flush_due()
-    assert history(tracker.store, run_id) == [] and tracker.pending
-    assert tracker.store.calls == calls  # nothing written yet
-    tracker.runs["aaaaa_00000"].flushed_at -= 7200  # an hour and more without a report
-    tracker.flush_due()
-    assert history(tracker.store, run_id) == [1, 2, 3] and not tracker.pending
-    tracker.trial_results("aaaaa_00000", results(range(4, 6)))
-    tracker.trial_ended("aaaaa_00000", "FINISHED")  # the end writes what is pending
-    assert history(tracker.store, run_id) == [1, 2, 3, 4, 5]
-    tracker.flush_s = 0.0  # every epoch as it comes
+    tracker.trial_results("aaaaa_00000", results(range(1, 2)))
+    assert history(tracker.store, run_id) == [1]  # with the params: one call
+    assert tracker.store.client.get_run(run_id).data.params["seed"] == "0"
+    tracker.trial_results("aaaaa_00000", results(range(2, 3)))
+    assert history(tracker.store, run_id) == [1]  # the final epoch waits for the end
+    tracker.trial_ended("aaaaa_00000", "FINISHED")
+    assert history(tracker.store, run_id) == [1, 2]
+    assert tracker.store.calls == calls + 3  # epoch 1; epoch 2 with the end tags; the end
     other = started(tracker, 1, plan.trials[1])
-    tracker.trial_results("aaaaa_00001", results(range(1, 2)))
-    assert history(tracker.store, other) == [1]
+    tracker.trial_results("aaaaa_00001", results(range(1, 3)))
+    tracker.flush()  # what on_experiment_end does for a trial Tune never saw end
+    assert history(tracker.store, other) == [1, 2]
 
 
 def test_a_retried_trial_goes_on_in_its_run(tmp_path: Path) -> None:

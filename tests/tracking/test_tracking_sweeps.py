@@ -125,7 +125,6 @@ def test_a_server_lost_mid_sweep_stops_it_with_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ABLATE_TRACKING_RETRY_S", "2")
-    monkeypatch.setenv("ABLATE_TRACKING_FLUSH_S", "0")  # every epoch written as it comes
     server = MlflowServer(tmp_path / "server")
     server.start()
     try:
