@@ -12,11 +12,13 @@ Layout, per sweep name:
   epoch; ``config.yaml``, the fully resolved config. A failed trial ends FAILED with
   ``ablate.error`` (its one-line cause) and ``error.txt`` (the traceback).
 
-Only the Tune driver writes, through :meth:`SweepTracker.callback`: SQLite never sees two
-writers and cluster workers never need the store. A child run is found again by its Tune
-trial (``ablate.trial_id`` and ``ablate.tune_path``), so a retried or resumed trial goes on in
-its own run: params already there are not logged again, epochs already logged are skipped,
-and epochs a lost store missed are filled in from Tune's ``result.json``.
+Only the Tune driver writes: :meth:`SweepTracker.callback` queues each trial event and one
+writer thread makes every MLflow call, in order (Tune's loop never waits on the store).
+SQLite never sees two writers and cluster workers never need the store. A child run is found
+again by its Tune trial (``ablate.trial_id``, ``ablate.tune_path``), or, for a trial that
+resumes from its checkpoint in a later ``ablate run``, by its unfinished ``(cell, seed)`` run:
+params already there are not logged again, epochs already logged are skipped, and epochs a
+lost store missed are filled in from Tune's ``result.json``.
 
 Every call is retried with backoff while its error is transient (a restarting server, a
 locked database); past ``ABLATE_TRACKING_RETRY_S`` seconds (default 60) it raises
@@ -25,7 +27,8 @@ takes seconds), in this package and in :mod:`ablate.report.mlflow_source`, which
 these runs.
 
 Modules: :mod:`.store` (URI, reachability, retries, batch limits), :mod:`.writer` (the
-parent and child runs), :mod:`.callback` (the Ray Tune callback).
+parent and child runs), :mod:`.callback` (the Ray Tune callback and the writer thread),
+:mod:`.history` (what a sweep already finished, for incremental runs).
 """
 
 from ablate.tracking.store import (
