@@ -45,6 +45,8 @@ def test_driver_killed_mid_sweep_then_rerun(tmp_path: Path, tiny_base: Path) -> 
         """
         name: driverkill
         _base_: base.yaml
+        model: {backbone: {base_channels: 16}}
+        data: {dataset: {type: Digits, limit: 1200}}
         search:
           model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
           seeds: [0, 1]
@@ -52,19 +54,25 @@ def test_driver_killed_mid_sweep_then_rerun(tmp_path: Path, tiny_base: Path) -> 
         tune: {max_concurrent: 1}
         """,
     )
+    log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ablate.cli", "run", str(sweep)],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     ckpts = tmp_path / ".ablate" / "ray" / "driverkill" / "checkpoints"
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 400
     # Kill once a second trial has a checkpoint: one trial done, one in the middle.
-    while time.monotonic() < deadline and len(list(ckpts.glob("*/state.pt"))) < 2:
-        time.sleep(0.2)
+    while (
+        time.monotonic() < deadline
+        and proc.poll() is None
+        and len(list(ckpts.glob("*/state.pt"))) < 2
+    ):
+        time.sleep(0.05)
+    assert proc.poll() is None, (tmp_path / "first.log").read_text()[-3000:]
     assert len(list(ckpts.glob("*/state.pt"))) >= 2, "the sweep never got going"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=60)
