@@ -4,15 +4,46 @@ Plugin authors import everything they need from here::
 
     from ablate import BACKBONES, NECKS, HEADS, LOSSES, DATASETS, MODELS
     from ablate import BaseModel, BaseLoss, weighted_loss, gather_and_scale
+
+and, to extend ablate itself, the extension points (``docs/extending.md``)::
+
+    from ablate import STRATEGIES, Strategy, SCHEDULERS, Scheduler, SECTIONS, ReportSection
+
+Names are imported on first use (PEP 562), so ``import ablate`` (and ``ablate --help``)
+stays light: torch comes with the model contracts, not before.
 """
 
-from ablate.errors import AblateError
-from ablate.init import BaseModule
-from ablate.losses import BaseLoss, gather_and_scale, weight_reduce_loss, weighted_loss
-from ablate.models import BaseModel, LossAggregator
-from ablate.registry import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "AblateError": "ablate.errors",
+    "BACKBONES": "ablate.registry",
+    "DATASETS": "ablate.registry",
+    "HEADS": "ablate.registry",
+    "LOSSES": "ablate.registry",
+    "MODELS": "ablate.registry",
+    "NECKS": "ablate.registry",
+    "Registry": "ablate.registry",
+    "BaseLoss": "ablate.nn.losses",
+    "gather_and_scale": "ablate.nn.losses",
+    "weight_reduce_loss": "ablate.nn.losses",
+    "weighted_loss": "ablate.nn.losses",
+    "BaseModel": "ablate.nn.model",
+    "LossAggregator": "ablate.nn.model",
+    "BaseModule": "ablate.nn.weights",
+    "STRATEGIES": "ablate.search.strategies",
+    "Strategy": "ablate.search.strategies",
+    "SCHEDULERS": "ablate.search.schedulers",
+    "Scheduler": "ablate.search.schedulers",
+    "SECTIONS": "ablate.report.sections",
+    "ReportSection": "ablate.report.sections",
+}
 
 __all__ = [
     "BACKBONES",
@@ -21,13 +52,42 @@ __all__ = [
     "LOSSES",
     "MODELS",
     "NECKS",
+    "SCHEDULERS",
+    "SECTIONS",
+    "STRATEGIES",
     "AblateError",
     "BaseLoss",
     "BaseModel",
     "BaseModule",
     "LossAggregator",
     "Registry",
+    "ReportSection",
+    "Scheduler",
+    "Strategy",
     "gather_and_scale",
     "weight_reduce_loss",
     "weighted_loss",
 ]
+
+if TYPE_CHECKING:
+    from ablate.errors import AblateError
+    from ablate.nn.losses import BaseLoss, gather_and_scale, weight_reduce_loss, weighted_loss
+    from ablate.nn.model import BaseModel, LossAggregator
+    from ablate.nn.weights import BaseModule
+    from ablate.registry import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
+    from ablate.report.sections import SECTIONS, ReportSection
+    from ablate.search.schedulers import SCHEDULERS, Scheduler
+    from ablate.search.strategies import STRATEGIES, Strategy
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

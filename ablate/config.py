@@ -93,9 +93,6 @@ class Config:
             node = node[part]
         return node
 
-    def copy(self) -> Config:
-        return Config(copy.deepcopy(self.data), self.file, dict(self.origins), list(self.order))
-
 
 class _StrictLoader(yaml.SafeLoader):
     """``yaml.SafeLoader`` that refuses a key repeated in one mapping.

@@ -1,14 +1,19 @@
-"""Terminal output of ``ablate plan`` and ``ablate run``: the trial plan and the results table."""
+"""What a person sees of ``ablate plan`` and ``ablate run``: the trial plan and the results
+table. pandas is imported when a table is made."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+import sys
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+from ablate.errors import AblateError, ExitCode
+from ablate.layout import FAILED
+from ablate.plan import SweepPlan
+from ablate.search.space import describe_point, format_value
 
-from ablate.plan import BuildReport, SweepPlan, local_nodes
-from ablate.space import describe_point, format_value
+if TYPE_CHECKING:
+    from ablate.train.check import BuildReport
 
 
 def _dims(plan: SweepPlan) -> list[str]:
@@ -25,16 +30,13 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     """The whole ``ablate plan`` report."""
     t, r = plan.tune, plan.resources
     lines = [f"sweep '{plan.name}' ({plan.cfg.file})"]
-    lines.append(f"  strategy {t.strategy}, scheduler {t.scheduler}, metric {t.metric} ({t.mode})")
+    lines.append(
+        f"  strategy {t.strategy}, scheduler {t.scheduler_name}, metric {t.metric} ({t.mode})"
+    )
     lines.append("  dimensions:")
     lines += [f"    {d}" for d in _dims(plan)]
     seeds = plan.space.seeds
-    if t.strategy == "optuna":
-        lines.append(f"  trials: {t.num_samples} proposed by Optuna TPE, at seed {seeds[0]}")
-    else:
-        lines.append(
-            f"  trials: {len(plan.cells)} cells x {len(seeds)} seeds {seeds} = {len(plan.trials)}"
-        )
+    lines.append(f"  trials: {plan.strategy.describe_trials(t, len(plan.cells), seeds)}")
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")
     per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())
@@ -76,6 +78,8 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
             }
         )
     if rows:
+        import pandas as pd
+
         lines.append(_indent(pd.DataFrame(rows).to_string(index=False)))
     synthetic = {b.synthetic for b in builds if b.synthetic}
     lines += [f"  note: {s}" for s in sorted(synthetic)]
@@ -101,9 +105,11 @@ def results_table(trials: Iterable[Any], metric: str, mode: str) -> str:
     ]
     if not rows:
         return "no trials ran"
+    import pandas as pd
+
     df = pd.DataFrame(rows)
-    ok = df[df["status"] != "FAILED"].dropna(subset=["value"])
-    failed = df[df["status"] == "FAILED"].groupby("cell").size()
+    ok = df[df["status"] != FAILED].dropna(subset=["value"])
+    failed = df[df["status"] == FAILED].groupby("cell").size()
     if ok.empty:
         return "no trial finished"
     g = ok.groupby("cell").agg(
@@ -124,4 +130,24 @@ def results_table(trials: Iterable[Any], metric: str, mode: str) -> str:
     return out.to_string(index=False)
 
 
-__all__ = ["local_nodes", "plan_text", "results_table"]
+def print_error(err: AblateError) -> None:
+    """``error: ...`` on stderr: each of several problems on its own line, then the summary."""
+    for problem in getattr(err, "problems", ()):
+        print(f"error: {problem}", file=sys.stderr)
+    print(f"error: {err}", file=sys.stderr)
+
+
+def guarded(fn: Callable[..., int], *args: Any) -> int:
+    """``fn(*args)``'s exit code, with a user's mistake as one line and its exit code (2, or
+    4 for a lost tracking store) and Ctrl-C as 130. Our bugs keep their traceback."""
+    try:
+        return int(fn(*args))
+    except AblateError as err:
+        print_error(err)
+        return int(err.exit_code)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+
+
+__all__ = ["guarded", "plan_text", "print_error", "results_table"]

@@ -1,4 +1,5 @@
-"""User-facing errors: one line, exit code 2, never a traceback.
+"""User-facing errors: one line, exit code 2, never a traceback; the exit codes; and the two
+helpers every message uses (a close match, the line of an error worth reading).
 
 Anything that is the user's mistake (a config typo, a missing file, a search space that can
 never run) raises :class:`AblateError`. The CLI prints ``str(err)`` and exits 2. Everything
@@ -8,9 +9,22 @@ else is our bug (or a component author's) and keeps its full traceback.
 from __future__ import annotations
 
 import difflib
+import enum
 from collections.abc import Iterable
 
-EXIT_USER_ERROR = 2
+
+class ExitCode(enum.IntEnum):
+    """What ``ablate`` exits with."""
+
+    OK = 0
+    SOME_FAILED = 1  # the sweep ran, but some trials failed
+    USER_ERROR = 2  # bad input: nothing started
+    ALL_FAILED = 3  # every trial failed
+    TRACKING_LOST = 4  # the tracking store stopped answering mid-sweep; run again to resume
+    INTERRUPTED = 130
+
+
+EXIT_USER_ERROR = ExitCode.USER_ERROR
 
 
 class AblateError(Exception):
@@ -22,6 +36,8 @@ class AblateError(Exception):
         key: The dotted config path, e.g. ``model.head.hiden_dim``.
         hint: One short sentence on how to fix it.
     """
+
+    exit_code: int = ExitCode.USER_ERROR
 
     def __init__(
         self,
@@ -53,13 +69,100 @@ class AblateError(Exception):
         return " ".join(text.split())  # one line, always
 
 
-def close_match(word: str, candidates: Iterable[str]) -> str | None:
-    """The closest candidate to ``word``, or None when nothing is close."""
-    found = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+class AblateErrors(AblateError):
+    """Several user mistakes found together: ``problems`` are printed one per line, then
+    the summary ``message``."""
+
+    def __init__(self, message: str, problems: list[str], **where: str | None) -> None:
+        super().__init__(message, **where)
+        self.problems = problems
+
+
+class TrackingLost(AblateError):
+    """The tracking store stopped answering mid-sweep (exit 4; the sweep resumes)."""
+
+    exit_code = ExitCode.TRACKING_LOST
+
+    def __init__(self, err: AblateError) -> None:
+        super().__init__(err.message, hint=err.hint)
+
+
+# --- close matches -------------------------------------------------------------------------------
+
+
+def close_match(word: str, candidates: Iterable[str], *, loose: bool = False) -> str | None:
+    """The closest candidate to ``word``, or None when nothing is close.
+
+    ``loose`` also takes a candidate that ``word`` begins (``grace`` -> ``grace_period``)
+    and a looser match (``val/rank1`` -> ``val/top1``): for short closed vocabularies.
+    """
+    options = list(candidates)
+    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if found or not loose:
+        return found[0] if found else None
+    longer = [o for o in options if o.startswith(word)]
+    found = longer or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
     return found[0] if found else None
 
 
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+def did_you_mean(word: str, candidates: Iterable[str], *, loose: bool = False) -> str:
     """`` (did you mean 'x'?)`` or an empty string."""
-    match = close_match(word, candidates)
+    match = close_match(word, candidates, loose=loose)
     return f" (did you mean '{match}'?)" if match else ""
+
+
+# --- the line of an error worth reading ------------------------------------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [ln for ln in text.strip().splitlines() if ln.strip()]
+
+
+def _clip(line: str, limit: int | None) -> str:
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+def first_line(err: BaseException | str | None, limit: int | None = None) -> str:
+    """The first non-empty line of an error (or of its text), at most ``limit`` characters."""
+    if err is None:
+        return ""
+    lines = _lines(str(err))
+    if not lines:
+        return type(err).__name__ if isinstance(err, BaseException) else ""
+    return _clip(lines[0].strip(), limit)
+
+
+def exception_line(err: BaseException | str | None, limit: int | None = None) -> str:
+    """The line of an error a person wants: its root cause, not the wrapping.
+
+    A chained error (Ray's ``.cause``) is followed to its root. A traceback (or Ray's
+    rendering of one) gives its exception line, the last unindented line with a colon; any
+    other text its first line.
+    """
+    cause = err
+    while isinstance(cause, BaseException) and getattr(cause, "cause", None) is not None:
+        cause = cause.cause  # type: ignore[attr-defined]
+    if cause is None:
+        return ""
+    lines = _lines(str(cause))
+    if not lines:
+        return type(cause).__name__ if isinstance(cause, BaseException) else ""
+    if any(ln.startswith(("Traceback", '  File "')) for ln in lines):
+        tail = next(
+            (ln for ln in reversed(lines) if ":" in ln and not ln.startswith(" ")), lines[-1]
+        )
+        return _clip(tail.strip(), limit)
+    return _clip(lines[0].strip(), limit)
+
+
+__all__ = [
+    "EXIT_USER_ERROR",
+    "AblateError",
+    "AblateErrors",
+    "ExitCode",
+    "TrackingLost",
+    "close_match",
+    "did_you_mean",
+    "exception_line",
+    "first_line",
+]

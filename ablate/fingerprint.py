@@ -1,5 +1,5 @@
-"""A fingerprint of the code a trial runs: ablate, the built-in components, and the sweep's
-``custom_imports``. Incremental sweeps use it to re-run finished trials only when asked to
+"""A fingerprint of the code a trial runs: ablate, its plugins (the built-in components
+among them), and the sweep's ``custom_imports``. Incremental sweeps use it to re-run finished trials only when asked to
 (``--rerun-changed-code``) and the code they ran with has changed since."""
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ import hashlib
 import importlib.util
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+from ablate.registry import plugin_modules
 
 
 def _sources(module: str) -> Iterator[tuple[str, Path]]:
@@ -24,9 +26,10 @@ def _sources(module: str) -> Iterator[tuple[str, Path]]:
 
 
 def code_fingerprint(imports: Iterable[str] = ()) -> str:
-    """12 hex digits over the source text of ablate, components and the plugin modules."""
+    """12 hex digits over the source text of ablate, its plugins and ``imports``."""
     digest = hashlib.sha256()
-    for module in ("ablate", "components", *imports):
+    plugins = [p.module for p in plugin_modules()]
+    for module in dict.fromkeys(("ablate", *plugins, *imports)):
         for rel, path in _sources(module):
             digest.update(f"{module}/{rel}\0".encode())
             digest.update(path.read_bytes())

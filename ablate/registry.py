@@ -1,4 +1,5 @@
-"""Flat component registries: one per kind, plus ``MODELS``. No scopes, no parents.
+"""Flat registries: one per component kind, plus ``MODELS``, and one per extension point
+(search strategies, schedulers, report sections). No scopes, no parents.
 
 A registry maps a name to a class (or a factory function). ``build`` turns a config dict
 ``{'type': name, **kwargs}`` into an object, checking every kwarg against the constructor's
@@ -6,31 +7,83 @@ signature so that a typo can never become an ablation that changes nothing.
 
 Nested builds carry their config path: inside the build of ``model.head``,
 ``LOSSES.build(cfg, key='loss')`` reports errors as ``model.head.loss``.
+
+The registry knows no plugin by name. On the first lookup it imports every module of the
+``ablate.plugins`` entry-point group (the built-in components, ``ablate_components``, are one
+such plugin; third-party packages add theirs the same way) and those ``ABLATE_PLUGINS``
+names (comma-separated; a shipped cluster job sets it, where no package metadata is).
 """
 
 from __future__ import annotations
 
 import contextvars
 import importlib
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from importlib import metadata
 from typing import Any, TypeVar
 
-from ablate.errors import AblateError, close_match
-from ablate.signature import check_kwargs
+from ablate.errors import AblateError, did_you_mean
+from ablate.signature import check_kwargs, describe
 
 T = TypeVar("T")
 
+PLUGIN_GROUP = "ablate.plugins"
+PLUGINS_ENV = "ABLATE_PLUGINS"
+
 _KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("ablate_build_key", default=None)
-_BUILTINS_LOADED = False
+_PLUGINS_LOADED = False
 
 
-def _load_builtins() -> None:
-    """Import the built-in ``components`` package once, on first lookup."""
-    global _BUILTINS_LOADED
-    if not _BUILTINS_LOADED:
-        _BUILTINS_LOADED = True
-        importlib.import_module("components")
+@dataclass(frozen=True)
+class Plugin:
+    """A module that registers things when imported.
+
+    Attributes:
+        module: Its import name.
+        source: Where it was declared, for messages.
+        dist: The distribution that declares it (``ablate`` for the built-ins), if known.
+    """
+
+    module: str
+    source: str
+    dist: str | None = None
+
+
+def plugin_modules() -> list[Plugin]:
+    """Every plugin: the ``ablate.plugins`` entry points, then ``ABLATE_PLUGINS``."""
+    found: dict[str, Plugin] = {}
+    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+        dist = ep.dist.name if ep.dist is not None else None
+        module = ep.value.partition(":")[0].strip()
+        where = f"entry point '{ep.name}' of {dist or 'an unknown package'}"
+        found.setdefault(module, Plugin(module, where, dist))
+    for module in os.environ.get(PLUGINS_ENV, "").split(","):
+        if module.strip():
+            found.setdefault(module.strip(), Plugin(module.strip(), PLUGINS_ENV))
+    return list(found.values())
+
+
+def load_plugins() -> None:
+    """Import every plugin module once, on the first registry lookup.
+
+    Raises:
+        AblateError: a declared plugin module cannot be imported.
+    """
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for plugin in plugin_modules():
+        try:
+            importlib.import_module(plugin.module)
+        except ImportError as err:
+            raise AblateError(
+                f"cannot import plugin '{plugin.module}' ({plugin.source}): {err}",
+                hint="reinstall the package that declares it, or fix the module name",
+            ) from None
 
 
 def current_key() -> str | None:
@@ -63,12 +116,18 @@ class Registry:
         kind: Human name of the kind, used in messages (``'backbone'``).
         fallback: A registry consulted when a name is missing here (``MODELS``),
             so a class registered in ``MODELS`` fits every slot.
+        ordered: List names in registration order (extension points, whose built-ins
+            come in a meaningful order), else alphabetically.
     """
 
-    def __init__(self, kind: str, fallback: Registry | None = None) -> None:
+    def __init__(self, kind: str, fallback: Registry | None = None, ordered: bool = False) -> None:
         self.kind = kind
         self.fallback = fallback
+        self.ordered = ordered
         self._table: dict[str, Callable[..., Any]] = {}
+
+    def _sorted(self, names: Any) -> list[str]:
+        return list(names) if self.ordered else sorted(names)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self._table)} entries)"
@@ -77,16 +136,16 @@ class Registry:
         return isinstance(name, str) and self._lookup(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        _load_builtins()
-        return iter(sorted(self._table))
+        load_plugins()
+        return iter(self._sorted(self._table))
 
     def __len__(self) -> int:
-        _load_builtins()
+        load_plugins()
         return len(self._table)
 
     def items(self) -> list[tuple[str, Callable[..., Any]]]:
-        _load_builtins()
-        return sorted(self._table.items())
+        load_plugins()
+        return [(name, self._table[name]) for name in self._sorted(self._table)]
 
     def register_module(
         self,
@@ -122,7 +181,7 @@ class Registry:
     def _lookup(self, name: str) -> Callable[..., Any] | None:
         found = self._table.get(name)
         if found is None:
-            _load_builtins()
+            load_plugins()
             found = self._table.get(name)
         if found is None and self.fallback is not None:
             found = self.fallback._lookup(name)
@@ -130,11 +189,11 @@ class Registry:
 
     def names(self) -> list[str]:
         """Every name usable in this slot, fallback included."""
-        _load_builtins()
-        names = set(self._table)
+        load_plugins()
+        names = dict.fromkeys(self._table)
         if self.fallback is not None:
-            names |= set(self.fallback.names())
-        return sorted(names)
+            names.update(dict.fromkeys(self.fallback.names()))
+        return self._sorted(names)
 
     def get(self, name: str, *, key: str | None = None) -> Callable[..., Any]:
         """The registered class for ``name``.
@@ -144,10 +203,8 @@ class Registry:
         """
         found = self._lookup(name)
         if found is None:
-            match = close_match(name, self.names())
-            guess = f" (did you mean '{match}'?)" if match else ""
             raise AblateError(
-                f"unknown {self.kind} type '{name}'{guess}",
+                f"unknown {self.kind} type '{name}'{did_you_mean(name, self.names())}",
                 key=key,
                 hint=(
                     "if it lives in your own module, add that module to "
@@ -207,8 +264,6 @@ class Registry:
 
     def describe(self, name: str) -> str:
         """``Name(arg: type = default, ...)`` for ``ablate components`` and messages."""
-        from ablate.signature import describe
-
         return describe(self.get(name), name)
 
 
@@ -227,3 +282,11 @@ REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
     "models": MODELS,
 }
+
+
+def find_component(type_name: str) -> Callable[..., Any] | None:
+    """The class registered as ``type_name`` in any component registry, or None."""
+    for registry in REGISTRIES.values():
+        if type_name in registry:
+            return registry.get(type_name)
+    return None

@@ -8,23 +8,30 @@ not checked here; the constructor gets the value and may raise ``ValueError`` it
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from torch import nn
-
-from ablate.errors import AblateError, close_match
+from ablate.errors import AblateError, did_you_mean
 
 _EMPTY = inspect.Parameter.empty
-_NO_ARGS = (object.__init__, nn.Module.__init__)
 
 
-def _params(obj: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
+def _takes_nothing(target: Any) -> bool:
+    """``object.__init__``, or ``torch.nn.Module.__init__`` (checked without importing torch:
+    a module class exists only once torch is imported)."""
+    if target is object.__init__:
+        return True
+    nn = sys.modules.get("torch.nn")
+    return nn is not None and target is nn.Module.__init__
+
+
+def params_of(obj: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
     """Named keyword parameters of ``obj`` and whether it takes ``**kwargs``."""
     target = obj.__init__ if inspect.isclass(obj) else obj  # type: ignore[misc]
-    if target in _NO_ARGS:
+    if _takes_nothing(target):
         # nn.Module.__init__(*args, **kwargs) accepts anything and then raises TypeError:
         # a module that defines no __init__ takes no arguments.
         return {}, False
@@ -59,7 +66,7 @@ def ann_name(annotation: Any) -> str:
 
 def describe(obj: Callable[..., Any], name: str | None = None) -> str:
     """``Name(a: int, b: float = 0.5)``, the signature as a user writes the config."""
-    params, var_kw = _params(obj)
+    params, var_kw = params_of(obj)
     hints = _hints(obj)
     parts = []
     for p in params.values():
@@ -111,15 +118,14 @@ def check_kwargs(
     obj: Callable[..., Any], kwargs: Mapping[str, Any], *, key: str, type_name: str
 ) -> None:
     """Raise on an unknown argument, a missing required one, or a value of the wrong type."""
-    params, var_kw = _params(obj)
+    params, var_kw = params_of(obj)
     sig = describe(obj, type_name)
     if not var_kw:
         for name in kwargs:
             if name not in params:
-                match = close_match(name, params)
-                guess = f" (did you mean '{match}'?)" if match else ""
                 raise AblateError(
-                    f"unknown argument '{name}' for {type_name}{guess}; accepted: {sig}",
+                    f"unknown argument '{name}' for {type_name}{did_you_mean(name, params)}; "
+                    f"accepted: {sig}",
                     key=f"{key}.{name}" if key else name,
                 )
     for name, p in params.items():
@@ -138,5 +144,5 @@ def check_kwargs(
 
 def accepts(obj: Callable[..., Any], name: str) -> bool:
     """Whether ``obj``'s constructor takes an argument called ``name``."""
-    params, _ = _params(obj)
+    params, _ = params_of(obj)
     return name in params

@@ -2,7 +2,7 @@
 Tune callback that records each trial's timeline, machine facts, and summary statistics.
 
 The bare loop is the reference every overhead is measured against. It builds the same model,
-datasets and optimizer through ``ablate.build`` (so the network is identical) but trains with
+datasets and optimizer through ``ablate.train.build`` (so the network is identical) but trains with
 plain PyTorch: no ablate loop, no Runtime, no reports, no checkpoints.
 """
 
@@ -34,17 +34,16 @@ os.environ.setdefault(NICENESS_VAR, str(os.nice(0)))
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
-from ablate.build import (  # noqa: E402
+from ablate.config import Config, load_config  # noqa: E402
+from ablate.plan import SweepPlan, make_plan  # noqa: E402
+from ablate.search.resolve import resolve  # noqa: E402
+from ablate.settings import data_settings, train_settings  # noqa: E402
+from ablate.train.build import (  # noqa: E402
     build_datasets,
     build_model,
     build_optimizer,
-    data_settings,
     sample_batch,
-    train_settings,
 )
-from ablate.config import Config, load_config  # noqa: E402
-from ablate.plan import SweepPlan, make_plan  # noqa: E402
-from ablate.space import resolve  # noqa: E402
 
 # --- the bare loop ---------------------------------------------------------------------------
 
@@ -183,7 +182,7 @@ def timeline_callback() -> Any:
 
 def run(plan: SweepPlan, storage: Path, max_concurrent: int = 1) -> tuple[Any, Any, float]:
     """Run ``plan`` on the in-process Ray (started on first use); (outcome, timeline, wall)."""
-    from ablate.sweep import run_sweep
+    from ablate.run.driver import run_sweep
 
     cb = timeline_callback()
     t0 = time.time()

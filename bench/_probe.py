@@ -1,6 +1,6 @@
 """Probes that run inside trial and Ray Train worker processes (used by profile_trial.py).
 
-``probed_run_trial`` replaces :func:`ablate.trial.run_trial` as the Tune trainable. It
+``probed_run_trial`` replaces :func:`ablate.run.trial.run_trial` as the Tune trainable. It
 records when its process started, when this module was imported (the trainable being
 unpickled), when the trial function was entered and left, and a cProfile of the trial
 function. In Ray Train trials it also wraps ``train_worker`` in each worker. Everything is
@@ -25,22 +25,22 @@ _MODULES_AT_IMPORT = {m: m in sys.modules for m in ("torch", "sklearn", "ray.tun
 
 #: Functions whose cumulative time the probe extracts from the profile, by (file tail, name).
 WATCH = {
-    "import_plugins": ("ablate/trial.py", "import_plugins"),
-    "train (ablate loop)": ("ablate/loop.py", "train"),
-    "build_datasets": ("ablate/build.py", "build_datasets"),
-    "build_model": ("ablate/build.py", "build_model"),
-    "build_optimizer": ("ablate/build.py", "build_optimizer"),
-    "_train_epoch": ("ablate/loop.py", "_train_epoch"),
-    "evaluate": ("ablate/loop.py", "evaluate"),
-    "save_state": ("ablate/trial.py", "save_state"),
-    "load_state": ("ablate/trial.py", "load_state"),
-    "TuneRuntime.report": ("ablate/trial.py", "report"),
+    "import_plugins": ("ablate/run/trial.py", "import_plugins"),
+    "train (ablate loop)": ("ablate/train/loop.py", "train"),
+    "build_datasets": ("ablate/train/build.py", "build_datasets"),
+    "build_model": ("ablate/train/build.py", "build_model"),
+    "build_optimizer": ("ablate/train/build.py", "build_optimizer"),
+    "_train_epoch": ("ablate/train/loop.py", "_train_epoch"),
+    "evaluate": ("ablate/train/loop.py", "evaluate"),
+    "save_state": ("ablate/train/checkpoint.py", "save_state"),
+    "load_state": ("ablate/train/checkpoint.py", "load_state"),
+    "TuneRuntime.report": ("ablate/run/trial.py", "report"),
     "tune.report": ("ray/tune/trainable/trainable_fn_utils.py", "report"),
     "ray.train.report": ("ray/train/v2/api/train_fn_utils.py", "report"),
-    "prepare_model": ("ablate/trial.py", "prepare_model"),
-    "_fit_with_ray_train": ("ablate/trial.py", "_fit_with_ray_train"),
+    "prepare_model": ("ablate/run/trial.py", "prepare_model"),
+    "_fit_with_ray_train": ("ablate/run/trial.py", "_fit_with_ray_train"),
     "TorchTrainer.fit": ("ray/train/v2/api/data_parallel_trainer.py", "fit"),
-    "RayTrainRuntime.__init__": ("ablate/trial.py", "__init__"),
+    "RayTrainRuntime.__init__": ("ablate/run/trial.py", "__init__"),
 }
 
 
@@ -100,7 +100,7 @@ def _profiled(kind: str, fn: Any, *args: Any) -> Any:
 def probed_train_worker(loop_config: dict[str, Any]) -> None:
     from ablate import trial
 
-    # In a Ray Train worker process ablate.trial is the unpatched module.
+    # In a Ray Train worker process ablate.run.trial is the unpatched module.
     original = trial.__dict__.get("_original_train_worker", trial.train_worker)
     assert original is not probed_train_worker
     _profiled("train_worker", original, loop_config)

@@ -16,9 +16,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "report"))  # the synthetic sweep is a test fixture
+
+from synthetic import synthetic_sweep  # noqa: E402
 
 from ablate.report import write_report  # noqa: E402
-from ablate.report.synthetic import synthetic_sweep  # noqa: E402
 
 NECKS = {
     "GlobalAvgPool": 0.0,

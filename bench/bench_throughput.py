@@ -138,8 +138,8 @@ def main() -> dict:
 
 
 def n_train_of(plan) -> int:
-    from ablate.build import build_datasets
     from ablate.config import Config
+    from ablate.train.build import build_datasets
 
     train_set, _ = build_datasets(Config(resolved_configs(plan)[0], "<bench>"))
     return len(train_set)

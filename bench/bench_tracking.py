@@ -36,10 +36,11 @@ def main(overrides: list[str]) -> dict:
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     import ray
 
+    from ablate.app.sweep import write_report
     from ablate.config import load_config
+    from ablate.layout import FINISHED
     from ablate.plan import make_plan
-    from ablate.report.mlflow_source import write_sweep_report
-    from ablate.sweep import FINISHED, run_sweep
+    from ablate.run.driver import run_sweep
     from ablate.tracking import SweepTracker, open_store
 
     plan = make_plan(load_config(FLAGSHIP, overrides))
@@ -62,7 +63,7 @@ def main(overrides: list[str]) -> dict:
         finally:
             ray.shutdown()
         t0 = time.perf_counter()
-        paths = write_sweep_report(store, plan.name, Path(tmp) / "reports")
+        paths = write_report(store, plan.name, Path(tmp) / "reports")
         tracker.finish({"total": len(outcome.trials)}, paths["md"].parent)
         report_s = time.perf_counter() - t0
 

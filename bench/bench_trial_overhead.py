@@ -166,7 +166,7 @@ def main() -> dict:
 
         log("warm-up bare run (imports, first-call costs; not counted)")
         bare_run(configs[0])
-        from ablate.sweep import connect
+        from ablate.run.session import connect
 
         t0 = time.perf_counter()
         connect(None)

@@ -135,7 +135,7 @@ def poll_ab(tmp: Path, trials: int, rounds: int) -> dict[str, Any]:
     The variable must be in the trial processes' environment, so each arm gets its own
     Ray session; the arms alternate, ``rounds`` times each.
     """
-    from ablate.trial import TRAIN_POLL_S
+    from ablate.run.trial import TRAIN_POLL_S
     from bench.bench_trial_overhead import path_figures
 
     arms = {"ray_default_2s": "2", f"ablate_{TRAIN_POLL_S}s": None}
@@ -181,8 +181,8 @@ def step(name):
     now = time.perf_counter(); out[name] = round(now - t, 3); t = now
 import torch; step("import torch")
 import ray.tune; step("import ray.tune")
-import ablate.trial; step("import ablate.trial")
-import components; step("import components (plugins)")
+import ablate.run.trial; step("import ablate.run.trial")
+from ablate.registry import load_plugins; load_plugins(); step("load plugins (ablate_components)")
 import sklearn.datasets, sklearn.model_selection; step("import sklearn (Digits)")
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1); step("first optimizer (torch._dynamo)")
 import ray.train.torch, ray.tune.integration.ray_train; step("import ray.train.torch")
@@ -219,8 +219,8 @@ def main() -> dict:
         help="also compare Ray Train's worker poll interval, ROUNDS sessions per arm",
     )
     args = ap.parse_args()
-    import ablate.sweep
-    from ablate.sweep import connect
+    import ablate.run.driver
+    from ablate.run.session import connect
 
     result: dict[str, Any] = {"machine": machine(), "paths": {}}
     result["cold_imports_s"] = cold_imports()
@@ -232,8 +232,8 @@ def main() -> dict:
         if args.importtime:
             env["PYTHONPROFILEIMPORTTIME"] = "1"
         connect(None, env=env)
-        original = ablate.sweep.run_trial
-        ablate.sweep.run_trial = probe.probed_run_trial  # type: ignore[assignment]
+        original = ablate.run.driver.run_trial
+        ablate.run.driver.run_trial = probe.probed_run_trial  # type: ignore[assignment]
         for p in [p for p in args.paths.split(",") if p]:
             plan = sweep_plan(
                 tmp,
@@ -253,7 +253,7 @@ def main() -> dict:
             session = Path(ray._private.worker._global_node.get_session_dir_path())
             result["slow_imports_s"] = slow_imports(session)
         shutdown()
-        ablate.sweep.run_trial = original
+        ablate.run.driver.run_trial = original
         if args.poll_ab:
             result["ray_train_poll_ab"] = poll_ab(tmp, args.trials, args.poll_ab)
             log(f"poll A/B: {json.dumps(result['ray_train_poll_ab'])}")

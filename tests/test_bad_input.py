@@ -322,7 +322,7 @@ ROWS: dict[str, Row] = {
         "cfg.yaml: custom_imports.imports",
         [
             "importing 'bad_input_duplicate'",
-            "backbone 'ResNet' is already registered by components.backbones.resnet.ResNet",
+            "backbone 'ResNet' is already registered by ablate_components.backbones.resnet.ResNet",
             "force=True",
         ],
     ),

@@ -1,4 +1,4 @@
-"""ablate.cluster without a cluster: the tracking rule, addresses, token mode, what ships."""
+"""The cluster commands without a cluster: the tracking rule, addresses, token mode, what ships."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
-from ablate import cluster
+from ablate.app import cluster as app_cluster
+from ablate.app.options import SweepOptions
 from ablate.cli import build_parser
 from ablate.config import load_config
 from ablate.errors import AblateError
 from ablate.plan import make_plan
+from ablate.run import session
+from ablate.run.cluster import jobs, ship
 
 SECRET = "s3cr3t-token-value-0123456789abcdef"
 
@@ -26,46 +29,46 @@ SECRET = "s3cr3t-token-value-0123456789abcdef"
 )
 def test_local_stores_are_refused_for_a_cluster(uri: str | None) -> None:
     with pytest.raises(AblateError) as err:
-        cluster.require_server_store(uri, "a Ray Job")
+        app_cluster.require_server_store(uri, "a Ray Job")
     text = str(err.value)
     assert "http(s)://HOST:PORT" in text and "head node" in text and "\n" not in text
 
 
 def test_a_server_store_is_taken(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cluster.require_server_store("http://mlflow:5000", "x") == "http://mlflow:5000"
+    assert app_cluster.require_server_store("http://mlflow:5000", "x") == "http://mlflow:5000"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "https://mlflow.example")
-    assert cluster.require_server_store(None, "x") == "https://mlflow.example"
+    assert app_cluster.require_server_store(None, "x") == "https://mlflow.example"
 
 
 def test_a_password_in_the_uri_is_refused_and_not_repeated() -> None:
     with pytest.raises(AblateError) as err:
-        cluster.require_server_store("https://me:hunter2@mlflow:5000", "x")
+        app_cluster.require_server_store("https://me:hunter2@mlflow:5000", "x")
     assert "hunter2" not in str(err.value) and "MLFLOW_TRACKING_PASSWORD" in str(err.value)
 
 
 def test_client_address(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cluster.client_address(None) is None
-    assert cluster.client_address("auto") is None
-    assert cluster.client_address("ray://h:10001") == "ray://h:10001"
+    assert session.client_address(None) is None
+    assert session.client_address("auto") is None
+    assert session.client_address("ray://h:10001") == "ray://h:10001"
     monkeypatch.setenv("RAY_ADDRESS", "ray://env:10001")
-    assert cluster.client_address(None) == "ray://env:10001"
-    assert cluster.client_address("10.0.0.1:6379") is None
+    assert session.client_address(None) == "ray://env:10001"
+    assert session.client_address("10.0.0.1:6379") is None
 
 
 def test_jobs_address(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_API_SERVER_ADDRESS", raising=False)
     with pytest.raises(AblateError, match="no cluster address"):
-        cluster.jobs_address(None)
+        jobs.jobs_address(None)
     with pytest.raises(AblateError, match="Ray Client address"):
-        cluster.jobs_address("ray://h:10001")
+        jobs.jobs_address("ray://h:10001")
     monkeypatch.setenv("RAY_ADDRESS", "ray://h:10001")  # not a Jobs address: not used
     with pytest.raises(AblateError, match="no cluster address"):
-        cluster.jobs_address(None)
+        jobs.jobs_address(None)
     monkeypatch.setenv("RAY_ADDRESS", "http://h:8265")
-    assert cluster.jobs_address(None) == "http://h:8265"
+    assert jobs.jobs_address(None) == "http://h:8265"
     monkeypatch.setenv("RAY_API_SERVER_ADDRESS", "http://api:8265")
-    assert cluster.jobs_address(None) == "http://api:8265"
-    assert cluster.jobs_address("http://given:8265") == "http://given:8265"
+    assert jobs.jobs_address(None) == "http://api:8265"
+    assert jobs.jobs_address("http://given:8265") == "http://given:8265"
 
 
 @pytest.fixture
@@ -73,17 +76,17 @@ def no_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPa
     for var in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
         monkeypatch.setenv(var, "")  # so that the delenv below is undone after the test
         monkeypatch.delenv(var)
-    monkeypatch.setattr(cluster, "DEFAULT_TOKEN_FILE", tmp_path / "none" / "auth_token")
-    monkeypatch.setattr(cluster, "_reread_ray_config", lambda: None)  # this process's Ray
+    monkeypatch.setattr(session, "DEFAULT_TOKEN_FILE", tmp_path / "none" / "auth_token")
+    monkeypatch.setattr(session, "_reread_ray_config", lambda: None)  # this process's Ray
     return monkeypatch
 
 
 def test_token_mode_follows_a_token(no_token: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import os
 
-    assert cluster.enable_token_auth() is False and "RAY_AUTH_MODE" not in os.environ
+    assert session.enable_token_auth() is False and "RAY_AUTH_MODE" not in os.environ
     no_token.setenv("RAY_AUTH_TOKEN", SECRET)
-    assert cluster.enable_token_auth() is True and os.environ["RAY_AUTH_MODE"] == "token"
+    assert session.enable_token_auth() is True and os.environ["RAY_AUTH_MODE"] == "token"
 
 
 def test_token_mode_from_a_token_file(no_token: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -92,8 +95,8 @@ def test_token_mode_from_a_token_file(no_token: pytest.MonkeyPatch, tmp_path: Pa
     token = tmp_path / "home" / ".ray" / "auth_token"
     token.parent.mkdir(parents=True)
     token.write_text(SECRET)
-    no_token.setattr(cluster, "DEFAULT_TOKEN_FILE", token)
-    assert cluster.enable_token_auth() is True and os.environ["RAY_AUTH_MODE"] == "token"
+    no_token.setattr(session, "DEFAULT_TOKEN_FILE", token)
+    assert session.enable_token_auth() is True and os.environ["RAY_AUTH_MODE"] == "token"
 
 
 def test_an_explicit_mode_is_left_alone(no_token: pytest.MonkeyPatch) -> None:
@@ -101,7 +104,7 @@ def test_an_explicit_mode_is_left_alone(no_token: pytest.MonkeyPatch) -> None:
 
     no_token.setenv("RAY_AUTH_MODE", "disabled")
     no_token.setenv("RAY_AUTH_TOKEN", SECRET)
-    assert cluster.enable_token_auth() is False and os.environ["RAY_AUTH_MODE"] == "disabled"
+    assert session.enable_token_auth() is False and os.environ["RAY_AUTH_MODE"] == "disabled"
 
 
 def _write(path: Path, text: str) -> Path:
@@ -118,7 +121,7 @@ def sweep_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path) -> I
         plugins / "one_file_plugin.py",
         """
         from ablate import NECKS
-        from components.necks.pooling import GlobalAveragePooling
+        from ablate_components.necks.pooling import GlobalAveragePooling
 
         @NECKS.register_module()
         class OneFilePooling(GlobalAveragePooling):
@@ -130,7 +133,7 @@ def sweep_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path) -> I
         plugins / "pkg_plugin" / "sub.py",
         """
         from ablate import NECKS
-        from components.necks.pooling import GlobalAveragePooling
+        from ablate_components.necks.pooling import GlobalAveragePooling
 
         @NECKS.register_module()
         class PackagePooling(GlobalAveragePooling):
@@ -160,10 +163,10 @@ def sweep_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path) -> I
 
 
 def test_shipped_code(sweep_plan: object, tmp_path: Path, root: Path) -> None:
-    packages, files = cluster.shipped_code(sweep_plan.imports)  # type: ignore[attr-defined]
+    packages, files = ship.shipped_code(sweep_plan.imports)  # type: ignore[attr-defined]
     assert packages == [
         str(root / "ablate"),
-        str(root / "components"),
+        str(root / "components"),  # installed as ablate_components
         str(tmp_path / "plugins" / "pkg_plugin"),
     ]  # yaml is an installed package: the cluster has its own
     assert files == [str(tmp_path / "plugins" / "one_file_plugin.py")]
@@ -174,10 +177,14 @@ def test_stage_ships_the_merged_sweep_and_no_environment(
 ) -> None:
     monkeypatch.setenv("RAY_AUTH_TOKEN", SECRET)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
-    where, env = cluster.stage(sweep_plan)
+    where, env = ship.stage(sweep_plan)
     assert sorted(p.name for p in where.iterdir()) == ["one_file_plugin.py", "shipped.yaml"]
     assert env["working_dir"] == str(where)
-    assert env["env_vars"] == {"RAY_CHDIR_TO_TRIAL_DIR": "0", "PYTHONUNBUFFERED": "1"}
+    assert env["env_vars"] == {
+        "RAY_CHDIR_TO_TRIAL_DIR": "0",
+        "PYTHONUNBUFFERED": "1",
+        "ABLATE_PLUGINS": "ablate_components",  # no package metadata may ship with the code
+    }
     assert SECRET not in repr(env) and SECRET not in (where / "shipped.yaml").read_text()
     staged = yaml.safe_load((where / "shipped.yaml").read_text())
     assert "_base_" not in staged and staged["name"] == "shipped"
@@ -188,20 +195,20 @@ def test_stage_ships_the_merged_sweep_and_no_environment(
 
 
 def test_storage_on_the_cluster(sweep_plan: object) -> None:
-    args = SimpleNamespace(storage=None, max_concurrent=None)
-    argv = cluster.run_argv("s.yaml", sweep_plan, "http://m:5000", args)  # type: ignore[arg-type]
+    args = SweepOptions("s.yaml")
+    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m:5000", args)
     assert argv == [
         *("run", "s.yaml", "--name", "shipped", "--tracking-uri", "http://m:5000"),
         *("--storage", "/tmp/ablate"),
     ]
-    args = SimpleNamespace(storage="relative/dir", max_concurrent=2)
+    args = SweepOptions("s.yaml", storage="relative/dir", max_concurrent=2)
     with pytest.raises(AblateError, match="absolute"):
-        cluster.run_argv("s.yaml", sweep_plan, "http://m", args)  # type: ignore[arg-type]
-    args = SimpleNamespace(storage="/nfs/ablate", max_concurrent=2)
-    argv = cluster.run_argv("s.yaml", sweep_plan, "http://m", args)  # type: ignore[arg-type]
+        app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
+    args = SweepOptions("s.yaml", storage="/nfs/ablate", max_concurrent=2)
+    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
     assert argv[-4:] == ["--storage", "/nfs/ablate", "--max-concurrent", "2"]
-    args = SimpleNamespace(storage=None, max_concurrent=None, rerun_all=True)
-    argv = cluster.run_argv("s.yaml", sweep_plan, "http://m", args)  # type: ignore[arg-type]
+    args = SweepOptions("s.yaml", rerun_all=True)
+    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
     assert argv[-1] == "--rerun-all"
     # What the cluster runs parses as `ablate run`.
     parsed = build_parser().parse_args(argv)
@@ -222,7 +229,7 @@ def test_storage_on_the_cluster(sweep_plan: object) -> None:
 )
 def test_job_exit_code(status: str, driver: int | None, code: int) -> None:
     info = SimpleNamespace(status=SimpleNamespace(value=status), driver_exit_code=driver)
-    assert cluster.job_exit_code(info) == code
+    assert jobs.job_exit_code(info) == code
 
 
 def test_cluster_commands_parse() -> None:

@@ -29,8 +29,9 @@ def _final_metrics(tmp: Path, root: Path, ray_train: bool) -> dict[str, float]:
     import ray
 
     from ablate.config import load_config
+    from ablate.layout import FINISHED
     from ablate.plan import make_plan
-    from ablate.sweep import FINISHED, run_sweep
+    from ablate.run.driver import run_sweep
 
     name = "via_ray_train" if ray_train else "inline"
     path = tmp / f"{name}.yaml"

@@ -12,16 +12,9 @@ import torch
 
 from ablate.config import Config
 from ablate.errors import AblateError
-from ablate.plan import (
-    Resources,
-    ScalingSettings,
-    check_fits,
-    check_metric,
-    concurrency,
-    dry_build,
-    make_plan,
-    trial_resources,
-)
+from ablate.plan import Resources, check_fits, concurrency, make_plan, trial_resources
+from ablate.settings import ScalingSettings
+from ablate.train.check import check_metric, dry_build
 
 BASE: dict[str, Any] = {
     "model": {

@@ -14,17 +14,12 @@ import pytest
 
 from ablate.config import Config
 from ablate.errors import AblateError
-from ablate.points import cross, factorial, one_at_a_time, random_points, sample_point
-from ablate.space import (
-    Distribution,
-    Space,
-    base_config,
-    cell_id,
-    parse_point,
-    parse_space,
-    resolve,
-    swap_component,
-)
+from ablate.search.distributions import Distribution
+from ablate.search.points import Point, cross, random_points, sample_point
+from ablate.search.resolve import cell_id, resolve, swap_component
+from ablate.search.space import Space, base_config, parse_point, parse_space
+from ablate.search.strategies import STRATEGIES
+from ablate.settings import TuneSettings
 
 BASE: dict[str, Any] = {
     "model": {
@@ -54,6 +49,21 @@ GEM = {"type": "GeneralizedMeanPooling", "p": {"choice": [2.0, 3.0]}}
 FLAT = {"type": "Flatten"}
 LINEAR = {"type": "LinearClsHead"}
 STACKED = {"type": "StackedLinearClsHead", "mid_channels": [32]}
+
+
+def factorial(space: Space, num_samples: int, rng: np.random.Generator) -> list[Point]:
+    """The factorial strategy's points, through its registry."""
+    tune = TuneSettings(strategy="factorial", num_samples=num_samples)
+    return STRATEGIES.get("factorial")().points(Config({}, "s.yaml"), space, tune, None, [], rng)
+
+
+def one_at_a_time(
+    space: Space, baseline: Point, num_samples: int, rng: np.random.Generator
+) -> list[Point]:
+    """The one_at_a_time strategy's points, through its registry."""
+    tune = TuneSettings(strategy="one_at_a_time", num_samples=num_samples)
+    strategy = STRATEGIES.get("one_at_a_time")()
+    return strategy.points(Config({}, "s.yaml"), space, tune, baseline, [], rng)
 
 
 def cfg_of(search: dict[str, Any], **extra: Any) -> Config:

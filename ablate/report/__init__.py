@@ -13,9 +13,11 @@ Pure: no MLflow, no Ray. The tracking side turns its runs into the tables descri
     paths = write_report(trials, curves, meta, "reports/neck_x_head")
 
 The report answers: what does each component choice do to the metric, and is the difference
-more than seed noise? Sections: how to read it; leaderboard of cells; marginal effect of each
-dimension; interactions; difference from the reference cell; parameter importance; learning
-curves; failed trials. matplotlib, SciPy, statsmodels and Optuna are imported on first use.
+more than seed noise? Sections (a registry, :mod:`ablate.report.sections`): how to read it;
+leaderboard of cells; marginal effect of each dimension; interactions; difference from the
+reference cell; parameter importance; learning curves; failed trials. Their numbers are
+computed from their order. matplotlib, SciPy, statsmodels and Optuna are imported on first
+use.
 """
 
 from __future__ import annotations
@@ -54,12 +56,17 @@ def write_report(
         AblateError: A required column or meta field is missing or malformed.
     """
     from ablate.report import render
-    from ablate.report.analysis import analyze
-    from ablate.report.sections import BUILDERS, error_line
+    from ablate.report.analysis import analyze, error_line
+    from ablate.report.sections import Refs, ordered_sections
 
     prep = prepare(trials, curves, meta)
     a = analyze(prep)
-    sections = [build(a) for build in BUILDERS]
+    chosen = ordered_sections()
+    refs = Refs({name: n for n, (name, _) in enumerate(chosen, start=1)})
+    sections = [
+        render.Section(f"{n}. {section.title}", section.build(a, refs))
+        for n, (_, section) in enumerate(chosen, start=1)
+    ]
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

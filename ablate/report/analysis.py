@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ablate.errors import exception_line
 from ablate.report import stats
 from ablate.report.frame import NA, Dim, Prepared
 
@@ -48,6 +49,13 @@ class Analysis:
         if not (np.isfinite(lo) and np.isfinite(hi)):
             return "—"
         return f"[{self.num(lo, signed)}, {self.num(hi, signed)}]"
+
+
+def error_line(err: object) -> str:
+    """The line of an error worth reading: a traceback's exception line, else the first line."""
+    if err is None or (isinstance(err, float) and pd.isna(err)):
+        return ""
+    return exception_line(str(err), limit=160)
 
 
 def pval(p: float) -> str:

@@ -38,12 +38,10 @@ import numpy as np
 import pandas as pd
 
 from ablate.errors import AblateError, did_you_mean
+from ablate.layout import CURVE_COLUMNS, FINISHED, TRIAL_COLUMNS
+from ablate.search.strategies import STRATEGIES
 
-FINISHED = "FINISHED"
-TRIAL_COLUMNS = ("trial_id", "cell", "seed", "status", "error", "duration_s")
-CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 MODES = ("max", "min")
-STRATEGIES = ("factorial", "one_at_a_time", "random", "optuna")
 NA = "n/a"  # the level of a conditional dimension that does not apply
 
 
@@ -97,9 +95,10 @@ class SweepMeta:
         if self.mode not in MODES:
             raise AblateError(f"mode must be one of {MODES}, got {self.mode!r}", key="meta.mode")
         if self.strategy not in STRATEGIES:
+            names = tuple(STRATEGIES.names())
             raise AblateError(
-                f"unknown strategy {self.strategy!r}{did_you_mean(self.strategy, STRATEGIES)}; "
-                f"expected one of {STRATEGIES}",
+                f"unknown strategy {self.strategy!r}{did_you_mean(self.strategy, names)}; "
+                f"expected one of {names}",
                 key="meta.strategy",
             )
 

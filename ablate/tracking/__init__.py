@@ -23,12 +23,13 @@ lost store missed are filled in from Tune's ``result.json``.
 Every call is retried with backoff while its error is transient (a restarting server, a
 locked database); past ``ABLATE_TRACKING_RETRY_S`` seconds (default 60) it raises
 :class:`TrackingError` and the sweep stops, resumable. MLflow is imported on first use (it
-takes seconds), in this package and in :mod:`ablate.report.mlflow_source`, which reads
-these runs.
+takes seconds).
 
-Modules: :mod:`.store` (URI, reachability, retries, batch limits), :mod:`.writer` (the
-parent and child runs), :mod:`.callback` (the Ray Tune callback and the writer thread),
-:mod:`.history` (what a sweep already finished, for incremental runs).
+Modules: :mod:`.schema` (every tag, role, status and artifact name), :mod:`.store` (URI,
+reachability, retries, batch limits), :mod:`.tracker` (the parent and child runs),
+:mod:`.worker` (the writer thread), :mod:`.callback` (the Ray Tune callback),
+:mod:`.history` (what a sweep already finished, for incremental runs) and :mod:`.read`
+(a sweep read back as the report's tables).
 """
 
 from ablate.tracking.store import (
@@ -42,7 +43,7 @@ from ablate.tracking.store import (
     sqlite_file,
     tracking_uri,
 )
-from ablate.tracking.writer import SweepTracker
+from ablate.tracking.tracker import SweepTracker
 
 __all__ = [
     "DEFAULT_URI",

@@ -1,5 +1,6 @@
 """The Ray Tune side of tracking: a callback in the Tune driver that hands every trial event
-to the :class:`~ablate.tracking.writer.SweepTracker` through one writer thread.
+to the :class:`~ablate.tracking.tracker.SweepTracker` through its writer thread
+(:mod:`.worker`).
 
 Tune's event loop must not wait on MLflow: a trial's next ``report`` waits for the driver to
 take its last one, so a slow store (a commit, a round trip to a server) would stall every
@@ -13,13 +14,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ablate.errors import exception_line
+from ablate.tracking.schema import (
+    FAILED,
+    FINISHED,
+    INCOMPLETE,
+    INTERRUPTED,
+    KILLED,
+    RUNNING,
+    STOPPED,
+)
 from ablate.tracking.store import TrackingError, log, result_step
-from ablate.tracking.writer import ACTIVE, FAILED, FINISHED, KILLED, RUNNING, SweepTracker
+from ablate.tracking.tracker import ACTIVE, SweepTracker
 
 # Tune pickles its callbacks into the experiment's tuner.pkl, and a resumed sweep unpickles
 # them: the callback pickles as a reference to ACTIVE, so a resumed sweep reports to this
@@ -36,46 +46,6 @@ _TUNE_KEYS = frozenset(
         "ablate_restored",
     }
 )
-
-
-class Writer:
-    """The one thread that writes the sweep to MLflow; times the work it does.
-
-    Attributes:
-        busy_s: Wall time spent in jobs (mostly waiting on the store).
-        cpu_s: CPU time spent in jobs: what tracking takes from the trials.
-    """
-
-    def __init__(self) -> None:
-        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ablate-tracking")
-        self.error: BaseException | None = None
-        self.busy_s = 0.0
-        self.cpu_s = 0.0
-        self.jobs = 0
-
-    def submit(self, fn: Callable[..., None], *args: Any) -> None:
-        self.pool.submit(self._run, fn, *args)
-
-    def _run(self, fn: Callable[..., None], *args: Any) -> None:
-        if self.error is not None:
-            return  # the store is lost (or a bug): what follows would fail the same way
-        t0, c0 = time.perf_counter(), time.thread_time()
-        try:
-            fn(*args)
-        except BaseException as err:  # surfaced by the next callback, in Tune's thread
-            self.error = err
-        finally:
-            self.busy_s += time.perf_counter() - t0
-            self.cpu_s += time.thread_time() - c0
-            self.jobs += 1
-
-    def drain(self, timeout: float | None = None) -> None:
-        """Wait until every queued job is done."""
-        self.pool.submit(lambda: None).result(timeout=timeout)
-
-    def raise_error(self) -> None:
-        if self.error is not None:
-            raise self.error
 
 
 @dataclass(frozen=True)
@@ -113,7 +83,7 @@ def tracker_callback(tracker: SweepTracker) -> Any:
 def _restored_callback(sweep: str) -> Any:
     tracker = ACTIVE.get(sweep)
     if tracker is not None:
-        return tracker.callback()
+        return tracker_callback(tracker)
     from ray.tune import Callback
 
     return Callback()  # resumed without tracking: a callback that does nothing
@@ -166,15 +136,12 @@ class Jobs:
         elif result_step(v.last_result) >= child.epochs:
             t.trial_ended(v.trial_id, FINISHED, duration_s=duration)
         else:
-            # Short of its epochs: ASHA's decision (done, not comparable with full trials),
-            # or the sweep ended first (Ctrl-C), or the trainable returned early. Only the
-            # first is final: `ablate run` runs the others again.
+            # Short of its epochs: an early-stopping scheduler's decision (done, not
+            # comparable with full trials), or the sweep ended first (Ctrl-C), or the
+            # trainable returned early. Only the first is final: `ablate run` runs the
+            # others again.
             note = (
-                "INTERRUPTED"
-                if at_exit
-                else "STOPPED"
-                if t.plan.tune.scheduler == "asha"
-                else "INCOMPLETE"
+                INTERRUPTED if at_exit else STOPPED if t.plan.scheduler.stops_early else INCOMPLETE
             )
             t.trial_ended(v.trial_id, KILLED, duration_s=duration, note=note)
 
@@ -272,18 +239,16 @@ def _callback_class() -> type:
 def _trial_error(v: TrialView) -> tuple[str, str | None]:
     """A failed trial's cause (one line) and full text, from the files Tune wrote in the
     driver's trial directory (storage gets its copy later)."""
-    from ablate.sweep import _first_line
-
     first, text = "the trial failed (Tune recorded no error)", None
     try:
         if v.error_file and Path(v.error_file).is_file():
             text = Path(v.error_file).read_text(encoding="utf-8", errors="replace")
-            first = _first_line(Exception(text))
+            first = exception_line(text)
         if v.pickled_error_file and Path(v.pickled_error_file).is_file():
             from ray import cloudpickle
 
             with open(v.pickled_error_file, "rb") as f:
-                first = _first_line(cloudpickle.load(f))
+                first = exception_line(cloudpickle.load(f))
     except Exception as err:  # an unreadable error file must not hide the failure itself
         log.debug("tracking: reading %s's error: %s", v.name, err)
     return first, text

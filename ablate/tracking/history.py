@@ -7,11 +7,12 @@ a decision, not an accident.
 
 from __future__ import annotations
 
-from ablate.tracking.store import ROLE, TRIAL, Store, run_filter
+from ablate.tracking import schema as S
+from ablate.tracking.store import Store, run_filter
 
 
 def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tuple[str, int]]:
-    """``(cell, seed)`` pairs of ``sweep`` that ended FINISHED (or were stopped by ASHA).
+    """``(cell, seed)`` pairs of ``sweep`` that ended FINISHED (or were stopped by an early-stopping scheduler).
 
     Args:
         code: Count only trials that ran this code fingerprint (``ablate.code`` tag).
@@ -20,12 +21,12 @@ def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tup
     if exp is None or exp.lifecycle_stage == "deleted":
         return set()
     done: set[tuple[str, int]] = set()
-    for run in store.all_runs(str(exp.experiment_id), run_filter(**{ROLE: TRIAL})):
+    for run in store.all_runs(str(exp.experiment_id), run_filter(**{S.ROLE: S.TRIAL})):
         tags = run.data.tags
-        ended = run.info.status == "FINISHED" or tags.get("ablate.status") == "STOPPED"
-        if not ended or "ablate.cell" not in tags or "ablate.seed" not in tags:
+        ended = run.info.status == S.FINISHED or tags.get(S.STATUS) == S.STOPPED
+        if not ended or S.CELL not in tags or S.SEED not in tags:
             continue
-        if code is not None and tags.get("ablate.code") != code:
+        if code is not None and tags.get(S.CODE) != code:
             continue
-        done.add((tags["ablate.cell"], int(tags["ablate.seed"])))
+        done.add((tags[S.CELL], int(tags[S.SEED])))
     return done

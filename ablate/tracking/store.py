@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ablate.errors import AblateError
+from ablate.errors import AblateError, first_line
 
 log = logging.getLogger("ablate.tracking")
 
@@ -32,8 +32,6 @@ MAX_ENTITIES_PER_BATCH = 1000
 MAX_BATCH_BYTES = 900_000  # the REST request limit is 1 MB
 MAX_PARAM_VALUE = 6000
 MAX_TAG_VALUE = 8000
-
-ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
 
 # Errors no retry can fix: a bad request is our bug, a missing run is gone for good.
 _PERMANENT = frozenset(
@@ -88,15 +86,11 @@ def is_server(uri: str) -> bool:
     return uri.split(":", 1)[0] in ("http", "https")
 
 
-def _one_line(err: BaseException) -> str:
+def _gist(err: BaseException) -> str:
     """The gist of a store error: ``[Errno 111] Connection refused`` rather than urllib3's
     nested retry report."""
-    text = str(err)
-    errno = re.search(r"\[Errno -?\d+\][^'\")\]]*", text)
-    if errno:
-        return errno.group(0).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[0][:200] if lines else type(err).__name__
+    errno = re.search(r"\[Errno -?\d+\][^'\")\]]*", str(err))
+    return errno.group(0).strip() if errno else first_line(err, limit=200)
 
 
 def transient(err: BaseException) -> bool:
@@ -168,7 +162,7 @@ class Store:
                         raise TrackingError(
                             f"the tracking store at {shown(self.uri)} stopped answering: "
                             f"{what} failed {attempt} times in "
-                            f"{time.perf_counter() - t0:.0f}s ({_one_line(err)})",
+                            f"{time.perf_counter() - t0:.0f}s ({_gist(err)})",
                             hint="the sweep stopped; bring the store back and run the same "
                             "command again to resume",
                         ) from None
@@ -236,7 +230,7 @@ def open_store(uri: str | None = None) -> Store:
             else "check --tracking-uri / MLFLOW_TRACKING_URI"
         )
         raise TrackingError(
-            f"cannot reach the tracking store at {shown(uri)}: {_one_line(err)}", hint=hint
+            f"cannot reach the tracking store at {shown(uri)}: {_gist(err)}", hint=hint
         ) from None
     store = Store(uri, client)
     store.seconds += time.perf_counter() - t0

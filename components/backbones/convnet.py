@@ -7,9 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ablate.init import BaseModule
-from ablate.registry import BACKBONES
-from components.layers import Activation, check_out_indices, make_activation
+from ablate import BACKBONES, BaseModule
+from ablate_components.layers import Activation, check_out_indices, make_activation
 
 
 @BACKBONES.register_module()

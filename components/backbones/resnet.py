@@ -11,8 +11,7 @@ from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
-from ablate.init import BaseModule
-from ablate.registry import BACKBONES
+from ablate import BACKBONES, BaseModule
 
 
 class BasicBlock(nn.Module):

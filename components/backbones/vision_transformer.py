@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.init import BaseModule
-from ablate.registry import BACKBONES
-from components.layers import DropPath, check_out_indices
+from ablate import BACKBONES, BaseModule
+from ablate_components.layers import DropPath, check_out_indices
 
 OUT_TYPES = ("featmap", "cls_token", "avg_featmap")
 

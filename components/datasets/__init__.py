@@ -1,3 +1,3 @@
 """Built-in datasets."""
 
-from components.datasets import cifar, digits, npz, synthetic  # noqa: F401
+from ablate_components.datasets import cifar, digits, npz, synthetic  # noqa: F401

@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ablate import DATASETS
 from ablate.errors import AblateError
-from ablate.registry import DATASETS
 
 TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 VAL_FILES = ("test_batch",)

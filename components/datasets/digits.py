@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ablate.registry import DATASETS
+from ablate import DATASETS
 
 
 @DATASETS.register_module()

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ablate import DATASETS
 from ablate.errors import AblateError, did_you_mean
-from ablate.registry import DATASETS
 
 
 @DATASETS.register_module()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from ablate.registry import DATASETS
+from ablate import DATASETS
 
 
 @DATASETS.register_module()

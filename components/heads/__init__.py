@@ -1,6 +1,6 @@
 """Built-in heads."""
 
-from components.heads import (  # noqa: F401
+from ablate_components.heads import (  # noqa: F401
     cls_heads,
     embedding_head,
     stacked_linear_head,

@@ -8,8 +8,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ablate.init import BaseModule
-from ablate.registry import HEADS
+from ablate import HEADS, BaseModule
 
 DEFAULT_LOSS = {"type": "CrossEntropyLoss"}
 

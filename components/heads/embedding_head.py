@@ -7,8 +7,7 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.init import BaseModule
-from ablate.registry import HEADS
+from ablate import HEADS, BaseModule
 
 DEFAULT_LOSS = {"type": "TripletLoss"}
 

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from ablate.registry import HEADS
-from components.heads.cls_heads import ClsHead
-from components.layers import Activation, make_activation
+from ablate import HEADS
+from ablate_components.heads.cls_heads import ClsHead
+from ablate_components.layers import Activation, make_activation
 
 NORMS = ("none", "batch", "layer")
 

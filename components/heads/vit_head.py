@@ -8,8 +8,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from ablate.registry import HEADS
-from components.heads.cls_heads import ClsHead
+from ablate import HEADS
+from ablate_components.heads.cls_heads import ClsHead
 
 
 @HEADS.register_module()

@@ -1,3 +1,3 @@
 """Built-in losses."""
 
-from components.losses import cross_entropy, focal, l1, triplet  # noqa: F401
+from ablate_components.losses import cross_entropy, focal, l1, triplet  # noqa: F401

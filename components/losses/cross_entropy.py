@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from ablate.losses import BaseLoss, weighted_loss
-from ablate.registry import LOSSES
+from ablate import LOSSES, BaseLoss, weighted_loss
 
 
 @weighted_loss

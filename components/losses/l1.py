@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from ablate.losses import BaseLoss, weighted_loss
-from ablate.registry import LOSSES
+from ablate import LOSSES, BaseLoss, weighted_loss
 
 
 @weighted_loss

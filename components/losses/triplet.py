@@ -7,8 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ablate.losses import BaseLoss, gather_and_scale
-from ablate.registry import LOSSES
+from ablate import LOSSES, BaseLoss, gather_and_scale
 
 
 def pairwise_distances(x: Tensor) -> Tensor:

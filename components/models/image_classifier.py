@@ -6,11 +6,9 @@ from typing import Any
 
 from torch import Tensor
 
-from ablate.build import sample_inputs
+from ablate import BACKBONES, HEADS, MODELS, NECKS
 from ablate.errors import AblateError
-from ablate.init import validate_init_cfg
-from ablate.models import BaseModel, Batch, ModelOutput
-from ablate.registry import BACKBONES, HEADS, MODELS, NECKS
+from ablate.nn import BaseModel, Batch, ModelOutput, sample_inputs, validate_init_cfg
 from ablate.signature import accepts
 
 

@@ -1,3 +1,3 @@
 """Built-in necks."""
 
-from components.necks import pooling  # noqa: F401
+from ablate_components.necks import pooling  # noqa: F401

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ablate.registry import NECKS
+from ablate import NECKS
 
 
 def _per_stage(feats: Any, fn: Any) -> Any:

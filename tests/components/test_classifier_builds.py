@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from ablate import BACKBONES, AblateError
-from ablate.build import build_model, sample_batch
 from ablate.config import Config
-from ablate.loop import train
-from components.datasets.synthetic import SyntheticImages
+from ablate.train.build import build_model, sample_batch
+from ablate.train.loop import train
+from ablate_components.datasets.synthetic import SyntheticImages
 
 VIT = {"type": "VisionTransformer", "img_size": 8, "in_channels": 1, "embed_dims": 8, "num_layers": 1, "num_heads": 2}  # fmt: skip
 
@@ -47,7 +47,7 @@ def _config(backbone: dict[str, Any], neck: dict[str, Any] | None, head: dict[st
 
 
 def test_every_builtin_backbone_is_covered() -> None:
-    registered = {n for n, obj in BACKBONES.items() if obj.__module__.startswith("components.")}
+    registered = {n for n, obj in BACKBONES.items() if obj.__module__.startswith("ablate_components.")}
     assert {b["type"] for b in BACKBONES_8X8.values()} == registered
 
 

@@ -17,8 +17,8 @@ from data_files import write_cifar, write_npz
 from torch import Tensor, nn
 
 from ablate import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
-from ablate.build import build_model, sample_batch
 from ablate.config import Config
+from ablate.train.build import build_model, sample_batch
 
 # name -> [(config without 'type', input shape (C, H, W))]
 BACKBONE_CASES: dict[str, list[tuple[dict[str, Any], tuple[int, int, int]]]] = {
@@ -129,8 +129,8 @@ ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
 
 
 def builtins(registry: Registry) -> list[str]:
-    """Names registered by the ``components`` package (tests may register their own)."""
-    return [n for n, obj in registry.items() if obj.__module__.startswith("components.")]
+    """Names registered by the built-in ``ablate_components`` package (tests may register their own)."""
+    return [n for n, obj in registry.items() if obj.__module__.startswith("ablate_components.")]
 
 
 def _case(table: dict[str, Any], name: str) -> Any:
@@ -253,7 +253,7 @@ def test_dataset_builds_both_splits(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", builtins(MODELS))
 def test_model_forward_backward(name: str) -> None:
-    from components.datasets.synthetic import SyntheticImages
+    from ablate_components.datasets.synthetic import SyntheticImages
 
     cfg = Config(data={"model": _case(MODEL_CASES, name)}, file="smoke.yaml")
     batch = sample_batch(SyntheticImages("train", num_samples=8, num_classes=4), n=8)

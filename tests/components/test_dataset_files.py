@@ -14,7 +14,7 @@ import torch
 from data_files import write_cifar, write_cifar_batch, write_npz
 
 from ablate import DATASETS, AblateError
-from components.datasets.cifar import MEAN, STD
+from ablate_components.datasets.cifar import MEAN, STD
 
 # The dataset's config path; the registry may point at the argument the message names.
 KEY = r"data\.dataset(\.\w+)?: "

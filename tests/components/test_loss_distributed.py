@@ -16,7 +16,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch import nn
 
-from components.losses.triplet import TripletLoss
+from ablate_components.losses.triplet import TripletLoss
 
 WORLD = 2
 SPLIT = (5, 4)  # uneven shards exercise the padded all_gather

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ablate import LOSSES, AblateError, weighted_loss
-from components.losses.cross_entropy import CrossEntropyLoss
-from components.losses.focal import FocalLoss
-from components.losses.l1 import L1Loss
-from components.losses.triplet import TripletLoss
+from ablate_components.losses.cross_entropy import CrossEntropyLoss
+from ablate_components.losses.focal import FocalLoss
+from ablate_components.losses.l1 import L1Loss
+from ablate_components.losses.triplet import TripletLoss
 
 LOG2, LOG4 = math.log(2.0), math.log(4.0)
 

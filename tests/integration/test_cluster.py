@@ -51,7 +51,7 @@ train: {{epochs: 2, num_threads: 1}}
 # py_module); neither is importable on the cluster unless ablate ships it.
 FILE_PLUGIN = """
 from ablate import NECKS
-from components.necks.pooling import GlobalAveragePooling
+from ablate_components.necks.pooling import GlobalAveragePooling
 
 
 @NECKS.register_module()

@@ -95,7 +95,7 @@ import signal
 from pathlib import Path
 
 from ablate import NECKS
-from components.necks.pooling import GlobalAveragePooling
+from ablate_components.necks.pooling import GlobalAveragePooling
 
 
 @NECKS.register_module()

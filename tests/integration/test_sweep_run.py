@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 EXPLODING = """
 from torch import nn
 from ablate import HEADS
-from components.heads.cls_heads import LinearClsHead
+from ablate_components.heads.cls_heads import LinearClsHead
 
 
 @HEADS.register_module()
@@ -210,7 +210,7 @@ def test_optuna_with_asha(tmp_path: Path, tiny_base: Path) -> None:
 HANGING = """
 import time
 from ablate import NECKS
-from components.necks.pooling import GlobalAveragePooling
+from ablate_components.necks.pooling import GlobalAveragePooling
 
 
 @NECKS.register_module()

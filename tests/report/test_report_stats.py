@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import synthetic_sweep, true_means
 
 from ablate.errors import AblateError
 from ablate.report import stats
-from ablate.report.analysis import analyze
+from ablate.report.analysis import analyze, error_line
 from ablate.report.frame import Dim, SweepMeta, prepare
-from ablate.report.sections import error_line
-from ablate.report.synthetic import synthetic_sweep, true_means
 
 REPS = 200
 NOISE = 0.01

@@ -8,10 +8,24 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic import synthetic_sweep
 
 from ablate.report import SweepMeta, write_report
-from ablate.report.sections import NO_FINISHED, TITLES
-from ablate.report.synthetic import synthetic_sweep
+
+# What a reader sees: the numbered titles, and the cross-reference to the failures section.
+TITLES = (
+    "1. How to read this",
+    "2. Leaderboard of cells",
+    "3. Marginal effect of each dimension",
+    "4. Interactions",
+    "5. Difference from the reference cell",
+    "6. Parameter importance",
+    "7. Learning curves",
+    "8. Failed trials",
+)
+NO_FINISHED = (
+    "No finished trials, so there is nothing to show here; section 8 lists why they failed."
+)
 
 EFFECTS = {
     "neck": {"GlobalAvgPool": 0.0, "GeneralizedMeanPooling": 0.03},

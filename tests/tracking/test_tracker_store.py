@@ -13,11 +13,12 @@ import pytest
 import yaml
 from tracking_helpers import tiny_sweep
 
+from ablate.app.sweep import write_report
 from ablate.cli import main
 from ablate.config import load_config
 from ablate.plan import SweepPlan, TrialSpec, make_plan
-from ablate.report.mlflow_source import load_sweep, write_sweep_report
 from ablate.tracking import Store, SweepTracker, open_store
+from ablate.tracking.read import load_sweep
 
 
 def plan_of(where: Path, name: str = "tiny", seeds: str = "[0]") -> SweepPlan:
@@ -266,11 +267,11 @@ def test_report_source_merges_invocations_without_double_counting(tmp_path: Path
 
     data = load_sweep(a.store, "tiny")
     assert len(data.trials) == 6
-    assert list(data.meta.runs) == [a.parent_id, b.parent_id]  # type: ignore[arg-type]
+    assert list(data.meta["runs"]) == [a.parent_id, b.parent_id]
     assert set(data.trials["status"]) == {"FINISHED"}
     assert set(data.trials["param.optimizer.lr"]) == {"0.05", "1000000.0"}
     assert len(data.curves) == 12 and set(data.curves["step"]) == {1, 2}
-    paths = write_sweep_report(a.store, "tiny", tmp_path / "reports")
+    paths = write_report(a.store, "tiny", tmp_path / "reports")
     assert paths["md"] == tmp_path / "reports" / "tiny" / "report.md"
     csv = pd.read_csv(paths["csv"])
     assert csv["counted"].sum() == 4  # 2 cells x 2 seeds; the older seed-0 runs superseded

@@ -1,0 +1,178 @@
+"""The use cases of one sweep: plan it, run it with this process as the driver, report it.
+The CLI and the cluster call these; each takes typed options and returns an exit code
+(:class:`ablate.errors.ExitCode`). ``ablate run`` itself is :func:`ablate.app.run.run_sweep`,
+which picks this driver or the cluster's.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ablate.app.incremental import skips_line, still_to_run
+from ablate.app.options import SweepOptions
+from ablate.config import load_config
+from ablate.console import plan_text, results_table
+from ablate.errors import AblateError, ExitCode, TrackingLost
+from ablate.layout import FAILED, experiment_root
+from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
+from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
+from ablate.tracking.read import load_sweep
+
+
+def load_plan(opts: SweepOptions) -> SweepPlan:
+    """The sweep file, merged and overridden, as a validated plan."""
+    cfg = load_config(opts.sweep, opts.overrides)
+    plan = make_plan(cfg, opts.name)
+    if opts.max_concurrent is not None and opts.max_concurrent < 1:
+        raise AblateError(
+            f"expected at least 1 trial at once, got {opts.max_concurrent}",
+            file="<command line>",
+            key="--max-concurrent",
+        )
+    return plan
+
+
+def checked_plan(opts: SweepOptions) -> tuple[SweepPlan, list]:
+    """The plan, with every model combination built on a sample batch (exit 2 if any fails)."""
+    from ablate.train.check import check_builds
+
+    plan = load_plan(opts)
+    return plan, check_builds(plan)
+
+
+def plan_sweep(opts: SweepOptions) -> int:
+    """``ablate plan``: the trial table, resources, concurrency and dry builds; starts nothing."""
+    plan, builds = checked_plan(opts)
+    if opts.address:
+        from ablate.run.session import cluster_nodes, connect
+
+        connect(opts.address)
+        fits: int | None = check_fits(plan, cluster_nodes(), opts.max_concurrent)
+        note = f"cluster at {opts.address}"
+    else:
+        nodes = local_nodes()
+        try:
+            fits = check_fits(plan, nodes, opts.max_concurrent)
+            note = f"this machine: {nodes[0]['CPU']:g} CPU, {nodes[0]['GPU']:g} GPU"
+        except AblateError as err:
+            fits, note = (
+                None,
+                f"does not fit on this machine ({err.message}); give --address to check a cluster",
+            )
+    print(plan_text(plan, fits, note, builds))
+    print(skips_line(plan, opts))
+    return ExitCode.OK
+
+
+def run_here(opts: SweepOptions) -> int:
+    """``ablate run`` with this process as the driver: only what is new, resumed where a run
+    was cut short, tracked in MLflow, then the results table and the report."""
+    plan, _ = checked_plan(opts)
+    if not (opts.address or os.environ.get("RAY_ADDRESS")):
+        # A trial that can never fit on this machine is exit 2 before Ray or the store start.
+        check_fits(plan, local_nodes(), opts.max_concurrent)
+    # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+    store = open_store(opts.tracking_uri)
+    plan, skipped = still_to_run(plan, store, opts)
+    if skipped:
+        print(
+            f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished in MLflow"
+        )
+    if not plan.trials and not plan.strategy.proposes:
+        return _nothing_new(plan, store, opts)
+    return _run(plan, store, opts)
+
+
+def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+    from ablate.run.driver import run_sweep as drive
+    from ablate.run.driver import tune_experiment
+    from ablate.tracking.callback import tracker_callback
+
+    experiment = tune_experiment(experiment_root(opts.storage), plan)
+    tracker = SweepTracker(
+        store,
+        plan,
+        command=opts.command,
+        tune_experiment=os.path.join(experiment[0], experiment[1]),
+    )
+    tracker.start()
+    try:
+        outcome = drive(
+            plan,
+            address=opts.address,
+            max_concurrent=opts.max_concurrent,
+            storage=opts.storage,
+            callbacks=[tracker_callback(tracker)],
+            experiment=experiment,
+        )
+    except BaseException as err:
+        tracker.abort(interrupted=isinstance(err, KeyboardInterrupt))
+        if tracker.lost is not None:
+            raise TrackingLost(tracker.lost) from None
+        raise
+    print()
+    print(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
+    failed = [t for t in outcome.trials if t.status == FAILED]
+    for t in failed:
+        print(
+            f"failed: {t.name} [{', '.join(f'{k}={v}' for k, v in t.point.items())}]: {t.error}",
+            file=sys.stderr,
+        )
+    print(
+        f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
+    )
+    try:
+        out = write_report(tracker.store, plan.name, opts.reports)["md"].parent
+        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
+    except TrackingError as err:
+        raise TrackingLost(err) from None
+    print(f"mlflow: {tracker.where()}")
+    if failed and len(failed) == len(outcome.trials):
+        return ExitCode.ALL_FAILED
+    return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+    """Every trial already finished: record the invocation and refresh the report."""
+    print(
+        f"nothing new to run: every trial of '{plan.name}' already finished (--rerun-all runs them again)"
+    )
+    tracker = SweepTracker(store, plan, command=opts.command)
+    tracker.start()
+    out = write_report(store, plan.name, opts.reports)["md"].parent
+    tracker.finish({"total": 0, "failed": 0}, out)
+    return ExitCode.OK
+
+
+def write_report(store: Store, name: str, out_root: str | Path) -> dict[str, Path]:
+    """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
+    from ablate.report import write_report as write
+
+    data = load_sweep(store, name)
+    paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)
+    print(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
+    return paths
+
+
+def report_sweep(name: str, tracking_uri: str | None = None, out: str = "reports") -> int:
+    """``ablate report``: regenerate ``<out>/<name>/`` from the tracking store (no Ray)."""
+    write_report(open_store(tracking_uri), name, out)
+    return ExitCode.OK
+
+
+def command_line(argv: list[str] | None = None) -> str:
+    """The command as typed, less any password in a URI (it is recorded in MLflow)."""
+    return " ".join(shown(a) if "://" in a else a for a in (argv if argv is not None else sys.argv))
+
+
+__all__ = [
+    "checked_plan",
+    "command_line",
+    "load_plan",
+    "plan_sweep",
+    "report_sweep",
+    "run_here",
+    "write_report",
+]

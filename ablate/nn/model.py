@@ -1,0 +1,256 @@
+"""The model contract (OpenGait's) and the loss aggregator.
+
+Every model, whichever style built it, is a :class:`BaseModel` whose ``forward(batch)`` returns::
+
+    {'training_feat': {log_prefix: {kwarg: Tensor}},   # one entry per configured loss
+     'visual_summary': {name: scalar | image Tensor},   # logged as metrics / images
+     'inference_feat': {'logits': (N, C)} or {'embeddings': (N, D)}}
+
+A batch is a dict with at least ``inputs`` (N, ...) and ``labels`` (N,).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ablate.errors import AblateError, did_you_mean
+from ablate.nn.weights import init_module_tree
+from ablate.registry import LOSSES, current_key, join_key
+
+Batch = dict[str, Any]
+ModelOutput = dict[str, dict[str, Any]]
+
+_SAMPLE: contextvars.ContextVar[Batch | None] = contextvars.ContextVar(
+    "ablate_sample", default=None
+)
+
+
+def sample_inputs() -> Tensor | None:
+    """The sample batch's inputs while a model is being built, for channel inference."""
+    batch = _SAMPLE.get()
+    return None if batch is None else batch["inputs"]
+
+
+@contextlib.contextmanager
+def building_with(sample: Batch) -> Iterator[None]:
+    """Make ``sample`` the batch :func:`sample_inputs` returns while a model is built."""
+    token = _SAMPLE.set(sample)
+    try:
+        yield
+    finally:
+        _SAMPLE.reset(token)
+
+
+class TrackedDict(dict):
+    """A dict that remembers which keys were read, so unread (misspelt) keys are caught."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
+        super().__init__(
+            (
+                k,
+                TrackedDict(v, f"{prefix}{k}.")
+                if isinstance(v, Mapping) and not isinstance(v, TrackedDict)
+                else v,
+            )
+            for k, v in data.items()
+        )
+        self._prefix = prefix
+        self._read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self._read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._read.add(key)
+        return super().get(key, default)
+
+    def items(self):  # type: ignore[override]
+        self._read.update(self.keys())
+        return super().items()
+
+    def values(self):  # type: ignore[override]
+        self._read.update(self.keys())
+        return super().values()
+
+    def unread(self) -> list[str]:
+        """Dotted paths of keys nobody read, nested ones included."""
+        out = [f"{self._prefix}{k}" for k in self.keys() if k not in self._read]
+        for k, v in dict.items(self):
+            if k in self._read and isinstance(v, TrackedDict) and "type" not in v:
+                out += v.unread()
+        return out
+
+
+class BaseModel(nn.Module):
+    """Base of every model (OpenGait's contract).
+
+    Lifecycle: the registry calls ``__init__(**model_cfg)``, which calls
+    ``build_network(model_cfg)``; every key of ``model_cfg`` must be read there, or the build
+    fails naming the unread key (a typo would otherwise ablate nothing). Then ``init_weights``
+    applies every submodule's ``init_cfg``. Each step calls ``forward(batch)``.
+
+    Subclasses that take explicit constructor arguments (``ImageClassifier``) override
+    ``__init__`` instead and leave ``build_network`` alone.
+    """
+
+    def __init__(self, **model_cfg: Any) -> None:
+        super().__init__()
+        if type(self).build_network is BaseModel.build_network:
+            if model_cfg:
+                raise AblateError(
+                    f"{type(self).__name__} implements no build_network and takes no config"
+                )
+            return
+        cfg = TrackedDict(model_cfg)
+        try:
+            self.build_network(cfg)
+        except KeyError as err:
+            raise AblateError(
+                f"{type(self).__name__}.build_network needs config key {err.args[0]!r}"
+            ) from None
+        unread = cfg.unread()
+        if unread:
+            raise AblateError(
+                f"config key '{unread[0]}' was never read by {type(self).__name__}.build_network"
+                f"{did_you_mean(unread[0], cfg._read) if '.' not in unread[0] else ''}; "
+                f"read keys: {sorted(cfg._read)}",
+                key=join_key(current_key(), unread[0]),
+            )
+
+    def build_network(self, model_cfg: dict[str, Any]) -> None:
+        """Create the submodules from ``model_cfg`` (everything under ``model:`` but ``type``)."""
+        raise NotImplementedError
+
+    def forward(self, batch: Batch) -> ModelOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def default_losses(self) -> list[dict[str, Any]] | None:
+        """Loss configs used when the config has no ``losses:`` list (a head's ``loss:``)."""
+        return None
+
+    def init_weights(self) -> None:
+        """Apply ``init_cfg`` of every submodule, parents before children; checkpoints last."""
+        init_module_tree(self)
+
+
+class LossAggregator(nn.Module):
+    """Sums named losses: one per ``log_prefix`` of ``training_feat``.
+
+    Args:
+        losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
+        key: Config path of the list, for messages.
+        indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
+
+    Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
+    ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
+    """
+
+    def __init__(
+        self, losses: list[dict[str, Any]], key: str = "losses", indexed: bool = True
+    ) -> None:
+        super().__init__()
+        if not isinstance(losses, list) or not losses:
+            raise AblateError("expected a non-empty list of {type, log_prefix, ...}", key=key)
+        self.key = key
+        self.indexed = indexed
+        self.item_keys: dict[str, str] = {}
+        self.terms = nn.ModuleDict()
+        self.weights: dict[str, float] = {}
+        for i, raw in enumerate(losses):
+            item_key = f"{key}.{i}" if indexed else key
+            if not isinstance(raw, Mapping):
+                raise AblateError(f"expected a loss config dict, got {raw!r}", key=item_key)
+            cfg = dict(raw)
+            prefix = cfg.pop("log_prefix", None)
+            if not isinstance(prefix, str) or not prefix:
+                raise AblateError(
+                    "each loss needs a log_prefix (the training_feat key it reads)", key=item_key
+                )
+            if prefix in self.terms:
+                raise AblateError(f"duplicate log_prefix '{prefix}'", key=f"{item_key}.log_prefix")
+            weight = cfg.pop("loss_term_weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise AblateError(
+                    f"expected a number, got {weight!r}", key=f"{item_key}.loss_term_weight"
+                )
+            self.terms[prefix] = LOSSES.build(cfg, key=item_key)
+            self.weights[prefix] = float(weight)
+            self.item_keys[prefix] = item_key
+
+    @property
+    def prefixes(self) -> list[str]:
+        return list(self.terms)
+
+    def check(self, training_feat: Mapping[str, Any], model_name: str = "model") -> None:
+        """Raise unless ``training_feat`` keys and the configured prefixes match exactly."""
+        feats, prefixes = set(training_feat), set(self.terms)
+        if feats == prefixes:
+            return
+        missing, extra = sorted(prefixes - feats), sorted(feats - prefixes)
+        parts = []
+        if extra:
+            parts.append(
+                f"{model_name}.forward returns training_feat {extra} with no loss configured"
+            )
+        if missing:
+            guess = did_you_mean(missing[0], extra) if extra else ""
+            parts.append(
+                f"losses {missing} have no training_feat entry{guess} (it returns {sorted(feats)})"
+            )
+        # Point at the log_prefix a user can fix, so the file (or command line) that set it is named.
+        key = f"{self.item_keys[missing[0]]}.log_prefix" if missing and self.indexed else self.key
+        raise AblateError("loss prefix mismatch: " + "; ".join(parts), key=key)
+
+    def forward(
+        self, training_feat: Mapping[str, Mapping[str, Tensor]]
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Weighted sum of every loss, and ``{'<prefix>/loss': value, '<prefix>/<info>': ...}``."""
+        self.check(training_feat)
+        total: Tensor | None = None
+        info: dict[str, float] = {}
+        for prefix, loss_fn in self.terms.items():
+            out = loss_fn(**training_feat[prefix])
+            value, extra = out if isinstance(out, tuple) else (out, {})
+            value = value * self.weights[prefix]
+            total = value if total is None else total + value
+            info[f"{prefix}/loss"] = float(value.detach())
+            for k, v in extra.items():
+                info[f"{prefix}/{k}"] = float(v.detach()) if isinstance(v, Tensor) else float(v)
+        assert total is not None
+        return total, info
+
+
+def scalar_summaries(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The scalar entries of ``visual_summary``; image tensors are logged separately."""
+    out = {}
+    for k, v in summary.items():
+        if isinstance(v, Tensor) and v.numel() == 1:
+            out[k] = float(v.detach())
+        elif isinstance(v, int | float) and not isinstance(v, bool):
+            out[k] = float(v)
+    return out
+
+
+def image_summaries(summary: Mapping[str, Any], max_images: int = 8) -> dict[str, Any]:
+    """Image tensors (N, C, H, W) or (N, H, W) of ``visual_summary``, as uint8 numpy grids."""
+    out = {}
+    for k, v in summary.items():
+        if isinstance(v, Tensor) and v.dim() in (3, 4) and v.numel() > 1:
+            imgs = v.detach().float()[:max_images]
+            if imgs.dim() == 3:
+                imgs = imgs.unsqueeze(1)
+            lo, hi = imgs.amin(), imgs.amax()
+            imgs = (imgs - lo) / (hi - lo + 1e-8)
+            grid = torch.cat(list(imgs), dim=-1)  # (C, H, N*W)
+            grid = grid.permute(1, 2, 0)
+            if grid.shape[-1] == 1:
+                grid = grid[..., 0]
+            out[k] = (grid * 255).to(torch.uint8).cpu().numpy()
+    return out

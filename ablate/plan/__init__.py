@@ -1,0 +1,230 @@
+"""A sweep's plan: the validated ``tune:`` and ``scaling:`` settings, the strategy and the
+scheduler they name, the trial list, and what each trial asks of a cluster
+(:mod:`.resources`). Nothing here starts Ray or builds a model: ``ablate plan`` and
+``ablate run`` share it, so whatever the plan can catch never reaches a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ablate.config import Config
+from ablate.errors import AblateError, did_you_mean
+from ablate.layout import trial_name
+from ablate.plan.resources import Resources, concurrency, local_nodes, trial_resources
+from ablate.search.points import matches
+from ablate.search.resolve import cell_id, resolve
+from ablate.search.schedulers import SCHEDULERS, Scheduler
+from ablate.search.space import (
+    Point,
+    Space,
+    base_config,
+    describe_point,
+    parse_point,
+    parse_space,
+    parse_value,
+)
+from ablate.search.strategies import STRATEGIES, Strategy
+from ablate.settings import (
+    ScalingSettings,
+    TuneSettings,
+    scaling_settings,
+    train_settings,
+    tune_settings,
+)
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """One planned trial: a point of the space at one seed."""
+
+    point: Point
+    seed: int
+    cell: str
+
+    @property
+    def name(self) -> str:
+        return trial_name(self.cell, self.seed)
+
+
+@dataclass
+class SweepPlan:
+    """Everything ``ablate run`` needs, validated."""
+
+    name: str
+    cfg: Config
+    space: Space
+    tune: TuneSettings
+    scaling: ScalingSettings
+    base: dict[str, Any]
+    trials: list[TrialSpec]
+    baseline: Point | None
+    resources: Resources
+    epochs: int
+    imports: list[str] = field(default_factory=list)
+    strategy: Strategy = field(default_factory=lambda: STRATEGIES.get("factorial")())
+    scheduler: Scheduler = field(default_factory=lambda: SCHEDULERS.get("fifo")())
+
+    @property
+    def cells(self) -> list[str]:
+        return list(dict.fromkeys(t.cell for t in self.trials))
+
+    @property
+    def points(self) -> list[Point]:
+        """The planned points, one per cell, in order."""
+        seen: dict[str, Point] = {}
+        for t in self.trials:
+            seen.setdefault(t.cell, t.point)
+        return list(seen.values())
+
+    @property
+    def num_trials(self) -> int:
+        """How many trials the sweep runs (a proposing strategy plans none)."""
+        return self.strategy.num_trials(self.tune, len(self.trials))
+
+    def build_points(self) -> list[Point]:
+        """The points whose models ``ablate plan`` builds on a sample batch."""
+        return self.strategy.build_points(self.space, self.tune, self.points)
+
+
+def _named(cfg: Config, what: str, name: Any, names: list[str]) -> None:
+    if name not in names:
+        raise cfg.error(
+            f"unknown {what} '{name}'{did_you_mean(str(name), names, loose=True)}; "
+            f"expected one of {', '.join(names)}",
+            f"tune.{what}",
+        )
+
+
+def build_strategy(cfg: Config, t: TuneSettings) -> Strategy:
+    _named(cfg, "strategy", t.strategy, STRATEGIES.names())
+    return STRATEGIES.get(t.strategy)()
+
+
+def build_scheduler(cfg: Config, t: TuneSettings, epochs: int) -> Scheduler:
+    """The scheduler ``tune.scheduler`` names, with its options: those of the dict form
+    (``{type: asha, grace_period: 2}``) or of a ``tune.<name>`` block (``tune.asha``)."""
+    spec = t.scheduler
+    options: dict[str, Any] = {}
+    key = "tune.scheduler"
+    if isinstance(spec, Mapping):
+        if "type" not in spec:
+            raise cfg.error("expected {type: <scheduler>, **options}", key)
+        options = {k: v for k, v in spec.items() if k != "type"}
+    name = t.scheduler_name
+    _named(cfg, "scheduler", name, SCHEDULERS.names())
+    if t.asha is not None:
+        if name != "asha":
+            raise cfg.error(
+                f"ASHA options are set but tune.scheduler is {name}; set scheduler: asha or "
+                "drop them",
+                "tune.asha",
+            )
+        options, key = dict(t.asha), "tune.asha"
+    scheduler = SCHEDULERS.get(name).from_options(cfg, key, options)
+    scheduler.check(cfg, epochs)
+    return scheduler
+
+
+def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
+    """Validate a sweep file and list its trials. Pure: no Ray, no model builds.
+
+    Raises:
+        AblateError: any sweep-file mistake, with the file and ``search.``/``tune.`` path.
+    """
+    space = parse_space(cfg)
+    t = tune_settings(cfg)
+    strategy = build_strategy(cfg, t)
+    s = scaling_settings(cfg)
+    epochs = train_settings(cfg).epochs
+    scheduler = build_scheduler(cfg, t, epochs)
+    strategy.check(cfg, t, space)
+    name = name or cfg.data.get("name") or Path(cfg.file).stem
+    if (
+        not isinstance(name, str)
+        or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
+    ):
+        raise cfg.error(
+            f"a sweep name uses letters, digits, '-', '_' and '.', got {name!r}", "name"
+        )
+    baseline = (
+        parse_point(space, t.baseline, "tune.baseline", cfg) if t.baseline is not None else None
+    )
+    rules = exclude_rules(cfg, space, t.exclude)
+    if baseline is not None and any(matches(baseline, r) for r in rules):
+        raise cfg.error(
+            f"the baseline ({describe_point(baseline)}) is excluded by tune.exclude; "
+            "every cell is compared with it",
+            "tune.exclude",
+        )
+    points = strategy.points(cfg, space, t, baseline, rules, np.random.default_rng(t.seed))
+    base = base_config(cfg)
+    trials = []
+    for p in points:
+        cell = cell_id(resolve(base, space, p, 0))
+        trials += [TrialSpec(p, seed, cell) for seed in space.seeds]
+    return SweepPlan(
+        name,
+        cfg,
+        space,
+        t,
+        s,
+        base,
+        trials,
+        baseline,
+        trial_resources(s),
+        epochs,
+        _imports(cfg),
+        strategy,
+        scheduler,
+    )
+
+
+def _imports(cfg: Config) -> list[str]:
+    spec = cfg.data.get("custom_imports") or {}
+    mods = spec.get("imports", []) if isinstance(spec, Mapping) else spec
+    return [mods] if isinstance(mods, str) else list(mods)
+
+
+def exclude_rules(cfg: Config, space: Space, raw: list[dict[str, Any]] | None) -> list[Point]:
+    """``tune.exclude`` as partial points (labels -> values), each value checked."""
+    rules = []
+    for i, rule in enumerate(raw or []):
+        if not isinstance(rule, Mapping) or not rule:
+            raise cfg.error(
+                f"expected a mapping of dimension -> value, got {rule!r}", f"tune.exclude.{i}"
+            )
+        parsed: Point = {}
+        for name, value in rule.items():
+            d, value = parse_value(space, name, value, f"tune.exclude.{i}", cfg)
+            parsed[d.label] = value
+        rules.append(parsed)
+    return rules
+
+
+def check_fits(plan: SweepPlan, nodes: list[dict[str, float]], user_max: int | None = None) -> int:
+    """Trials at once on these nodes; an error names the sweep file's ``scaling`` key."""
+    try:
+        return concurrency(plan.resources, nodes, user_max or plan.tune.max_concurrent)
+    except AblateError as err:
+        raise plan.cfg.locate(err) from None
+
+
+__all__ = [
+    "Resources",
+    "SweepPlan",
+    "TrialSpec",
+    "build_scheduler",
+    "build_strategy",
+    "check_fits",
+    "concurrency",
+    "exclude_rules",
+    "local_nodes",
+    "make_plan",
+    "trial_resources",
+]

@@ -1,0 +1,233 @@
+"""Run a sweep on Ray Tune: size concurrency to the cluster, run, resume.
+
+Each Tune trial is :func:`ablate.run.trial.run_trial`. A planning strategy (factorial,
+one_at_a_time, random) hands Tune the exact trial list, so trial names are deterministic
+and an interrupted sweep resumes with ``Tuner.restore``; a proposing one (Optuna) gives Tune
+its searcher (:meth:`ablate.search.strategies.Strategy.searcher`). The scheduler comes from
+:mod:`ablate.search.schedulers`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ablate.errors import exception_line
+from ablate.layout import (
+    FAILED,
+    FINISHED,
+    STOPPED,
+    active_marker,
+    experiment_root,
+    runs_dir,
+    trial_name,
+    tune_params,
+    unique_trial_name,
+)
+from ablate.plan import SweepPlan, check_fits
+from ablate.run.progress import progress_callback
+from ablate.run.session import cluster_nodes, connect
+from ablate.run.trial import TrialContext, run_trial, trial_config
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial ended with, as the results table and the tracker see it."""
+
+    name: str
+    cell: str
+    seed: int
+    point: dict[str, Any]
+    status: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_s: float = 0.0
+
+
+@dataclass
+class SweepOutcome:
+    name: str
+    experiment_path: str
+    trials: list[TrialOutcome]
+    wall_s: float
+    concurrency: int
+
+    @property
+    def failed(self) -> list[TrialOutcome]:
+        return [t for t in self.trials if t.status == FAILED]
+
+
+def _namer(ctx: TrialContext, unique: bool) -> Callable[[Any], str]:
+    """Deterministic trial names ``<cell>-s<seed>``; a proposing strategy may repeat a
+    point, so its names also carry Tune's trial id."""
+
+    def name(trial: Any) -> str:
+        _, _, seed, cell = trial_config(ctx, trial.config)
+        return unique_trial_name(cell, seed, trial.trial_id) if unique else trial_name(cell, seed)
+
+    return name
+
+
+def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
+    """(search_alg, param_space, num_samples) for the plan's strategy."""
+    from ray import tune
+
+    alg = plan.strategy.searcher(plan.space, plan.tune)
+    if alg is not None:
+        return alg, {}, plan.num_trials
+    grid = [tune_params(t.point, t.seed) for t in plan.trials]
+    return None, {"trial": tune.grid_search(grid)}, 1
+
+
+def run_sweep(
+    plan: SweepPlan,
+    *,
+    address: str | None = None,
+    max_concurrent: int | None = None,
+    storage: str | None = None,
+    callbacks: list[Any] = (),  # type: ignore[assignment]
+    printer: Callable[[str], None] = print,
+    experiment: tuple[str, str, bool] | None = None,
+) -> SweepOutcome:
+    """Run (or resume) the sweep and return every trial's outcome.
+
+    Raises:
+        AblateError: the cluster is unreachable or a trial can never fit on it.
+    """
+    from ray import tune
+
+    connect(address)
+    nodes = cluster_nodes()
+    fits = check_fits(plan, nodes, max_concurrent)
+    root = experiment_root(storage)
+    ctx = TrialContext(
+        sweep=plan.name,
+        file=plan.cfg.file,
+        base=plan.base,
+        space=plan.space,
+        imports=plan.imports,
+        inline=plan.resources.inline,
+        num_workers=plan.scaling.num_workers,
+        use_gpu=plan.scaling.use_gpu,
+        worker=plan.resources.worker,
+        placement_strategy=plan.scaling.placement_strategy,
+        train_max_failures=plan.scaling.max_failures,
+        storage_path=root,
+        trial_timeout=plan.tune.trial_timeout,
+        sys_path=[p for p in sys.path if p],
+    )
+    trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), plan.resources.driver)
+    alg, param_space, num_samples = _search(plan)
+    progress = progress_callback(plan.tune.metric, printer)
+    runs, stamp, resume = experiment or tune_experiment(root, plan)
+    run_config = tune.RunConfig(
+        name=stamp,
+        storage_path=runs,
+        failure_config=tune.FailureConfig(max_failures=plan.tune.max_failures),
+        callbacks=[progress, *callbacks],
+        verbose=0,
+    )
+    tune_config = tune.TuneConfig(
+        metric=plan.tune.metric,
+        mode=plan.tune.mode,
+        search_alg=alg,
+        scheduler=plan.scheduler.tune_scheduler(plan.epochs),
+        num_samples=num_samples,
+        max_concurrent_trials=fits,
+        # In-process trials share nothing but imports, so Tune may reuse their actors:
+        # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
+        # timeout may leave a hung thread behind, so its actor is never reused.
+        reuse_actors=plan.resources.inline and plan.tune.trial_timeout is None,
+        trial_name_creator=_namer(ctx, plan.strategy.proposes),
+        trial_dirname_creator=_namer(ctx, plan.strategy.proposes),
+    )
+    path = os.path.join(runs, stamp)
+    total = plan.num_trials
+    t0 = time.perf_counter()
+    if resume:
+        printer(f"resuming sweep '{plan.name}' from {path}")
+        tuner = tune.Tuner.restore(
+            path,
+            trainable,
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=param_space or None,
+        )
+    else:
+        printer(f"sweep '{plan.name}': {total} trials, up to {fits} at once ({_describe(plan)})")
+        tuner = tune.Tuner(
+            trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
+        )
+    grid = tuner.fit()
+    # fit() returned: this Tune experiment is over; the next run of the sweep starts anew.
+    active_marker(root, plan.name).unlink(missing_ok=True)
+    outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
+    return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
+
+
+def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
+    """``(runs dir, experiment name, resume?)`` for this invocation's Tune experiment.
+
+    Each ``ablate run`` gets its own Tune experiment under ``<root>/<sweep>/runs/``. The
+    file ``<root>/<sweep>/ACTIVE`` names the experiment a killed invocation left unfinished,
+    with a key of its trial list: the same sweep run again restores it with Ray Tune (same
+    trials, same names); a changed trial list (a seed added, finished trials skipped) starts
+    a new one, and its unfinished trials resume from their own checkpoints.
+    """
+    from ray import tune
+
+    runs = runs_dir(root, plan.name)
+    marker = active_marker(root, plan.name)
+    key = hashlib.sha256(
+        json.dumps(
+            [plan.tune.strategy, plan.tune.num_samples, [t.name for t in plan.trials]]
+        ).encode()
+    ).hexdigest()[:16]
+    if marker.is_file():
+        stamp, _, old_key = marker.read_text().strip().partition(" ")
+        if old_key == key and tune.Tuner.can_restore(str(runs / stamp)):
+            return str(runs), stamp, True
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    n = 1
+    while (runs / stamp).exists():
+        n += 1
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{n}"
+    runs.mkdir(parents=True, exist_ok=True)
+    marker.write_text(f"{stamp} {key}\n")
+    return str(runs), stamp, False
+
+
+def _describe(plan: SweepPlan) -> str:
+    r = plan.resources
+    if r.inline:
+        return "each trial trains in its Tune process"
+    dev = "GPU" if plan.scaling.use_gpu else "CPU"
+    return f"each trial: Ray Train, {r.num_workers} {dev} workers"
+
+
+def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:
+    _, point, seed, cell = trial_config(ctx, result.config)
+    metrics = dict(result.metrics or {})
+    status = FINISHED
+    error = None
+    if result.error is not None:
+        status = FAILED
+        error = exception_line(result.error)
+    elif int(metrics.get("epoch", 0)) < plan.epochs:
+        status = STOPPED
+    return TrialOutcome(
+        name=trial_name(cell, seed),
+        cell=cell,
+        seed=seed,
+        point=point,
+        status=status,
+        metrics=metrics,
+        error=error,
+        duration_s=float(metrics.get("time_total_s", 0.0)),
+    )

@@ -1,0 +1,11 @@
+"""Search strategies: a registry of small classes (:mod:`.base` tells the lifecycle).
+
+Importing this package registers the built-ins, in the order ``ablate`` lists them.
+"""
+
+# isort: off
+from ablate.search.strategies.base import STRATEGIES, Strategy
+from ablate.search.strategies import factorial, one_at_a_time, random, optuna  # noqa: F401
+# isort: on
+
+__all__ = ["STRATEGIES", "Strategy"]

@@ -1,0 +1,224 @@
+"""The typed sections of a config: ``train:``, ``data:``, ``tune:`` and ``scaling:``.
+
+Each section is a frozen dataclass read by one function, :func:`read_section`: unknown keys
+and wrong value types are errors naming the config path and the accepted fields. Checks
+that need a registry (a strategy's or scheduler's name) live with the plan, which knows them.
+torch-free: ``ablate plan`` reads every section before anything heavy is imported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, TypeVar
+
+from ablate.config import Config
+from ablate.errors import AblateError
+from ablate.signature import check_kwargs
+
+S = TypeVar("S")
+
+
+def read_section(cfg: Config, name: str, cls: type[S], *, non_negative: bool = False) -> S:
+    """The ``name:`` section of ``cfg`` as a ``cls``; a missing section takes the defaults.
+
+    Args:
+        non_negative: Every whole-number field must be >= 0.
+
+    Raises:
+        AblateError: not a mapping, an unknown or missing key, or a value of the wrong type.
+    """
+    raw = cfg.data.get(name)
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise cfg.error(f"expected a mapping, got {raw!r}", name)
+    try:
+        check_kwargs(cls, raw, key=name, type_name=name)
+    except AblateError as err:
+        raise cfg.locate(err) from None
+    values = cls(**raw)
+    if non_negative:
+        for field_name, value in asdict(values).items():  # type: ignore[call-overload]
+            if isinstance(value, int) and not isinstance(value, bool) and value < 0:
+                raise cfg.error(
+                    f"expected a non-negative number, got {value}", f"{name}.{field_name}"
+                )
+    return values
+
+
+# --- train: and data: ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """The ``data:`` section.
+
+    Attributes:
+        dataset: ``{type, ...}``; built with ``split='train'`` and ``split='val'``.
+        batch_size: Per worker.
+        val_batch_size: Defaults to ``batch_size``.
+        loader_workers: DataLoader worker processes.
+        val_dataset: Optional overrides merged into ``dataset`` for the val split.
+    """
+
+    dataset: dict[str, Any]
+    batch_size: int = 64
+    val_batch_size: int | None = None
+    loader_workers: int = 0
+    val_dataset: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """The ``train:`` section.
+
+    Attributes:
+        epochs: Passes over the training set.
+        seed: Seeds torch, numpy, python and the data order.
+        grad_clip: Max gradient norm, or None.
+        num_threads: torch intra-op threads per worker (None: torch's default).
+        image_every: Log ``visual_summary`` images every this many epochs (0: never).
+        max_batches: Cap on training batches per epoch (for smoke runs).
+    """
+
+    epochs: int = 10
+    seed: int = 0
+    grad_clip: float | None = None
+    num_threads: int | None = None
+    image_every: int = 5
+    max_batches: int | None = None
+
+
+def data_settings(cfg: Config) -> DataSettings:
+    if "data" not in cfg.data:
+        raise cfg.error("a config needs a data: section with a dataset: {type: ...}", "data")
+    settings = read_section(cfg, "data", DataSettings, non_negative=True)
+    if settings.batch_size < 1:
+        raise cfg.error("expected at least 1", "data.batch_size")
+    return settings
+
+
+def train_settings(cfg: Config) -> TrainSettings:
+    settings = read_section(cfg, "train", TrainSettings, non_negative=True)
+    if settings.epochs < 1:
+        raise cfg.error("expected at least 1", "train.epochs")
+    return settings
+
+
+#: The sections whose fields a search dimension may name (``train.epochs``, ``data.batch_size``).
+SECTION_FIELDS: dict[str, type] = {"train": TrainSettings, "data": DataSettings}
+
+
+# --- tune: ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """The ``tune:`` block.
+
+    Attributes:
+        strategy: A registered search strategy: factorial, one_at_a_time, random, optuna.
+        metric: The metric to rank and search by (``val/top1``).
+        mode: ``max`` or ``min``.
+        scheduler: A registered scheduler (``fifo``, ``asha``), or ``{type: name, **options}``.
+        num_samples: Points drawn by random/optuna, or levels of continuous dims.
+        baseline: The reference cell (required by one_at_a_time).
+        exclude: Partial points whose matching cells are dropped.
+        seed: Seed of the sampling (not of training).
+        asha: ASHAScheduler options: grace_period, reduction_factor, max_t.
+        max_failures: Times Tune retries a failed trial (-1: forever).
+        trial_timeout: Seconds after which a trial is stopped and marked failed.
+        max_concurrent: Upper bound on trials at once (the cluster's size bounds it too).
+    """
+
+    strategy: str = "factorial"
+    metric: str = "val/top1"
+    mode: Literal["max", "min"] = "max"
+    scheduler: str | dict[str, Any] = "fifo"
+    num_samples: int = 1
+    baseline: dict[str, Any] | None = None
+    exclude: list[dict[str, Any]] | None = None
+    seed: int = 0
+    asha: dict[str, Any] | None = None
+    max_failures: int = 0
+    trial_timeout: float | None = None
+    max_concurrent: int | None = None
+
+    @property
+    def scheduler_name(self) -> str:
+        s = self.scheduler
+        return str(s.get("type")) if isinstance(s, Mapping) else s
+
+
+def tune_settings(cfg: Config) -> TuneSettings:
+    """The ``tune:`` block with its field-level checks (names are checked by the plan)."""
+    t = read_section(cfg, "tune", TuneSettings)
+    low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
+    for key, lo in low.items():
+        value = getattr(t, key)
+        if value is not None and value < lo:
+            raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
+    if not t.metric.strip():
+        raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
+    if t.trial_timeout is not None and t.trial_timeout <= 0:
+        raise cfg.error(
+            f"expected a positive number of seconds, got {t.trial_timeout}", "tune.trial_timeout"
+        )
+    return t
+
+
+# --- scaling: ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalingSettings:
+    """The ``scaling:`` block: Ray Train's ScalingConfig for every trial.
+
+    Attributes:
+        num_workers: DDP workers per trial.
+        use_gpu: One GPU per worker (nccl); else CPU workers (gloo).
+        resources_per_worker: e.g. ``{CPU: 2, GPU: 1}``; default ``{CPU: 1}``.
+        placement_strategy: Ray placement strategy of a trial's workers.
+        max_failures: Times Ray Train restarts a failed worker group from its checkpoint.
+        ray_train: Force Ray Train even for a single CPU worker (normally run in-process).
+    """
+
+    num_workers: int = 1
+    use_gpu: bool = False
+    resources_per_worker: dict[str, float] | None = None
+    placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
+    max_failures: int = 1
+    ray_train: bool = False
+
+
+def scaling_settings(cfg: Config) -> ScalingSettings:
+    """The validated ``scaling:`` block of a sweep file."""
+    s = read_section(cfg, "scaling", ScalingSettings)
+    if s.num_workers < 1:
+        raise cfg.error(f"expected at least 1 worker, got {s.num_workers}", "scaling.num_workers")
+    if s.max_failures < -1:
+        raise cfg.error(
+            f"expected -1 (retry forever) or more, got {s.max_failures}", "scaling.max_failures"
+        )
+    for k, v in (s.resources_per_worker or {}).items():
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+            raise cfg.error(
+                f"expected a non-negative number, got {v!r}", f"scaling.resources_per_worker.{k}"
+            )
+    return s
+
+
+__all__ = [
+    "SECTION_FIELDS",
+    "DataSettings",
+    "ScalingSettings",
+    "TrainSettings",
+    "TuneSettings",
+    "data_settings",
+    "read_section",
+    "scaling_settings",
+    "train_settings",
+    "tune_settings",
+]

@@ -1,0 +1,95 @@
+"""The MLflow layout of a sweep, defined once: every tag, role, status and artifact name the
+writer (:mod:`.tracker`) writes and the reader (:mod:`.read`, :mod:`.history`) reads.
+
+- One experiment per sweep name, tagged :data:`SWEEP`.
+- One *parent* run per ``ablate run`` (:data:`ROLE` = :data:`PARENT`): what a report needs
+  to know of the sweep, the sweep file (:data:`SWEEP_ARTIFACT`) and, at the end, the report
+  (:data:`REPORT_ARTIFACT`).
+- One *trial* run per Tune trial (:data:`ROLE` = :data:`TRIAL`, :data:`PARENT_RUN`): params
+  are the point's readable labels and ``seed``; metrics every epoch at step = epoch;
+  :data:`CONFIG_ARTIFACT` is the fully resolved config.
+"""
+
+from __future__ import annotations
+
+from ablate.layout import FAILED, FINISHED, INCOMPLETE, INTERRUPTED, KILLED, RUNNING, STOPPED
+
+# --- roles ---------------------------------------------------------------------------------------
+ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
+
+# --- tags of the experiment and of both kinds of run -----------------------------------------------
+SWEEP = "ablate.sweep"
+CODE = "ablate.code"  # the code fingerprint (``--rerun-changed-code``)
+VERSION_PREFIX = "ablate.version."  # + package name
+GIT_COMMIT = "mlflow.source.git.commit"
+GIT_DIRTY = "ablate.git.dirty"
+TUNE_EXPERIMENT = "ablate.tune_experiment"
+
+# --- tags of a parent run ------------------------------------------------------------------------
+METRIC = "ablate.metric"
+MODE = "ablate.mode"
+STRATEGY = "ablate.strategy"
+BASELINE = "ablate.baseline"  # JSON
+DIMENSIONS = "ablate.dimensions"  # JSON: [{name, categorical}, ...]
+SWEEP_FILE = "ablate.sweep_file"
+COMMAND = "ablate.command"
+
+# --- tags of a trial run -------------------------------------------------------------------------
+PARENT_RUN = "mlflow.parentRunId"
+CELL = "ablate.cell"
+SEED = "ablate.seed"
+TRIAL_NAME = "ablate.trial"
+TRIAL_ID = "ablate.trial_id"
+TUNE_PATH = "ablate.tune_path"
+STATUS = "ablate.status"  # how it ended, finer than MLflow's status (STOPPED, INTERRUPTED, ...)
+DURATION = "ablate.duration_s"
+ERROR = "ablate.error"  # the failed trial's one-line cause
+LAST_RETRIED_ERROR = "ablate.last_retried_error"
+
+# --- artifacts -----------------------------------------------------------------------------------
+CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
+SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
+
+# --- metrics of a parent run ---------------------------------------------------------------------
+COUNT_PREFIX = "trials/"  # + total, failed
+
+__all__ = [
+    "BASELINE",
+    "CELL",
+    "CODE",
+    "COMMAND",
+    "CONFIG_ARTIFACT",
+    "COUNT_PREFIX",
+    "DIMENSIONS",
+    "DURATION",
+    "ERROR",
+    "ERROR_ARTIFACT",
+    "FAILED",
+    "FINISHED",
+    "GIT_COMMIT",
+    "GIT_DIRTY",
+    "INCOMPLETE",
+    "INTERRUPTED",
+    "KILLED",
+    "LAST_RETRIED_ERROR",
+    "METRIC",
+    "MODE",
+    "PARENT",
+    "PARENT_RUN",
+    "REPORT_ARTIFACT",
+    "ROLE",
+    "RUNNING",
+    "SEED",
+    "STATUS",
+    "STOPPED",
+    "STRATEGY",
+    "SWEEP",
+    "SWEEP_ARTIFACT",
+    "SWEEP_FILE",
+    "TRIAL",
+    "TRIAL_ID",
+    "TRIAL_NAME",
+    "TUNE_EXPERIMENT",
+    "TUNE_PATH",
+    "VERSION_PREFIX",
+]

@@ -1,0 +1,236 @@
+"""From a config to runnable parts: datasets, a model with its losses, an optimizer.
+
+``build_model`` runs one dry forward (and loss) on a sample batch, so that incompatible
+components, a loss prefix mismatch or a missing metric surface here, at build time, with the
+config path of the culprit, and not hours later on a cluster.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, default_collate
+
+from ablate.config import Config
+from ablate.errors import AblateError, did_you_mean
+from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, scalar_summaries
+from ablate.registry import DATASETS, MODELS
+from ablate.settings import data_settings
+
+
+def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
+    """The train and val datasets of ``data.dataset``."""
+    settings = data_settings(cfg)
+    try:
+        train = DATASETS.build(settings.dataset, key="data.dataset", split="train")
+        val_cfg = {**settings.dataset, **(settings.val_dataset or {})}
+        val = DATASETS.build(val_cfg, key="data.dataset", split="val")
+    except AblateError as err:
+        raise cfg.locate(err) from None
+    for split, ds in (("train", train), ("val", val)):
+        if len(ds) == 0:  # type: ignore[arg-type]
+            raise cfg.error(f"the {split} split is empty", "data.dataset")
+    return train, val
+
+
+def sample_batch(dataset: Dataset, n: int = 2) -> Batch:
+    """The first ``n`` items, collated: the dry-run input of every build."""
+    items = [dataset[i] for i in range(min(n, len(dataset)))]  # type: ignore[arg-type]
+    for item in items:
+        if not isinstance(item, Mapping) or "inputs" not in item or "labels" not in item:
+            raise AblateError(
+                f"{type(dataset).__name__} items must be dicts with 'inputs' and 'labels', got {type(item).__name__}"
+            )
+    return default_collate(items)
+
+
+@dataclass
+class BuiltModel:
+    """A built model, its losses, and what its dry run showed.
+
+    Attributes:
+        inference: ``'logits'`` (validated by top-k accuracy) or ``'embeddings'`` (rank-1).
+        shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
+        logged: Per-step names the loop logs under ``train/``: each loss term and its
+            info (``cls/loss``) and the scalar ``visual_summary`` entries.
+    """
+
+    model: BaseModel
+    losses: LossAggregator
+    inference: str
+    shapes: dict[str, dict[str, tuple[int, ...]]]
+    logged: list[str] = field(default_factory=list)
+
+
+def build_model(cfg: Config, sample: Batch) -> BuiltModel:
+    """Build ``model`` and its losses, initialise weights, and dry-run one sample batch.
+
+    Raises:
+        AblateError: any build error, a loss prefix mismatch, incompatible component
+            shapes, or a model that yields neither logits nor embeddings.
+    """
+    model_cfg = cfg.data.get("model")
+    if not isinstance(model_cfg, Mapping):
+        raise cfg.error("a config needs a model: {type: ...} section", "model")
+    try:
+        with building_with(sample):
+            model = MODELS.build(model_cfg, key="model")
+            if not isinstance(model, BaseModel):
+                raise AblateError(
+                    f"{model_cfg.get('type')} is a {type(model).__name__}, not an ablate BaseModel; "
+                    "a model's forward must return training_feat/visual_summary/inference_feat",
+                    key="model.type",
+                )
+            model.init_weights()
+            losses = _build_losses(cfg, model)
+            out = dry_run(model, losses, sample)
+    except AblateError as err:
+        raise cfg.locate(err) from None
+    shapes = {
+        prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
+        for prefix, feats in out["training_feat"].items()
+    }
+    inference = "logits" if "logits" in out["inference_feat"] else "embeddings"
+    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"))
+
+
+def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
+    if cfg.data.get("losses") is not None:
+        return LossAggregator(cfg.data["losses"], key="losses")
+    default = model.default_losses()
+    if default is None:
+        raise AblateError(
+            f"{type(model).__name__} has no default loss; add a losses: [{{type, log_prefix, ...}}] list",
+            key="losses",
+        )
+    key = getattr(model, "losses_key", "model")
+    # A head's single `loss:` dict is not a list: its errors name `model.head.loss.<arg>`.
+    return LossAggregator(default, key=key, indexed=len(default) > 1)
+
+
+def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str, Any]:
+    """One no-grad forward and loss in eval mode (BatchNorm statistics stay untouched)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(sample)
+            _check_output(model, out)
+            losses.check(out["training_feat"], type(model).__name__)
+            for prefix, loss_fn in losses.terms.items():
+                try:
+                    loss_fn(**out["training_feat"][prefix])
+                except (RuntimeError, TypeError, ValueError, IndexError) as err:
+                    shapes = {
+                        k: tuple(v.shape)
+                        for k, v in out["training_feat"][prefix].items()
+                        if isinstance(v, Tensor)
+                    }
+                    raise AblateError(
+                        f"loss '{prefix}' ({type(loss_fn).__name__}) fails on training_feat {shapes}: "
+                        f"{str(err).splitlines()[0]}",
+                        key=f"{losses.key}",
+                    ) from None
+            _, info = losses(out["training_feat"])
+            out["_logged"] = [*info, *scalar_summaries(out.get("visual_summary") or {})]
+    finally:
+        model.train(was_training)
+    return out
+
+
+def _check_output(model: BaseModel, out: Any) -> None:
+    name = type(model).__name__
+    if not isinstance(out, Mapping) or not {"training_feat", "inference_feat"} <= set(out):
+        got = sorted(out) if isinstance(out, Mapping) else type(out).__name__
+        raise AblateError(
+            f"{name}.forward must return a dict with training_feat, visual_summary and inference_feat; got {got}",
+            key="model",
+        )
+    inf = out["inference_feat"]
+    if not isinstance(inf, Mapping) or not ({"logits", "embeddings"} & set(inf)):
+        raise AblateError(
+            f"{name}.forward's inference_feat needs 'logits' or 'embeddings', got {sorted(inf) if isinstance(inf, Mapping) else inf!r}",
+            key="model",
+        )
+
+
+def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.Optimizer, Any]:
+    """Any ``torch.optim`` optimizer by name, plus an optional ``lr_schedule`` (any
+    ``torch.optim.lr_scheduler`` class by name, stepped once per epoch)."""
+    raw = cfg.data.get("optimizer") or {"type": "SGD", "lr": 0.1}
+    if not isinstance(raw, Mapping) or "type" not in raw:
+        raise cfg.error("expected {type: <torch.optim class>, lr: ..., ...}", "optimizer")
+    raw = dict(raw)
+    schedule = raw.pop("lr_schedule", None)
+    name = raw.pop("type")
+    optimizers = {
+        n
+        for n, c in vars(torch.optim).items()
+        if inspect.isclass(c)
+        and issubclass(c, torch.optim.Optimizer)
+        and c is not torch.optim.Optimizer
+    }
+    if name not in optimizers:
+        raise cfg.error(
+            f"unknown optimizer '{name}'{did_you_mean(str(name), optimizers)}; any torch.optim class works",
+            "optimizer.type",
+        )
+    cls = getattr(torch.optim, name)
+    optimizer = _construct(cfg, cls, name, "optimizer", raw, params)
+    scheduler = None
+    if schedule is not None:
+        if not isinstance(schedule, Mapping) or "type" not in schedule:
+            raise cfg.error(
+                "expected {type: <torch.optim.lr_scheduler class>, ...}", "optimizer.lr_schedule"
+            )
+        schedule = dict(schedule)
+        sname = schedule.pop("type")
+        sched_mod = torch.optim.lr_scheduler
+        names = {
+            n
+            for n, c in vars(sched_mod).items()
+            if inspect.isclass(c)
+            and issubclass(c, sched_mod.LRScheduler)
+            and not n.startswith("_")
+            and n != "LRScheduler"
+        }
+        if sname not in names:
+            raise cfg.error(
+                f"unknown lr_schedule '{sname}'{did_you_mean(str(sname), names)}",
+                "optimizer.lr_schedule.type",
+            )
+        if sname == "CosineAnnealingLR":
+            schedule.setdefault("T_max", epochs)
+        scheduler = _construct(
+            cfg, getattr(sched_mod, sname), sname, "optimizer.lr_schedule", schedule, optimizer
+        )
+    return optimizer, scheduler
+
+
+def _construct(
+    cfg: Config, cls: type, name: str, key: str, kwargs: dict[str, Any], first: Any
+) -> Any:
+    params = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
+    accepted = [p for p in params if p not in ("self", "params", "optimizer")]
+    for k in kwargs:
+        if k not in params or k in ("self", "params", "optimizer"):
+            raise cfg.error(
+                f"unknown argument '{k}' for {name}{did_you_mean(k, accepted)}; accepted: {', '.join(accepted)}",
+                f"{key}.{k}",
+            )
+        default = params[k].default
+        number = isinstance(default, int | float) and not isinstance(default, bool)
+        if number and (isinstance(kwargs[k], str | bool) or kwargs[k] is None):
+            raise cfg.error(
+                f"expected a number for {name}.{k}, got {kwargs[k]!r} ({type(kwargs[k]).__name__})",
+                f"{key}.{k}",
+            )
+    try:
+        return cls(first, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise cfg.error(f"{name}: {err}", key) from None

@@ -1,0 +1,157 @@
+"""Checking a plan before anything runs: build each distinct model combination on a sample
+batch, check each distinct optimizer and train section, and that the sweep's metric is
+reported. Errors are collected, so ``ablate plan`` lists every broken combination at once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ablate.config import Config
+from ablate.errors import AblateError, AblateErrors, did_you_mean
+from ablate.plan import SweepPlan
+from ablate.registry import DATASETS
+from ablate.search.resolve import cell_id, resolve
+from ablate.search.space import Point, Space, describe_point
+from ablate.settings import data_settings, train_settings
+from ablate.signature import check_kwargs
+from ablate.train.build import build_datasets, build_model, build_optimizer, sample_batch
+from ablate.train.loop import metric_names
+
+#: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
+MODEL_SECTIONS = ("model", "data", "losses")
+
+
+@dataclass
+class BuildReport:
+    """What building one distinct model combination showed."""
+
+    point: Point
+    cell: str
+    params: int = 0
+    shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
+    metrics: set[str] = field(default_factory=set)
+    error: str | None = None
+    synthetic: str | None = None
+
+
+def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
+    return json.dumps({k: resolved.get(k) for k in sections}, sort_keys=True, default=str)
+
+
+def dry_build(plan: SweepPlan) -> list[BuildReport]:
+    """Build each distinct model on a sample batch and check each distinct optimizer and
+    train section; errors are collected, not raised, so all of them are listed at once."""
+    reports: list[BuildReport] = []
+    models: set[str] = set()
+    optimizers: set[str] = set()
+    samples: dict[str, Any] = {}
+    for point in plan.build_points():
+        resolved = resolve(plan.base, plan.space, point, plan.space.seeds[0])
+        cfg = Config(resolved, plan.cfg.file, dict(plan.cfg.origins), list(plan.cfg.order))
+        mkey = _section_key(resolved, MODEL_SECTIONS)
+        if mkey not in models:
+            models.add(mkey)
+            rep = BuildReport(_model_part(plan.space, point), cell_id(resolved))
+            try:
+                data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
+                if data_key not in samples:
+                    samples[data_key] = _sample_for(cfg)
+                sample, rep.synthetic = samples[data_key]
+                built = build_model(cfg, sample)
+                rep.params = sum(p.numel() for p in built.model.parameters())
+                rep.shapes = built.shapes
+                rep.metrics = metric_names(built)
+            except AblateError as err:
+                rep.error = str(err)
+            reports.append(rep)
+        okey = _section_key(resolved, ("optimizer", "train"))
+        if okey not in optimizers:
+            optimizers.add(okey)
+            try:
+                epochs = train_settings(cfg).epochs
+                build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
+            except AblateError as err:
+                reports.append(BuildReport(point, cell_id(resolved), error=str(err)))
+    return reports
+
+
+def _model_part(space: Space, point: Point) -> Point:
+    """The values of a point that shape the model (``neck``, not ``optimizer.lr``)."""
+    dims = {d.label: d for d in space.active(point)}
+    return {
+        k: v for k, v in point.items() if k in dims and dims[k].path.split(".")[0] in MODEL_SECTIONS
+    }
+
+
+def _sample_for(cfg: Config) -> tuple[Any, str | None]:
+    """A sample batch from the real dataset, or, when its files are not on this machine and
+    the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
+    try:
+        train, _ = build_datasets(cfg)
+        return sample_batch(train), None
+    except AblateError as err:
+        ds_cfg = data_settings(cfg).dataset
+        cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
+        spec = getattr(cls, "sample_spec", None)
+        if cls is None or spec is None:
+            raise
+        # Only missing files may fall back: a typo'd argument is an error here as anywhere.
+        args = {k: v for k, v in ds_cfg.items() if k != "type"}
+        try:
+            check_kwargs(
+                cls, {"split": "train", **args}, key="data.dataset", type_name=ds_cfg["type"]
+            )
+        except AblateError as bad:
+            raise cfg.locate(bad) from None
+        shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
+        batch = {"inputs": torch.randn(2, *shape), "labels": torch.arange(2) % classes}
+        return batch, f"{err.message}; models were built on a synthetic {shape} batch"
+
+
+def check_builds(plan: SweepPlan) -> list[BuildReport]:
+    """Dry-build every combination; raise once with every broken one listed.
+
+    Raises:
+        AblateErrors: some combinations do not build (each one a problem line).
+        AblateError: some combination never reports the sweep's metric.
+    """
+    builds = dry_build(plan)
+    bad = [b for b in builds if b.error]
+    if bad:
+        raise AblateErrors(
+            f"{len(bad)} of {len(builds)} model combinations do not build",
+            [f"[{describe_point(b.point)}] {b.error}" for b in bad],
+            file=plan.cfg.file,
+            key="search",
+        )
+    problem = check_metric(plan, builds)
+    if problem:
+        raise plan.cfg.error(problem, "tune.metric")
+    return builds
+
+
+def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
+    """An error text when some combination never reports the sweep's metric."""
+    ok = [r for r in reports if r.error is None]
+    missing = [r for r in ok if plan.tune.metric not in r.metrics]
+    if not missing:
+        return None
+    known = sorted(set().union(*(r.metrics for r in ok)))
+    which = (
+        "any combination"
+        if len(missing) == len(ok)
+        else f"{len(missing)} of {len(ok)} combinations (e.g. {describe_point(missing[0].point)})"
+    )
+    return (
+        f"metric '{plan.tune.metric}' is never reported by {which}"
+        f"{did_you_mean(plan.tune.metric, known, loose=True)}; reported: {', '.join(known)}"
+    )
+
+
+__all__ = ["MODEL_SECTIONS", "BuildReport", "check_builds", "check_metric", "dry_build"]
