@@ -126,7 +126,8 @@ def build_scheduler(cfg: Config, t: TuneSettings, epochs: int) -> Scheduler:
                 "tune.asha",
             )
         options, key = dict(t.asha), "tune.asha"
-    scheduler = SCHEDULERS.get(name).from_options(cfg, key, options)
+    cls: type[Scheduler] = SCHEDULERS.get(name)  # type: ignore[assignment]
+    scheduler = cls.from_options(cfg, key, options)
     scheduler.check(cfg, epochs)
     return scheduler
 

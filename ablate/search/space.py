@@ -21,6 +21,7 @@ strategies, resolving a point into a config and its cell id in :mod:`.resolve`.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -342,7 +343,7 @@ def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
 def _accepted(parent: str, node: Mapping[str, Any]) -> list[str] | None:
     """The argument names a section or component accepts; None when anything goes."""
     if parent in SECTION_FIELDS:
-        return list(SECTION_FIELDS[parent].__dataclass_fields__)
+        return [f.name for f in dataclasses.fields(SECTION_FIELDS[parent])]
     type_name = node.get("type")
     if not isinstance(type_name, str):
         return None if parent == "model" else []

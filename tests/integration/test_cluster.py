@@ -460,7 +460,11 @@ def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
     assert "Ray Train, 2 CPU workers" in logs.out
     info = cluster.http(f"{cluster.jobs}/api/jobs/{job}")
     assert info["entrypoint"].startswith("python -m ablate.cli run ddp.yaml --name ddp")
-    assert set(info["runtime_env"]["env_vars"]) == {"RAY_CHDIR_TO_TRIAL_DIR", "PYTHONUNBUFFERED"}
+    assert info["runtime_env"]["env_vars"] == {
+        "RAY_CHDIR_TO_TRIAL_DIR": "0",
+        "PYTHONUNBUFFERED": "1",
+        "ABLATE_PLUGINS": "ablate_components",
+    }
     _check_trials(cluster, "ddp", {"GlobalAveragePooling", "ShippedPooling"})
 
     # The token is nowhere in the MLflow server's files, the reports, the job or the output.
