@@ -47,7 +47,9 @@ def _config(backbone: dict[str, Any], neck: dict[str, Any] | None, head: dict[st
 
 
 def test_every_builtin_backbone_is_covered() -> None:
-    registered = {n for n, obj in BACKBONES.items() if obj.__module__.startswith("ablate_components.")}
+    registered = {
+        n for n, obj in BACKBONES.items() if obj.__module__.startswith("ablate_components.")
+    }
     assert {b["type"] for b in BACKBONES_8X8.values()} == registered
 
 
