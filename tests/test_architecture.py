@@ -33,9 +33,7 @@ def _python(code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str
 
 def _lint_imports(cwd: Path) -> subprocess.CompletedProcess[str]:
     exe = shutil.which("lint-imports") or str(Path(sys.executable).with_name("lint-imports"))
-    return subprocess.run(
-        [exe, "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+    return subprocess.run([exe, "--no-cache"], cwd=cwd, capture_output=True, text=True, timeout=300)
 
 
 def test_the_layer_contracts_hold() -> None:
