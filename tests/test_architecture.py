@@ -287,4 +287,5 @@ def test_every_strategy_plans_through_its_registry(name: str) -> None:
         return
     expected = {"factorial": 4, "one_at_a_time": 3, "random": 3}[name]
     assert len(points) == expected and strategy.searcher(space, tune) is None
-    assert all(space.find("neck").contains(p["neck"]) for p in points)
+    neck = next(d for d in space.all_dims() if d.label == "neck")
+    assert all(neck.contains(p["neck"]) for p in points)

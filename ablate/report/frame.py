@@ -115,11 +115,6 @@ class SweepMeta:
             )
         return cls(**dict(meta))
 
-    @property
-    def better_sign(self) -> float:
-        """+1 when a larger metric is better."""
-        return 1.0 if self.mode == "max" else -1.0
-
 
 @dataclass
 class Prepared:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ablate.layout import FAILED
+
 
 def progress_callback(metric: str, printer: Callable[[str], None]) -> Any:
     """A Ray Tune ``Callback`` printing ``[n] done <trial> <metric>=... epochs=... (12.3s)``."""
@@ -49,6 +51,6 @@ def progress_callback(metric: str, printer: Callable[[str], None]) -> Any:
         def on_trial_error(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
-            self._line(trial, "FAILED", "")
+            self._line(trial, FAILED, "")
 
     return Progress()

@@ -160,3 +160,25 @@ def test_one_at_a_time_min_mode(tmp_path: Path):
     assert "never crosses two dimensions" in md
     assert "(the baseline from the sweep config)" in md
     assert "lower is better" in md
+
+
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "all-failed"])
+def test_every_registered_section_builds_through_its_registry(finished: bool) -> None:
+    """Each section, fetched from SECTIONS, gives blocks; with no finished trial each still
+    says something (why there is nothing to show)."""
+    from ablate.report.analysis import analyze
+    from ablate.report.frame import prepare
+    from ablate.report.render import Figure, Table
+    from ablate.report.sections import SECTIONS, Refs, ordered_sections
+
+    trials, curves, meta = synthetic_sweep(
+        EFFECTS, n_seeds=3, seed=2, fail=0.0 if finished else 1.0
+    )
+    a = analyze(prepare(trials, curves, meta))
+    refs = Refs({name: n for n, (name, _) in enumerate(ordered_sections(), start=1)})
+    for name, cls in SECTIONS.items():
+        blocks = cls().build(a, refs)
+        assert blocks, name
+        assert all(isinstance(b, str | Table | Figure) for b in blocks), name
+        if not finished and name not in ("how_to_read", "failures"):
+            assert NO_FINISHED in blocks, name

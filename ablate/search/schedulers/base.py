@@ -77,7 +77,6 @@ class Scheduler(abc.ABC):
     def check(self, cfg: Config, epochs: int) -> None:
         """Raise a ``cfg.error`` for options that cannot work with ``epochs`` per trial."""
         return None
-        return None
 
     @abc.abstractmethod
     def tune_scheduler(self, epochs: int) -> Any:
