@@ -95,7 +95,7 @@ def join_key(parent: str | None, child: str | None) -> str:
     return ".".join(p for p in (parent, child) if p)
 
 
-def _culprit(message: str, cfg: Mapping[str, Any]) -> str | None:
+def culprit(message: str, cfg: Mapping[str, Any]) -> str | None:
     """The config argument a constructor's error message names first, if any.
 
     ``depth must be one of [18, 34, 50]`` came from ``depth``; pointing at that key (and so
@@ -251,11 +251,12 @@ class Registry:
         try:
             return obj(**kwargs)
         except AblateError as err:
-            culprit = _culprit(err.message, cfg) if err.key is None else None
-            raise err.located(key=join_key(full_key, culprit)) from None
+            culprit_key = culprit(err.message, cfg) if err.key is None else None
+            raise err.located(key=join_key(full_key, culprit_key)) from None
         except ValueError as err:
-            culprit = _culprit(str(err), cfg)
-            raise AblateError(f"{type_name}: {err}", key=join_key(full_key, culprit)) from err
+            raise AblateError(
+                f"{type_name}: {err}", key=join_key(full_key, culprit(str(err), cfg))
+            ) from err
         except Exception as err:
             err.add_note(f"while building {full_key or self.kind} (type={type_name})")
             raise

@@ -94,11 +94,13 @@ class SweepMeta:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise AblateError(f"mode must be one of {MODES}, got {self.mode!r}", key="meta.mode")
-        if self.strategy not in STRATEGIES:
-            names = tuple(STRATEGIES.names())
+        # A plugin's strategy this process never imported is fine (the report needs only
+        # to know one_at_a_time); a near miss of a known one is a typo.
+        names = tuple(STRATEGIES.names())
+        typo = did_you_mean(self.strategy, names)
+        if self.strategy not in names and (typo or not self.strategy):
             raise AblateError(
-                f"unknown strategy {self.strategy!r}{did_you_mean(self.strategy, names)}; "
-                f"expected one of {names}",
+                f"unknown strategy {self.strategy!r}{typo}; expected one of {names}",
                 key="meta.strategy",
             )
 

@@ -22,6 +22,7 @@ from ablate.errors import exception_line
 from ablate.layout import (
     FAILED,
     FINISHED,
+    INCOMPLETE,
     STOPPED,
     active_marker,
     experiment_root,
@@ -220,7 +221,8 @@ def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:
         status = FAILED
         error = exception_line(result.error)
     elif int(metrics.get("epoch", 0)) < plan.epochs:
-        status = STOPPED
+        # Short of its epochs: a scheduler's decision, or cut short (run again next time).
+        status = STOPPED if plan.scheduler.stops_early else INCOMPLETE
     return TrialOutcome(
         name=trial_name(cell, seed),
         cell=cell,

@@ -114,6 +114,10 @@ class Space:
             for c in reversed(d.choices or []):
                 stack.extend(reversed(c.dims))
 
+    def find(self, name: str) -> Dim | None:
+        """A dimension by label or full path."""
+        return next((d for d in self.all_dims() if name in (d.label, d.path)), None)
+
     @property
     def labels(self) -> list[str]:
         return list(dict.fromkeys(d.label for d in self.all_dims()))

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
-from ablate.registry import Registry
+from ablate.registry import Registry, culprit, join_key
 from ablate.signature import check_kwargs, params_of
 
 #: Schedulers by name, in the order ``ablate`` lists them.
@@ -64,14 +64,15 @@ class Scheduler(abc.ABC):
             scheduler = cls(**options)
         except AblateError as err:
             raise cfg.locate(err) from None
-        except ValueError as err:
-            raise cfg.error(str(err), key) from None
+        except ValueError as err:  # a bad value: point at the option the message names
+            raise cfg.error(str(err), join_key(key, culprit(str(err), options))) from None
         scheduler.key = key
         return scheduler
 
     @classmethod
     def validate(cls, cfg: Config, key: str, options: dict[str, Any]) -> None:
-        """Check option values beyond their types (an optional hook)."""
+        """Check raw option values before their types are (an optional hook, for messages
+        sharper than "expected int"); a constructor's ``ValueError`` works too."""
         return None
 
     def check(self, cfg: Config, epochs: int) -> None:
