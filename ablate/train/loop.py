@@ -8,6 +8,7 @@ Per epoch it reports ``train/loss``, each loss term (``train/<prefix>/loss``),
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSamp
 
 from ablate.config import Config
 from ablate.nn.model import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
-from ablate.settings import data_settings, train_settings
+from ablate.settings import TrainSettings, data_settings, train_settings
 from ablate.train.build import (
     BuiltModel,
     build_datasets,
@@ -106,6 +107,41 @@ class _Sums:
         return {f"{prefix}{k}": v / max(self.n, 1) for k, v in (self.values or {}).items()}
 
 
+@dataclass
+class _Parts:
+    """One training run's parts: built once, used every epoch.
+
+    ``model`` is the unwrapped model (validation and checkpoints use it: a DDP forward would
+    sync buffers and hang on uneven validation shards); ``net`` is what trains, the model
+    as the runtime prepared it (DDP-wrapped under Ray Train).
+    """
+
+    model: BaseModel
+    losses: LossAggregator
+    optimizer: torch.optim.Optimizer
+    scheduler: Any  # a torch LR scheduler, stepped once per epoch, or None
+    inference: str  # 'logits' or 'embeddings' (BuiltModel.inference)
+    runtime: Runtime
+    settings: TrainSettings
+    net: nn.Module | None = None
+
+    def state(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        """The checkpoint after ``epoch`` (0-based)."""
+        return {
+            "epoch": epoch,
+            "metrics": metrics,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None and state.get("scheduler") is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+
+
 def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     """Train ``cfg`` to the end and return the last epoch's metrics.
 
@@ -120,21 +156,12 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         torch.set_num_threads(settings.num_threads)
     seed_everything(settings.seed)
     train_set, val_set = build_datasets(cfg)
-    built = build_model(cfg, sample_batch(train_set))
-    model, losses = built.model, built.losses
-    model.to(runtime.device)
-    losses.to(runtime.device)
-    optimizer, scheduler = build_optimizer(
-        cfg, [p for p in model.parameters() if p.requires_grad], settings.epochs
-    )
+    parts = _build(cfg, train_set, runtime, settings)
 
     start_epoch = 0
     restored = runtime.restore()
     if restored is not None:
-        model.load_state_dict(restored["model"])
-        optimizer.load_state_dict(restored["optimizer"])
-        if scheduler is not None and restored.get("scheduler") is not None:
-            scheduler.load_state_dict(restored["scheduler"])
+        parts.load(restored)
         start_epoch = int(restored["epoch"]) + 1
         # The checkpoint is written just before its epoch is reported, so a kill in between
         # would lose that epoch's metrics: report the restored epoch again (trackers keep
@@ -145,18 +172,8 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         if start_epoch >= settings.epochs:
             return last
 
-    net = runtime.prepare_model(model)
-    sampler: Any
-    if runtime.world_size > 1:
-        sampler = DistributedSampler(
-            train_set,
-            num_replicas=runtime.world_size,
-            rank=runtime.rank,
-            shuffle=True,
-            seed=settings.seed,
-        )
-    else:
-        sampler = RandomSampler(train_set, generator=torch.Generator())  # type: ignore[arg-type]
+    parts.net = runtime.prepare_model(parts.model)
+    sampler = _sampler(train_set, runtime, settings.seed)
     loader = runtime.prepare_loader(
         DataLoader(
             train_set,
@@ -167,80 +184,67 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             drop_last=len(sampler) % data.batch_size == 1,
         )
     )
+    val_batch = data.val_batch_size or data.batch_size
     val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]
-    val_loader = DataLoader(
-        val_shard,
-        batch_size=data.val_batch_size or data.batch_size,
-        num_workers=data.loader_workers,
-    )
+    val_loader = DataLoader(val_shard, batch_size=val_batch, num_workers=data.loader_workers)
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
+        # The data order of an epoch depends on the seed and the epoch alone, so a resumed
+        # trial sees the order it would have seen.
         if isinstance(sampler, DistributedSampler):
             sampler.set_epoch(epoch)
         else:
-            sampler.generator.manual_seed(settings.seed * 100_003 + epoch)
+            sampler.generator.manual_seed(settings.seed * 100_003 + epoch)  # type: ignore[union-attr]
         want_images = settings.image_every > 0 and (epoch + 1) % settings.image_every == 0
         t0 = time.perf_counter()
-        train_metrics, images = _train_epoch(
-            net,
-            losses,
-            loader,
-            optimizer,
-            runtime,
-            settings.grad_clip,
-            settings.max_batches,
-            epoch,
-            want_images,
-        )
+        train_metrics, images = _train_epoch(parts, loader, epoch, want_images)
         train_time = time.perf_counter() - t0
-        if scheduler is not None:
-            scheduler.step()
-        val_metrics = evaluate(
-            model,
-            losses,
-            val_loader,
-            built.inference,
-            train_set,
-            data.val_batch_size or data.batch_size,
-            runtime,
-        )
+        if parts.scheduler is not None:
+            parts.scheduler.step()
+        val_metrics = evaluate(parts, val_loader, train_set, val_batch)
         metrics = {
             "epoch": float(epoch + 1),
             **train_metrics,
             **val_metrics,
-            "lr": float(optimizer.param_groups[0]["lr"]),
+            "lr": float(parts.optimizer.param_groups[0]["lr"]),
             "time/train_epoch_s": train_time,
         }
-
-        def state(epoch: int = epoch, metrics: dict[str, float] = metrics) -> dict[str, Any]:
-            return {
-                "epoch": epoch,
-                "metrics": metrics,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-            }
-
-        runtime.report(metrics, images, state)
+        runtime.report(metrics, images, functools.partial(parts.state, epoch, metrics))
     return metrics
 
 
+def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSettings) -> _Parts:
+    """The model (on the runtime's device), its losses, the optimizer and LR schedule."""
+    built = build_model(cfg, sample_batch(train_set))
+    built.model.to(runtime.device)
+    built.losses.to(runtime.device)
+    params = [p for p in built.model.parameters() if p.requires_grad]
+    optimizer, scheduler = build_optimizer(cfg, params, settings.epochs)
+    return _Parts(
+        built.model, built.losses, optimizer, scheduler, built.inference, runtime, settings
+    )
+
+
+def _sampler(train_set: Dataset, runtime: Runtime, seed: int) -> Any:
+    """This rank's shard under DDP, else a seeded random order."""
+    if runtime.world_size > 1:
+        return DistributedSampler(
+            train_set, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=seed
+        )
+    return RandomSampler(train_set, generator=torch.Generator())  # type: ignore[arg-type]
+
+
 def _train_epoch(
-    net: nn.Module,
-    losses: LossAggregator,
-    loader: Iterable[Batch],
-    optimizer: torch.optim.Optimizer,
-    runtime: Runtime,
-    grad_clip: float | None,
-    max_batches: int | None,
-    epoch: int,
-    want_images: bool,
+    parts: _Parts, loader: Iterable[Batch], epoch: int, want_images: bool
 ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """One pass over this rank's shard; train metrics averaged over every rank."""
+    net, losses, optimizer, runtime = parts.net, parts.losses, parts.optimizer, parts.runtime
+    assert net is not None
+    grad_clip, max_batches = parts.settings.grad_clip, parts.settings.max_batches
     net.train()
     sums = _Sums()
     images: dict[str, np.ndarray] = {}
-    seen = 0
     for step, batch in enumerate(loader):
         if max_batches is not None and step >= max_batches:
             break
@@ -257,7 +261,6 @@ def _train_epoch(
             nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
         optimizer.step()
         n = int(batch["labels"].shape[0])
-        seen += n
         summary = out.get("visual_summary") or {}
         sums.add({"loss": float(loss.detach()), **info, **scalar_summaries(summary)}, n)
         if want_images and not images:
@@ -275,20 +278,14 @@ def _train_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: BaseModel,
-    losses: LossAggregator,
-    val_loader: DataLoader,
-    inference: str,
-    gallery_set: Dataset,
-    batch_size: int,
-    runtime: Runtime,
+    parts: _Parts, val_loader: DataLoader, gallery_set: Dataset, batch_size: int
 ) -> dict[str, float]:
     """Validation metrics, with every count summed over ranks before dividing.
 
-    Uses the unwrapped model: a DDP forward would sync buffers and hang on uneven shards.
-    ``inference`` is ``'logits'`` (top-k accuracy) or ``'embeddings'`` (rank-1 against the
-    training set).
+    Uses the unwrapped model. ``parts.inference`` is ``'logits'`` (top-k accuracy) or
+    ``'embeddings'`` (rank-1 against ``gallery_set``, the training set).
     """
+    model, losses, runtime, inference = parts.model, parts.losses, parts.runtime, parts.inference
     model.eval()
     topk = tuple(getattr(model, "topk", (1, 5)))
     loss_sum, n = 0.0, 0
