@@ -118,41 +118,32 @@ def _lines(text: str) -> list[str]:
     return [ln for ln in text.strip().splitlines() if ln.strip()]
 
 
-def _clip(line: str, limit: int | None) -> str:
-    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
-
-
 def first_line(err: BaseException | str | None, limit: int | None = None) -> str:
-    """The first non-empty line of an error (or of its text), at most ``limit`` characters."""
+    """The first non-empty line of an error (or of its text), cut at ``limit`` characters."""
     if err is None:
         return ""
     lines = _lines(str(err))
     if not lines:
         return type(err).__name__ if isinstance(err, BaseException) else ""
-    return _clip(lines[0].strip(), limit)
+    return lines[0].strip()[:limit]
 
 
-def exception_line(err: BaseException | str | None, limit: int | None = None) -> str:
-    """The line of an error a person wants: its root cause, not the wrapping.
+def exception_line(err: BaseException | str) -> str:
+    """The line of a trial's error a person wants: its root cause, not Ray's wrapping.
 
-    A chained error (Ray's ``.cause``) is followed to its root. A traceback (or Ray's
-    rendering of one) gives its exception line, the last unindented line with a colon; any
-    other text its first line.
+    A chained error (Ray's ``.cause``) is followed to its root; of its text, the last
+    unindented line with a colon (a traceback's exception line), else the last line.
     """
-    cause = err
+    cause: BaseException | str | None = err
     while isinstance(cause, BaseException) and getattr(cause, "cause", None) is not None:
         cause = cause.cause  # type: ignore[attr-defined]
-    if cause is None:
-        return ""
-    lines = _lines(str(cause))
-    if not lines:
-        return type(cause).__name__ if isinstance(cause, BaseException) else ""
-    if any(ln.startswith(("Traceback", '  File "')) for ln in lines):
-        tail = next(
-            (ln for ln in reversed(lines) if ":" in ln and not ln.startswith(" ")), lines[-1]
-        )
-        return _clip(tail.strip(), limit)
-    return _clip(lines[0].strip(), limit)
+    lines = _lines(str(cause if cause is not None else err))
+    for ln in reversed(lines):
+        if ":" in ln and not ln.startswith(" "):
+            return ln.strip()
+    if lines:
+        return lines[-1].strip()
+    return type(err).__name__ if isinstance(err, BaseException) else ""
 
 
 __all__ = [

@@ -28,7 +28,7 @@ def _sources(module: str) -> Iterator[tuple[str, Path]]:
 def code_fingerprint(imports: Iterable[str] = ()) -> str:
     """12 hex digits over the source text of ablate, its plugins and ``imports``."""
     digest = hashlib.sha256()
-    plugins = [p.module for p in plugin_modules()]
+    plugins = sorted(p.module for p in plugin_modules())  # the same order on every machine
     for module in dict.fromkeys(("ablate", *plugins, *imports)):
         for rel, path in _sources(module):
             digest.update(f"{module}/{rel}\0".encode())

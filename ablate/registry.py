@@ -8,10 +8,14 @@ signature so that a typo can never become an ablation that changes nothing.
 Nested builds carry their config path: inside the build of ``model.head``,
 ``LOSSES.build(cfg, key='loss')`` reports errors as ``model.head.loss``.
 
-The registry knows no plugin by name. On the first lookup it imports every module of the
-``ablate.plugins`` entry-point group (the built-in components, ``ablate_components``, are one
-such plugin; third-party packages add theirs the same way) and those ``ABLATE_PLUGINS``
-names (comma-separated; a shipped cluster job sets it, where no package metadata is).
+The registry knows no plugin by name. On its first lookup a registry imports every module
+of its entry-point group, and those ``ABLATE_PLUGINS`` names (comma-separated; a shipped
+cluster job sets it, where no package metadata is):
+
+- ``ablate.components`` for the component registries: the built-ins, ``ablate_components``,
+  are one such plugin, and a third-party component package adds its own the same way;
+- ``ablate.extensions`` for strategies, schedulers and report sections, so that a report
+  (which builds no model) does not import the components, and with them torch.
 """
 
 from __future__ import annotations
@@ -30,11 +34,13 @@ from ablate.signature import check_kwargs, describe
 
 T = TypeVar("T")
 
-PLUGIN_GROUP = "ablate.plugins"
+COMPONENTS_GROUP = "ablate.components"
+EXTENSIONS_GROUP = "ablate.extensions"
 PLUGINS_ENV = "ABLATE_PLUGINS"
 
 _KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("ablate_build_key", default=None)
-_PLUGINS_LOADED = False
+_LOADED: set[str] = set()  # the modules imported as plugins so far
+_GROUPS_LOADED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -52,10 +58,11 @@ class Plugin:
     dist: str | None = None
 
 
-def plugin_modules() -> list[Plugin]:
-    """Every plugin: the ``ablate.plugins`` entry points, then ``ABLATE_PLUGINS``."""
+def plugin_modules(groups: tuple[str, ...] = (COMPONENTS_GROUP, EXTENSIONS_GROUP)) -> list[Plugin]:
+    """Every plugin of ``groups``' entry points, then those ``ABLATE_PLUGINS`` names."""
     found: dict[str, Plugin] = {}
-    for ep in metadata.entry_points(group=PLUGIN_GROUP):
+    eps = [ep for group in groups for ep in metadata.entry_points(group=group)]
+    for ep in sorted(eps, key=lambda ep: (ep.group, ep.value)):
         dist = ep.dist.name if ep.dist is not None else None
         module = ep.value.partition(":")[0].strip()
         where = f"entry point '{ep.name}' of {dist or 'an unknown package'}"
@@ -66,24 +73,27 @@ def plugin_modules() -> list[Plugin]:
     return list(found.values())
 
 
-def load_plugins() -> None:
-    """Import every plugin module once, on the first registry lookup.
+def load_plugins(group: str = COMPONENTS_GROUP) -> None:
+    """Import every plugin module of ``group`` not imported yet (a registry's first lookup).
 
     Raises:
-        AblateError: a declared plugin module cannot be imported.
+        AblateError: a declared plugin module cannot be imported (tried again next time).
     """
-    global _PLUGINS_LOADED
-    if _PLUGINS_LOADED:
+    if group in _GROUPS_LOADED:
         return
-    _PLUGINS_LOADED = True
-    for plugin in plugin_modules():
+    for plugin in plugin_modules((group,)):
+        if plugin.module in _LOADED:
+            continue
+        _LOADED.add(plugin.module)  # first: a plugin's own lookups must not import it again
         try:
             importlib.import_module(plugin.module)
         except ImportError as err:
+            _LOADED.discard(plugin.module)
             raise AblateError(
                 f"cannot import plugin '{plugin.module}' ({plugin.source}): {err}",
                 hint="reinstall the package that declares it, or fix the module name",
             ) from None
+    _GROUPS_LOADED.add(group)
 
 
 def current_key() -> str | None:
@@ -118,12 +128,20 @@ class Registry:
             so a class registered in ``MODELS`` fits every slot.
         ordered: List names in registration order (extension points, whose built-ins
             come in a meaningful order), else alphabetically.
+        group: The entry-point group whose plugins fill it (:func:`load_plugins`).
     """
 
-    def __init__(self, kind: str, fallback: Registry | None = None, ordered: bool = False) -> None:
+    def __init__(
+        self,
+        kind: str,
+        fallback: Registry | None = None,
+        ordered: bool = False,
+        group: str = COMPONENTS_GROUP,
+    ) -> None:
         self.kind = kind
         self.fallback = fallback
         self.ordered = ordered
+        self.group = group
         self._table: dict[str, Callable[..., Any]] = {}
 
     def _sorted(self, names: Any) -> list[str]:
@@ -136,15 +154,15 @@ class Registry:
         return isinstance(name, str) and self._lookup(name) is not None
 
     def __iter__(self) -> Iterator[str]:
-        load_plugins()
+        load_plugins(self.group)
         return iter(self._sorted(self._table))
 
     def __len__(self) -> int:
-        load_plugins()
+        load_plugins(self.group)
         return len(self._table)
 
     def items(self) -> list[tuple[str, Callable[..., Any]]]:
-        load_plugins()
+        load_plugins(self.group)
         return [(name, self._table[name]) for name in self._sorted(self._table)]
 
     def register_module(
@@ -181,7 +199,7 @@ class Registry:
     def _lookup(self, name: str) -> Callable[..., Any] | None:
         found = self._table.get(name)
         if found is None:
-            load_plugins()
+            load_plugins(self.group)
             found = self._table.get(name)
         if found is None and self.fallback is not None:
             found = self.fallback._lookup(name)
@@ -189,7 +207,7 @@ class Registry:
 
     def names(self) -> list[str]:
         """Every name usable in this slot, fallback included."""
-        load_plugins()
+        load_plugins(self.group)
         names = dict.fromkeys(self._table)
         if self.fallback is not None:
             names.update(dict.fromkeys(self.fallback.names()))

@@ -20,17 +20,20 @@ from ablate.signature import check_kwargs
 S = TypeVar("S")
 
 
-def read_section(cfg: Config, name: str, cls: type[S], *, non_negative: bool = False) -> S:
+def read_section(
+    cfg: Config, name: str, cls: type[S], *, non_negative: bool = False, empty_ok: bool = False
+) -> S:
     """The ``name:`` section of ``cfg`` as a ``cls``; a missing section takes the defaults.
 
     Args:
         non_negative: Every whole-number field must be >= 0.
+        empty_ok: Any empty value (``[]``, ``''``) is an empty section too.
 
     Raises:
         AblateError: not a mapping, an unknown or missing key, or a value of the wrong type.
     """
     raw = cfg.data.get(name)
-    if raw is None:
+    if raw is None or (empty_ok and not raw):
         raw = {}
     if not isinstance(raw, Mapping):
         raise cfg.error(f"expected a mapping, got {raw!r}", name)
@@ -153,8 +156,14 @@ class TuneSettings:
 
 
 def tune_settings(cfg: Config) -> TuneSettings:
-    """The ``tune:`` block with its field-level checks (names are checked by the plan)."""
-    t = read_section(cfg, "tune", TuneSettings)
+    """The ``tune:`` block, its keys and value types checked. The plan checks the rest, in
+    the order a person reads the block: names, bounds, then what the strategy and the
+    scheduler say."""
+    return read_section(cfg, "tune", TuneSettings, empty_ok=True)
+
+
+def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
+    """Counts and the metric name of the ``tune:`` block."""
     low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
     for key, lo in low.items():
         value = getattr(t, key)
@@ -162,11 +171,13 @@ def tune_settings(cfg: Config) -> TuneSettings:
             raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
     if not t.metric.strip():
         raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
+
+
+def check_trial_timeout(cfg: Config, t: TuneSettings) -> None:
     if t.trial_timeout is not None and t.trial_timeout <= 0:
         raise cfg.error(
             f"expected a positive number of seconds, got {t.trial_timeout}", "tune.trial_timeout"
         )
-    return t
 
 
 # --- scaling: ------------------------------------------------------------------------------------
@@ -195,7 +206,7 @@ class ScalingSettings:
 
 def scaling_settings(cfg: Config) -> ScalingSettings:
     """The validated ``scaling:`` block of a sweep file."""
-    s = read_section(cfg, "scaling", ScalingSettings)
+    s = read_section(cfg, "scaling", ScalingSettings, empty_ok=True)
     if s.num_workers < 1:
         raise cfg.error(f"expected at least 1 worker, got {s.num_workers}", "scaling.num_workers")
     if s.max_failures < -1:
@@ -216,6 +227,8 @@ __all__ = [
     "ScalingSettings",
     "TrainSettings",
     "TuneSettings",
+    "check_trial_timeout",
+    "check_tune_bounds",
     "data_settings",
     "read_section",
     "scaling_settings",

@@ -98,7 +98,7 @@ def _profiled(kind: str, fn: Any, *args: Any) -> Any:
 
 
 def probed_train_worker(loop_config: dict[str, Any]) -> None:
-    from ablate import trial
+    from ablate.run import trial
 
     # In a Ray Train worker process ablate.run.trial is the unpatched module.
     original = trial.__dict__.get("_original_train_worker", trial.train_worker)
@@ -107,7 +107,7 @@ def probed_train_worker(loop_config: dict[str, Any]) -> None:
 
 
 def probed_run_trial(params: dict[str, Any], ctx: Any) -> None:
-    from ablate import trial
+    from ablate.run import trial
 
     if "_original_train_worker" not in trial.__dict__:
         trial.__dict__["_original_train_worker"] = trial.train_worker

@@ -42,6 +42,7 @@ def main(overrides: list[str]) -> dict:
     from ablate.plan import make_plan
     from ablate.run.driver import run_sweep
     from ablate.tracking import SweepTracker, open_store
+    from ablate.tracking.callback import tracker_callback
 
     plan = make_plan(load_config(FLAGSHIP, overrides))
     load_before = os.getloadavg()[0]
@@ -57,7 +58,7 @@ def main(overrides: list[str]) -> dict:
             outcome = run_sweep(
                 plan,
                 storage=str(Path(tmp) / "ray"),
-                callbacks=[tracker.callback()],
+                callbacks=[tracker_callback(tracker)],
                 printer=lambda line: None,
             )
         finally:

@@ -167,15 +167,15 @@ class ThirdPartyPooling(nn.Module):
 
 
 def test_a_third_party_package_registers_through_the_entry_point(tmp_path: Path) -> None:
-    """An installed distribution declaring ``[ablate.plugins]`` is imported on first lookup,
-    with no custom_imports."""
+    """An installed distribution declaring ``[ablate.components]`` is imported on the first
+    lookup, with no custom_imports."""
     site = tmp_path / "site"
     (site / "thirdparty").mkdir(parents=True)
     (site / "thirdparty" / "__init__.py").write_text(PLUGIN)
     info = site / "thirdparty-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[ablate.plugins]\nthirdparty = thirdparty\n")
+    (info / "entry_points.txt").write_text("[ablate.components]\nthirdparty = thirdparty\n")
     code = """
         from ablate import NECKS
         from ablate.registry import plugin_modules
@@ -219,6 +219,28 @@ def test_a_plugin_that_cannot_be_imported_is_one_line(tmp_path: Path) -> None:
 # --- every extension point's built-ins, through its registry -------------------------------------
 
 
+def test_the_cli_lists_every_component_kind() -> None:
+    from ablate.cli import COMPONENT_KINDS
+    from ablate.registry import REGISTRIES
+
+    assert list(COMPONENT_KINDS) == list(REGISTRIES)
+
+
+def test_a_report_imports_no_component_and_no_torch(tmp_path: Path) -> None:
+    """The extension registries load their own entry-point group: a report builds no model."""
+    done = _python(
+        """
+        import sys
+        from ablate.report.sections import ordered_sections
+        from ablate import SCHEDULERS, STRATEGIES
+        assert len(ordered_sections()) == 8 and "asha" in SCHEDULERS and "optuna" in STRATEGIES
+        print(sorted(m for m in ("torch", "ablate_components") if m in sys.modules))
+        """,
+        tmp_path,
+    )
+    assert done.stdout.strip() == "[]", done.stderr
+
+
 def test_extension_registries_list_their_builtins_in_order() -> None:
     from ablate import SCHEDULERS, SECTIONS, STRATEGIES
     from ablate.report.sections import ordered_sections
@@ -238,7 +260,13 @@ def test_extension_registries_list_their_builtins_in_order() -> None:
     assert set(SECTIONS) == {name for name, _ in ordered_sections()}
 
 
-@pytest.mark.parametrize("name", ["fifo", "asha"])
+def _builtins(registry_path: str) -> list[str]:
+    module, _, name = registry_path.rpartition(".")
+    registry = getattr(__import__(module, fromlist=[name]), name)
+    return [n for n, cls in registry.items() if cls.__module__.startswith("ablate.")]
+
+
+@pytest.mark.parametrize("name", _builtins("ablate.search.schedulers.SCHEDULERS"))
 def test_every_scheduler_builds_its_tune_scheduler(name: str) -> None:
     from ray.tune.schedulers import TrialScheduler
 
@@ -251,13 +279,14 @@ def test_every_scheduler_builds_its_tune_scheduler(name: str) -> None:
     assert scheduler.stops_early is (name == "asha")
 
 
-@pytest.mark.parametrize("name", ["factorial", "one_at_a_time", "random", "optuna"])
+@pytest.mark.parametrize("name", _builtins("ablate.search.strategies.STRATEGIES"))
 def test_every_strategy_plans_through_its_registry(name: str) -> None:
     import numpy as np
 
     from ablate import STRATEGIES
     from ablate.config import Config
     from ablate.search.space import parse_space
+    from ablate.search.strategies import Planning
     from ablate.settings import TuneSettings
 
     cfg = Config(
@@ -272,20 +301,20 @@ def test_every_strategy_plans_through_its_registry(name: str) -> None:
         "s.yaml",
     )
     space = parse_space(cfg)
+    strategy = STRATEGIES.get(name)()
     tune = TuneSettings(
         strategy=name,
-        num_samples=3,
+        num_samples=1 if strategy.levels_from_num_samples else 3,  # no continuous dims here
         baseline={"neck": "GlobalAveragePooling", "optimizer.lr": 0.1},
     )
-    strategy = STRATEGIES.get(name)()
     baseline = tune.baseline if name == "one_at_a_time" else None
-    points = strategy.points(cfg, space, tune, baseline, [], np.random.default_rng(0))
+    points = strategy.plan(Planning(cfg, space, tune, baseline, [], np.random.default_rng(0)))
     if strategy.proposes:
         assert points == [] and strategy.num_trials(tune, 0) == 3
         assert len(strategy.build_points(space, tune, points)) == 4
         assert strategy.searcher(space, tune) is not None
         return
-    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3}[name]
+    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3}[name]  # a new one: add it
     assert len(points) == expected and strategy.searcher(space, tune) is None
     neck = next(d for d in space.all_dims() if d.label == "neck")
     assert all(neck.contains(p["neck"]) for p in points)

@@ -163,13 +163,14 @@ def sweep_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: Path) -> I
 
 
 def test_shipped_code(sweep_plan: object, tmp_path: Path, root: Path) -> None:
-    packages, files = ship.shipped_code(sweep_plan.imports)  # type: ignore[attr-defined]
-    assert packages == [
-        str(root / "ablate"),
-        str(root / "components"),  # installed as ablate_components
-        str(tmp_path / "plugins" / "pkg_plugin"),
-    ]  # yaml is an installed package: the cluster has its own
-    assert files == [str(tmp_path / "plugins" / "one_file_plugin.py")]
+    shipped = ship.shipped_code(sweep_plan.imports)  # type: ignore[attr-defined]
+    assert shipped.packages == {
+        "ablate": str(root / "ablate"),
+        "ablate_components": str(root / "components"),  # the editable install's folder
+        "pkg_plugin": str(tmp_path / "plugins" / "pkg_plugin"),
+    }  # yaml is an installed package: the cluster has its own
+    assert shipped.files == [str(tmp_path / "plugins" / "one_file_plugin.py")]
+    assert shipped.plugins == ["ablate_components"]
 
 
 def test_stage_ships_the_merged_sweep_and_no_environment(
@@ -178,37 +179,46 @@ def test_stage_ships_the_merged_sweep_and_no_environment(
     monkeypatch.setenv("RAY_AUTH_TOKEN", SECRET)
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", SECRET)
     where, env = ship.stage(sweep_plan)
-    assert sorted(p.name for p in where.iterdir()) == ["one_file_plugin.py", "shipped.yaml"]
-    assert env["working_dir"] == str(where)
+    work = where / "work"
+    assert sorted(p.name for p in work.iterdir()) == ["one_file_plugin.py", "shipped.yaml"]
+    assert env["working_dir"] == str(work)
+    # Ray ships a py_modules directory under its own name: each is named as it is imported.
+    assert [Path(p).name for p in env["py_modules"]] == [
+        "ablate",
+        "ablate_components",
+        "pkg_plugin",
+    ]
+    assert (Path(env["py_modules"][1]) / "backbones" / "resnet.py").is_file()
+    assert not list(Path(env["py_modules"][1]).rglob("__pycache__"))
     assert env["env_vars"] == {
         "RAY_CHDIR_TO_TRIAL_DIR": "0",
         "PYTHONUNBUFFERED": "1",
         "ABLATE_PLUGINS": "ablate_components",  # no package metadata may ship with the code
     }
-    assert SECRET not in repr(env) and SECRET not in (where / "shipped.yaml").read_text()
-    staged = yaml.safe_load((where / "shipped.yaml").read_text())
+    assert SECRET not in repr(env) and SECRET not in (work / "shipped.yaml").read_text()
+    staged = yaml.safe_load((work / "shipped.yaml").read_text())
     assert "_base_" not in staged and staged["name"] == "shipped"
     assert staged["train"]["epochs"] == 3  # the override is applied
     assert staged["model"]["backbone"]["type"] == "ResNet_CIFAR"  # the base is resolved
-    again = load_config(where / "shipped.yaml")  # loads on its own, as the cluster loads it
+    again = load_config(work / "shipped.yaml")  # loads on its own, as the cluster loads it
     assert again.data == {**sweep_plan.cfg.data, "name": "shipped"}  # type: ignore[attr-defined]
 
 
 def test_storage_on_the_cluster(sweep_plan: object) -> None:
     args = SweepOptions("s.yaml")
-    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m:5000", args)
+    argv = app_cluster.run_argv("s.yaml", sweep_plan.name, "http://m:5000", args)
     assert argv == [
         *("run", "s.yaml", "--name", "shipped", "--tracking-uri", "http://m:5000"),
         *("--storage", "/tmp/ablate"),
     ]
     args = SweepOptions("s.yaml", storage="relative/dir", max_concurrent=2)
     with pytest.raises(AblateError, match="absolute"):
-        app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
+        app_cluster.run_argv("s.yaml", sweep_plan.name, "http://m", args)
     args = SweepOptions("s.yaml", storage="/nfs/ablate", max_concurrent=2)
-    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
+    argv = app_cluster.run_argv("s.yaml", sweep_plan.name, "http://m", args)
     assert argv[-4:] == ["--storage", "/nfs/ablate", "--max-concurrent", "2"]
     args = SweepOptions("s.yaml", rerun_all=True)
-    argv = app_cluster.run_argv("s.yaml", sweep_plan, "http://m", args)
+    argv = app_cluster.run_argv("s.yaml", sweep_plan.name, "http://m", args)
     assert argv[-1] == "--rerun-all"
     # What the cluster runs parses as `ablate run`.
     parsed = build_parser().parse_args(argv)

@@ -39,7 +39,7 @@ import pytest
 
 from ablate.cli import main
 from ablate.errors import EXIT_USER_ERROR
-from ablate.registry import REGISTRIES
+from ablate.registry import EXTENSIONS_GROUP, REGISTRIES
 from ablate.report.sections import SECTIONS
 from ablate.search.schedulers import SCHEDULERS
 from ablate.search.strategies import STRATEGIES
@@ -156,7 +156,7 @@ def test_doc_marks_every_part() -> None:
     assert "{type: median_stop, grace_period: 1}" in FILES["sweeps/corners.yaml"]
     # The entry-point snippet names the group the registry loads.
     text = DOC.read_text(encoding="utf-8")
-    assert '[project.entry-points."ablate.plugins"]' in text
+    assert f'[project.entry-points."{EXTENSIONS_GROUP}"]' in text
     assert 'my_ext = "my_ext"' in text
 
 
@@ -176,7 +176,7 @@ def test_a_taken_name_is_an_error(project: Path, monkeypatch: pytest.MonkeyPatch
     importlib.import_module(PLUGIN)
 
     class Other(Strategy):
-        def points(self, cfg, space, tune, baseline, rules, rng):  # type: ignore[no-untyped-def]
+        def points(self, p):  # type: ignore[no-untyped-def]
             return []
 
     with pytest.raises(AblateError) as err:

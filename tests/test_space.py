@@ -18,7 +18,7 @@ from ablate.search.distributions import Distribution
 from ablate.search.points import Point, cross, random_points, sample_point
 from ablate.search.resolve import cell_id, resolve, swap_component
 from ablate.search.space import Space, base_config, parse_point, parse_space
-from ablate.search.strategies import STRATEGIES
+from ablate.search.strategies import STRATEGIES, Planning
 from ablate.settings import TuneSettings
 
 BASE: dict[str, Any] = {
@@ -54,7 +54,8 @@ STACKED = {"type": "StackedLinearClsHead", "mid_channels": [32]}
 def factorial(space: Space, num_samples: int, rng: np.random.Generator) -> list[Point]:
     """The factorial strategy's points, through its registry."""
     tune = TuneSettings(strategy="factorial", num_samples=num_samples)
-    return STRATEGIES.get("factorial")().points(Config({}, "s.yaml"), space, tune, None, [], rng)
+    planning = Planning(Config({}, "s.yaml"), space, tune, None, [], rng)
+    return STRATEGIES.get("factorial")().points(planning)
 
 
 def one_at_a_time(
@@ -62,8 +63,8 @@ def one_at_a_time(
 ) -> list[Point]:
     """The one_at_a_time strategy's points, through its registry."""
     tune = TuneSettings(strategy="one_at_a_time", num_samples=num_samples)
-    strategy = STRATEGIES.get("one_at_a_time")()
-    return strategy.points(Config({}, "s.yaml"), space, tune, baseline, [], rng)
+    planning = Planning(Config({}, "s.yaml"), space, tune, baseline, [], rng)
+    return STRATEGIES.get("one_at_a_time")().points(planning)
 
 
 def cfg_of(search: dict[str, Any], **extra: Any) -> Config:

@@ -25,16 +25,16 @@ import secrets
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from ablate.app.options import JobOptions, SweepOptions
-from ablate.app.sweep import checked_plan, run_here, write_report
+from ablate.app.sweep import checked_plan, command_line, run_here, write_report
 from ablate.console import guarded
 from ablate.errors import AblateError, ExitCode
 from ablate.layout import DEFAULT_CLUSTER_STORAGE
-from ablate.plan import SweepPlan
 from ablate.run.cluster import jobs
 from ablate.run.cluster.client import run_on_head as run_remotely
 from ablate.run.cluster.ship import stage, staged_config
@@ -82,9 +82,10 @@ def cluster_storage(opts: SweepOptions) -> str:
     return storage
 
 
-def run_argv(path: str, plan: SweepPlan, uri: str, opts: SweepOptions) -> list[str]:
-    """``ablate run`` as a submitted job runs it on the cluster."""
-    argv = ["run", path, "--name", plan.name, "--tracking-uri", uri]
+def run_argv(path: str, name: str, uri: str, opts: SweepOptions) -> list[str]:
+    """``ablate run`` as the cluster runs it: a submitted job's entrypoint, and the command a
+    Ray Client sweep records."""
+    argv = ["run", path, "--name", name, "--tracking-uri", uri]
     argv += ["--storage", cluster_storage(opts)]
     if opts.max_concurrent:
         argv += ["--max-concurrent", str(opts.max_concurrent)]
@@ -103,7 +104,7 @@ def submit_sweep(opts: SweepOptions) -> int:
     uri = require_server_store(opts.tracking_uri, "a Ray Job")
     plan, _ = checked_plan(opts)
     entrypoint = shlex.join(
-        ["python", "-m", "ablate.cli", *run_argv(f"{plan.name}.yaml", plan, uri, opts)]
+        ["python", "-m", "ablate.cli", *run_argv(f"{plan.name}.yaml", plan.name, uri, opts)]
     )
     client = jobs.job_client(opts.address)
     running = jobs.running_job(client, plan.name)
@@ -160,8 +161,9 @@ def job_logs(opts: JobOptions) -> int:
 
 # --- Ray Client ----------------------------------------------------------------------------------
 
-#: Where the head keeps a Ray Client sweep's staged file and report while it runs.
-HEAD_SCRATCH = "/tmp/ablate-run-"
+#: The prefix of the directory the head keeps a Ray Client sweep's staged file and report
+#: in while it runs (in the head's temporary directory).
+HEAD_SCRATCH = "ablate-run-"
 
 
 def run_through_client(opts: SweepOptions) -> int:
@@ -171,28 +173,17 @@ def run_through_client(opts: SweepOptions) -> int:
     assert address is not None
     uri = require_server_store(opts.tracking_uri, "Ray Client")
     plan, _ = checked_plan(opts)
-    cluster_storage(opts)
+    storage = cluster_storage(opts)
     store = open_store(uri)  # it must answer before the cluster does any work
-    scratch = f"{HEAD_SCRATCH}{secrets.token_hex(4)}"
     head_opts = dataclasses.replace(
-        opts,
-        address=None,
-        name=plan.name,
-        tracking_uri=uri,
-        storage=cluster_storage(opts),
-        reports=f"{scratch}/reports",
-        overrides=(),
+        opts, address=None, name=plan.name, tracking_uri=uri, storage=storage, overrides=()
     )
     staged, env = stage(plan)
     try:
+        # The head's report line names a path there; the client writes its own report.
+        hide = "report: {tmp}" + os.sep + HEAD_SCRATCH
         code = run_remotely(
-            address,
-            env,
-            run_on_head,
-            staged_config(plan.cfg.data, plan.name),
-            scratch,
-            head_opts,
-            hide=f"report: {scratch}",
+            address, env, run_on_head, staged_config(plan.cfg.data, plan.name), head_opts, hide=hide
         )
     finally:
         shutil.rmtree(staged, ignore_errors=True)
@@ -212,19 +203,24 @@ def _in_dir(where: Path) -> Iterator[None]:
         os.chdir(cwd)
 
 
-def run_on_head(yaml_text: str, scratch: str, opts: SweepOptions) -> int:
-    """On the head node (a Ray task): the staged sweep through the local ``run_sweep``.
+def run_on_head(yaml_text: str, opts: SweepOptions) -> int:
+    """On the head node (a Ray task): the staged sweep through the local ``run_here``.
 
     The report it writes stays in the tracking store (the parent run's artifacts); the
-    client writes its own copy.
+    client writes its own copy. The recorded command is ``ablate run`` as the head runs it.
     """
-    where = Path(scratch)
-    where.mkdir(parents=True, exist_ok=True)
+    where = Path(tempfile.mkdtemp(prefix=HEAD_SCRATCH))
     path = where / f"{opts.name}.yaml"
     path.write_text(yaml_text)
+    reports = str(where / "reports")
+    assert opts.name is not None and opts.tracking_uri is not None
+    argv = [*run_argv(str(path), opts.name, opts.tracking_uri, opts), "--reports", reports]
+    here = dataclasses.replace(
+        opts, sweep=str(path), reports=reports, command=command_line(["ablate", *argv])
+    )
     try:
         with _in_dir(where):
-            return guarded(run_here, dataclasses.replace(opts, sweep=str(path)))
+            return guarded(run_here, here)
     finally:
         shutil.rmtree(where, ignore_errors=True)
 

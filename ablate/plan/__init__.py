@@ -29,10 +29,12 @@ from ablate.search.space import (
     parse_space,
     parse_value,
 )
-from ablate.search.strategies import STRATEGIES, Strategy
+from ablate.search.strategies import STRATEGIES, Planning, Strategy
 from ablate.settings import (
     ScalingSettings,
     TuneSettings,
+    check_trial_timeout,
+    check_tune_bounds,
     scaling_settings,
     train_settings,
     tune_settings,
@@ -101,35 +103,45 @@ def _named(cfg: Config, what: str, name: Any, names: list[str]) -> None:
         )
 
 
-def build_strategy(cfg: Config, t: TuneSettings) -> Strategy:
+def read_tune(cfg: Config) -> tuple[TuneSettings, Strategy, Scheduler]:
+    """The ``tune:`` block, with the strategy and the scheduler it names, each checked:
+    names first, then bounds, then what the strategy and the scheduler say."""
+    t = tune_settings(cfg)
+    if isinstance(t.scheduler, Mapping) and "type" not in t.scheduler:
+        raise cfg.error("expected {type: <scheduler>, **options}", "tune.scheduler")
     _named(cfg, "strategy", t.strategy, STRATEGIES.names())
-    return STRATEGIES.get(t.strategy)()
+    _named(cfg, "scheduler", t.scheduler_name, SCHEDULERS.names())
+    check_tune_bounds(cfg, t)
+    strategy: Strategy = STRATEGIES.get(t.strategy)()
+    strategy.check(cfg, t)
+    check_trial_timeout(cfg, t)
+    return t, strategy, build_scheduler(cfg, t)
 
 
-def build_scheduler(cfg: Config, t: TuneSettings, epochs: int) -> Scheduler:
+def build_scheduler(cfg: Config, t: TuneSettings) -> Scheduler:
     """The scheduler ``tune.scheduler`` names, with its options: those of the dict form
-    (``{type: asha, grace_period: 2}``) or of a ``tune.<name>`` block (``tune.asha``)."""
-    spec = t.scheduler
-    options: dict[str, Any] = {}
-    key = "tune.scheduler"
-    if isinstance(spec, Mapping):
-        if "type" not in spec:
-            raise cfg.error("expected {type: <scheduler>, **options}", key)
-        options = {k: v for k, v in spec.items() if k != "type"}
+    (``{type: asha, grace_period: 2}``), or of the scheduler's own block (``tune.asha``)."""
     name = t.scheduler_name
-    _named(cfg, "scheduler", name, SCHEDULERS.names())
-    if t.asha is not None:
+    cls: type[Scheduler] = SCHEDULERS.get(name)  # type: ignore[assignment]
+    key = "tune.scheduler"
+    options: dict[str, Any] = {}
+    if isinstance(t.scheduler, Mapping):
+        options = {k: v for k, v in t.scheduler.items() if k != "type"}
+    block = t.asha  # the one scheduler with a block of its own in tune:
+    if block is not None:
         if name != "asha":
             raise cfg.error(
                 f"ASHA options are set but tune.scheduler is {name}; set scheduler: asha or "
                 "drop them",
                 "tune.asha",
             )
-        options, key = dict(t.asha), "tune.asha"
-    cls: type[Scheduler] = SCHEDULERS.get(name)  # type: ignore[assignment]
-    scheduler = cls.from_options(cfg, key, options)
-    scheduler.check(cfg, epochs)
-    return scheduler
+        if options:
+            raise cfg.error(
+                "ASHA options are set twice, in tune.scheduler and in tune.asha; keep one",
+                "tune.asha",
+            )
+        options, key = dict(block), "tune.asha"
+    return cls.from_options(cfg, key, options)
 
 
 def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
@@ -139,12 +151,10 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         AblateError: any sweep-file mistake, with the file and ``search.``/``tune.`` path.
     """
     space = parse_space(cfg)
-    t = tune_settings(cfg)
-    strategy = build_strategy(cfg, t)
+    t, strategy, scheduler = read_tune(cfg)
     s = scaling_settings(cfg)
     epochs = train_settings(cfg).epochs
-    scheduler = build_scheduler(cfg, t, epochs)
-    strategy.check(cfg, t, space)
+    scheduler.check(cfg, epochs)
     name = name or cfg.data.get("name") or Path(cfg.file).stem
     if (
         not isinstance(name, str)
@@ -163,7 +173,7 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
             "every cell is compared with it",
             "tune.exclude",
         )
-    points = strategy.points(cfg, space, t, baseline, rules, np.random.default_rng(t.seed))
+    points = strategy.plan(Planning(cfg, space, t, baseline, rules, np.random.default_rng(t.seed)))
     base = base_config(cfg)
     trials = []
     for p in points:
@@ -221,11 +231,11 @@ __all__ = [
     "SweepPlan",
     "TrialSpec",
     "build_scheduler",
-    "build_strategy",
     "check_fits",
     "concurrency",
     "exclude_rules",
     "local_nodes",
     "make_plan",
+    "read_tune",
     "trial_resources",
 ]

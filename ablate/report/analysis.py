@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ablate.errors import exception_line
 from ablate.report import stats
 from ablate.report.frame import NA, Dim, Prepared
 
@@ -52,10 +51,15 @@ class Analysis:
 
 
 def error_line(err: object) -> str:
-    """The line of an error worth reading: a traceback's exception line, else the first line."""
+    """The line of an error worth reading in a table: a traceback's last line, else the
+    first line, at most 160 characters."""
     if err is None or (isinstance(err, float) and pd.isna(err)):
         return ""
-    return exception_line(str(err), limit=160)
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    line = lines[-1] if lines[0].startswith("Traceback") else lines[0]
+    return line if len(line) <= 160 else line[:159] + "…"
 
 
 def pval(p: float) -> str:

@@ -64,15 +64,23 @@ class SweepOutcome:
         return [t for t in self.trials if t.status == FAILED]
 
 
-def _namer(ctx: TrialContext, unique: bool) -> Callable[[Any], str]:
+@dataclass(frozen=True)
+class TrialNamer:
     """Deterministic trial names ``<cell>-s<seed>``; a proposing strategy may repeat a
-    point, so its names also carry Tune's trial id."""
+    point, so its names also carry Tune's trial id.
 
-    def name(trial: Any) -> str:
-        _, _, seed, cell = trial_config(ctx, trial.config)
-        return unique_trial_name(cell, seed, trial.trial_id) if unique else trial_name(cell, seed)
+    A module-level class, not a closure: Tune pickles it into the experiment's state, and a
+    class pickles by reference.
+    """
 
-    return name
+    ctx: TrialContext
+    unique: bool
+
+    def __call__(self, trial: Any) -> str:
+        _, _, seed, cell = trial_config(self.ctx, trial.config)
+        if self.unique:
+            return unique_trial_name(cell, seed, trial.trial_id)
+        return trial_name(cell, seed)
 
 
 def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
@@ -145,8 +153,8 @@ def run_sweep(
         # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
         # timeout may leave a hung thread behind, so its actor is never reused.
         reuse_actors=plan.resources.inline and plan.tune.trial_timeout is None,
-        trial_name_creator=_namer(ctx, plan.strategy.proposes),
-        trial_dirname_creator=_namer(ctx, plan.strategy.proposes),
+        trial_name_creator=TrialNamer(ctx, plan.strategy.proposes),
+        trial_dirname_creator=TrialNamer(ctx, plan.strategy.proposes),
     )
     path = os.path.join(runs, stamp)
     total = plan.num_trials
@@ -172,6 +180,13 @@ def run_sweep(
     return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
 
 
+#: The format of the Tune state ablate pickles into an experiment (its callbacks, namers
+#: and searcher name ablate's modules). Changed when those move: an interrupted sweep of an
+#: older ablate then starts a new Tune experiment, and its trials still resume from their
+#: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...).
+TUNE_STATE_FORMAT = 2
+
+
 def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
     """``(runs dir, experiment name, resume?)`` for this invocation's Tune experiment.
 
@@ -179,16 +194,16 @@ def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
     file ``<root>/<sweep>/ACTIVE`` names the experiment a killed invocation left unfinished,
     with a key of its trial list: the same sweep run again restores it with Ray Tune (same
     trials, same names); a changed trial list (a seed added, finished trials skipped) starts
-    a new one, and its unfinished trials resume from their own checkpoints.
+    a new one, and its unfinished trials resume from their own checkpoints. So does an
+    experiment of another :data:`TUNE_STATE_FORMAT`, whose pickles name other modules.
     """
     from ray import tune
 
     runs = runs_dir(root, plan.name)
     marker = active_marker(root, plan.name)
+    trials = [t.name for t in plan.trials]
     key = hashlib.sha256(
-        json.dumps(
-            [plan.tune.strategy, plan.tune.num_samples, [t.name for t in plan.trials]]
-        ).encode()
+        json.dumps([TUNE_STATE_FORMAT, plan.tune.strategy, plan.tune.num_samples, trials]).encode()
     ).hexdigest()[:16]
     if marker.is_file():
         stamp, _, old_key = marker.read_text().strip().partition(" ")

@@ -243,7 +243,7 @@ def _trial_error(v: TrialView) -> tuple[str, str | None]:
     try:
         if v.error_file and Path(v.error_file).is_file():
             text = Path(v.error_file).read_text(encoding="utf-8", errors="replace")
-            first = exception_line(text)
+            first = exception_line(Exception(text))
         if v.pickled_error_file and Path(v.pickled_error_file).is_file():
             from ray import cloudpickle
 

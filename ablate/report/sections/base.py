@@ -15,12 +15,12 @@ from typing import ClassVar
 
 import pandas as pd
 
-from ablate.registry import Registry
+from ablate.registry import EXTENSIONS_GROUP, Registry
 from ablate.report.analysis import Analysis, value_text
 from ablate.report.render import Block
 
 #: Report sections by name; the report shows them sorted by ``order``.
-SECTIONS = Registry("report section", ordered=True)
+SECTIONS = Registry("report section", ordered=True, group=EXTENSIONS_GROUP)
 
 MAX_TABLE_ROWS = 50
 

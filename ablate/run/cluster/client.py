@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
+import tempfile
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from typing import Any, TypeVar
@@ -26,11 +27,12 @@ class _QueueWriter(io.TextIOBase):
     copy in the worker's log).
 
     Lines starting with ``hide`` stay in the log only (a path on the head that means
-    nothing here).
+    nothing here); ``{tmp}`` in it is the head's temporary directory.
     """
 
     def __init__(self, queue: Any, stream: str, hide: str = "\0") -> None:
-        self.queue, self.stream, self.hide, self.buf = queue, stream, hide, ""
+        self.queue, self.stream, self.buf = queue, stream, ""
+        self.hide = hide.replace("{tmp}", tempfile.gettempdir())
         self.echo = sys.__stdout__ if stream == "out" else sys.__stderr__
 
     def write(self, text: str) -> int:

@@ -13,6 +13,7 @@ import sys
 import sysconfig
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -41,27 +42,43 @@ def _installed(path: str) -> bool:
     return any(resolved.is_relative_to(Path(r).resolve()) for r in roots if r)
 
 
-def shipped_code(imports: Iterable[str]) -> tuple[list[str], list[str]]:
-    """What a cluster needs of this machine's code: ``(packages, files)``.
+@dataclass(frozen=True)
+class Shipped:
+    """What a cluster needs of this machine's code.
 
-    ``packages`` are directories for ``py_modules``: ``ablate`` and its own plugins (the
-    built-in components), then each other plugin's and ``custom_imports`` module's top-level
-    package that is not an installed package. ``files`` are single-file plugin modules; the
-    Jobs API ships only directories as ``py_modules``, so these go into the staged
-    ``working_dir``, which is on the cluster's ``PYTHONPATH`` too.
+    Attributes:
+        packages: ``import name -> directory``, for ``py_modules``: ``ablate`` and its own
+            plugins (the built-in components), then each other plugin's and
+            ``custom_imports`` module's top-level package that is not an installed package.
+        files: Single-file plugin modules; the Jobs API ships only directories as
+            ``py_modules``, so these go into the staged ``working_dir``, which is on the
+            cluster's ``PYTHONPATH`` too.
+        plugins: The plugin modules the cluster is to import (those that ship).
+    """
+
+    packages: dict[str, str]
+    files: list[str]
+    plugins: list[str]
+
+
+def shipped_code(imports: Iterable[str]) -> Shipped:
+    """What of this machine's code a sweep with these ``custom_imports`` needs on a cluster.
 
     Raises:
         AblateError: a plugin is a namespace package spread over several directories.
     """
-    plugins = plugin_modules()
-    own = [p.module.split(".")[0] for p in plugins if p.dist == "ablate"]
-    packages = [_module_path(importlib.import_module("ablate"))]
-    packages += [_module_path(importlib.import_module(top)) for top in own]
-    others = [p.module for p in plugins if p.dist != "ablate"]
+    packages: dict[str, str] = {}
     files: list[str] = []
+    plugins: list[str] = []
+    for name in ["ablate", *(p.module for p in plugin_modules() if p.dist == "ablate")]:
+        top = name.split(".")[0]
+        packages.setdefault(top, str(_module_path(importlib.import_module(top))))
+        if name != "ablate":
+            plugins.append(name)
+    others = [p.module for p in plugin_modules() if p.dist != "ablate"]
     for name in [*others, *imports]:
         top = name.split(".")[0]
-        if top == "ablate" or top in own:
+        if top in packages:
             continue
         mod = sys.modules.get(top) or importlib.import_module(top)
         path = _module_path(mod)
@@ -73,9 +90,14 @@ def shipped_code(imports: Iterable[str]) -> tuple[list[str], list[str]]:
                 hint="give it an __init__.py, or install it on the cluster",
             )
         if _installed(path):
-            continue
-        (packages if hasattr(mod, "__path__") else files).append(path)
-    return list(dict.fromkeys(str(p) for p in packages if p)), list(dict.fromkeys(files))
+            continue  # the cluster installs its own; a plugin it lacks fails there, named
+        if hasattr(mod, "__path__"):
+            packages[top] = path
+        else:
+            files.append(path)
+        if name in others:
+            plugins.append(name)
+    return Shipped(packages, list(dict.fromkeys(files)), plugins)
 
 
 def staged_config(data: dict[str, Any], name: str) -> str:
@@ -87,27 +109,37 @@ def staged_config(data: dict[str, Any], name: str) -> str:
 
 
 def stage(plan: SweepPlan) -> tuple[Path, dict[str, Any]]:
-    """A fresh staging directory (the sweep as ``<name>.yaml``, single-file plugins) and the
-    runtime env that ships it with the code: nothing of this machine's environment.
+    """A fresh staging directory and the runtime env that ships it: nothing of this
+    machine's environment.
 
-    The cluster may have no package metadata for what ships, so the env names the plugins
-    to import (:data:`ablate.registry.PLUGINS_ENV`).
+    ``<stage>/work/`` is the ``working_dir`` (the sweep as ``<name>.yaml``, single-file
+    plugins). A package whose directory is not named as it is imported (``components/``,
+    which installs as ``ablate_components``) is copied to ``<stage>/py/<import name>``: Ray
+    ships a ``py_modules`` directory under its own name. The cluster may have no package
+    metadata for what ships, so the env names the plugins to import
+    (:data:`ablate.registry.PLUGINS_ENV`).
     """
-    packages, files = shipped_code(plan.imports)
+    shipped = shipped_code(plan.imports)
     where = Path(tempfile.mkdtemp(prefix="ablate-stage-"))
-    (where / f"{plan.name}.yaml").write_text(staged_config(plan.cfg.data, plan.name))
-    for f in files:
-        shutil.copy2(f, where / Path(f).name)
+    work = where / "work"
+    work.mkdir()
+    (work / f"{plan.name}.yaml").write_text(staged_config(plan.cfg.data, plan.name))
+    for f in shipped.files:
+        shutil.copy2(f, work / Path(f).name)
+    modules = []
+    for name, path in shipped.packages.items():
+        if Path(path).name != name:
+            copy = where / "py" / name
+            shutil.copytree(path, copy, ignore=shutil.ignore_patterns(*EXCLUDES))
+            path = str(copy)
+        modules.append(path)
     env = {
-        "working_dir": str(where),
-        "py_modules": packages,
+        "working_dir": str(work),
+        "py_modules": modules,
         "excludes": list(EXCLUDES),
-        "env_vars": {
-            **SHIPPED_ENV,
-            PLUGINS_ENV: ",".join(p.module for p in plugin_modules()),
-        },
+        "env_vars": {**SHIPPED_ENV, PLUGINS_ENV: ",".join(shipped.plugins)},
     }
     return where, env
 
 
-__all__ = ["EXCLUDES", "SHIPPED_ENV", "shipped_code", "stage", "staged_config"]
+__all__ = ["EXCLUDES", "SHIPPED_ENV", "Shipped", "shipped_code", "stage", "staged_config"]

@@ -22,11 +22,11 @@ from typing import Any, ClassVar
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
-from ablate.registry import Registry, culprit, join_key
+from ablate.registry import EXTENSIONS_GROUP, Registry, culprit, join_key
 from ablate.signature import check_kwargs, params_of
 
 #: Schedulers by name, in the order ``ablate`` lists them.
-SCHEDULERS = Registry("scheduler", ordered=True)
+SCHEDULERS = Registry("scheduler", ordered=True, group=EXTENSIONS_GROUP)
 
 
 class Scheduler(abc.ABC):
@@ -53,9 +53,10 @@ class Scheduler(abc.ABC):
         params, var_kw = params_of(cls)
         for name in options:
             if not var_kw and name not in params:
+                expected = f"expected {', '.join(params)}" if params else "it takes none"
                 raise cfg.error(
                     f"unknown {cls.label} option '{name}'"
-                    f"{did_you_mean(str(name), params, loose=True)}; expected {', '.join(params)}",
+                    f"{did_you_mean(str(name), params, loose=True)}; {expected}",
                     f"{key}.{name}",
                 )
         cls.validate(cfg, key, options)

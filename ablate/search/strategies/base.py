@@ -5,11 +5,11 @@ selects it. One file per strategy, plus its registration, is all a new one takes
 
 Lifecycle, for one sweep:
 
-1. :meth:`Strategy.check` while the plan is made: settings this strategy needs or refuses
-   (``one_at_a_time`` needs a baseline; Optuna cannot honour ``exclude``).
-2. :meth:`Strategy.points`: the planned points, excluded ones dropped. Every point runs once
-   per seed. A *proposing* strategy (``proposes = True``) plans none and proposes points
-   while the sweep runs, through the Ray Tune searcher of step 4.
+1. :meth:`Strategy.check` while the ``tune:`` block is read: settings this strategy needs
+   or refuses (``one_at_a_time`` needs a baseline; Optuna cannot honour ``exclude``).
+2. :meth:`Strategy.points` from a :class:`Planning`: the planned points, excluded ones
+   dropped. Every point runs once per seed. A *proposing* strategy (``proposes = True``)
+   plans none and proposes points while the sweep runs, through the searcher of step 4.
 3. :meth:`Strategy.build_points`: the points whose models ``ablate plan`` dry-builds.
 4. :meth:`Strategy.searcher`, in the Tune driver only: a Ray Tune ``Searcher``, or None to
    hand Tune the planned trial list. Ray and Optuna are imported here, never at import time.
@@ -18,18 +18,40 @@ Lifecycle, for one sweep:
 from __future__ import annotations
 
 import abc
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ablate.config import Config
-from ablate.registry import Registry
+from ablate.registry import EXTENSIONS_GROUP, Registry
 from ablate.search.points import continuous_dims, matches
 from ablate.search.space import Point, Space, describe_point
 from ablate.settings import TuneSettings
 
 #: Search strategies by name, in the order ``ablate`` lists them.
-STRATEGIES = Registry("strategy", ordered=True)
+STRATEGIES = Registry("strategy", ordered=True, group=EXTENSIONS_GROUP)
+
+
+@dataclass(frozen=True)
+class Planning:
+    """What a strategy plans from.
+
+    Attributes:
+        cfg: The sweep file: ``cfg.error(message, "tune.key")`` is a one-line error, exit 2.
+        space: The parsed search space.
+        tune: The validated ``tune:`` block.
+        baseline: The ``tune.baseline`` point, or None.
+        rules: The ``tune.exclude`` rules, as partial points.
+        rng: A generator seeded from ``tune.seed``.
+    """
+
+    cfg: Config
+    space: Space
+    tune: TuneSettings
+    baseline: Point | None
+    rules: list[Point]
+    rng: np.random.Generator
 
 
 class Strategy(abc.ABC):
@@ -45,25 +67,23 @@ class Strategy(abc.ABC):
     proposes: ClassVar[bool] = False
     levels_from_num_samples: ClassVar[bool] = False
 
-    def check(self, cfg: Config, tune: TuneSettings, space: Space) -> None:
+    def check(self, cfg: Config, tune: TuneSettings) -> None:  # noqa: B027 - optional hook
         """Raise a ``cfg.error`` for settings this strategy cannot run with."""
-        if self.levels_from_num_samples and tune.num_samples > 1 and not continuous_dims(space):
-            raise cfg.error(
-                f"{tune.strategy} runs every cell once; num_samples draws levels of continuous "
+
+    def plan(self, p: Planning) -> list[Point]:
+        """The planned points (what the plan calls): :meth:`points`, once ``num_samples``
+        is known to mean something here."""
+        t = p.tune
+        if self.levels_from_num_samples and t.num_samples > 1 and not continuous_dims(p.space):
+            raise p.cfg.error(
+                f"{t.strategy} runs every cell once; num_samples draws levels of continuous "
                 "dimensions and this space has none; repeat cells with search.seeds instead",
                 "tune.num_samples",
             )
+        return self.points(p)
 
     @abc.abstractmethod
-    def points(
-        self,
-        cfg: Config,
-        space: Space,
-        tune: TuneSettings,
-        baseline: Point | None,
-        rules: list[Point],
-        rng: np.random.Generator,
-    ) -> list[Point]:
+    def points(self, p: Planning) -> list[Point]:
         """The planned points, without those an ``exclude`` rule matches."""
 
     def build_points(self, space: Space, tune: TuneSettings, planned: list[Point]) -> list[Point]:
@@ -106,4 +126,4 @@ def excluded(point: Point, rules: list[Point]) -> bool:
     return any(matches(point, r) for r in rules)
 
 
-__all__ = ["STRATEGIES", "Strategy", "drop_excluded", "excluded"]
+__all__ = ["STRATEGIES", "Planning", "Strategy", "drop_excluded", "excluded"]

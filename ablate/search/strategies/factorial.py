@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ablate.config import Config
 from ablate.search.points import continuous_dims, cross, dedupe
-from ablate.search.space import Point, Space
-from ablate.search.strategies.base import STRATEGIES, Strategy, drop_excluded
-from ablate.settings import TuneSettings
+from ablate.search.space import Point
+from ablate.search.strategies.base import STRATEGIES, Planning, Strategy, drop_excluded
 
 
 @STRATEGIES.register_module("factorial")
@@ -18,22 +14,14 @@ class Factorial(Strategy):
 
     levels_from_num_samples = True
 
-    def points(
-        self,
-        cfg: Config,
-        space: Space,
-        tune: TuneSettings,
-        baseline: Point | None,
-        rules: list[Point],
-        rng: np.random.Generator,
-    ) -> list[Point]:
-        cont = continuous_dims(space)
+    def points(self, p: Planning) -> list[Point]:
+        cont = continuous_dims(p.space)
         if not cont:
-            points = cross(space.dims, {})
+            points = cross(p.space.dims, {})
         else:
             points = []
-            for _ in range(tune.num_samples):
-                levels = {d.label: d.dist.sample(rng) for d in cont if d.dist is not None}
-                points += cross(space.dims, levels)
+            for _ in range(p.tune.num_samples):
+                levels = {d.label: d.dist.sample(p.rng) for d in cont if d.dist is not None}
+                points += cross(p.space.dims, levels)
             points = dedupe(points)
-        return drop_excluded(cfg, points, rules)
+        return drop_excluded(p.cfg, points, p.rules)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from ablate.config import Config
 from ablate.search.points import dedupe
-from ablate.search.space import Dim, Point, Space
-from ablate.search.strategies.base import STRATEGIES, Strategy, drop_excluded
+from ablate.search.space import Dim, Point
+from ablate.search.strategies.base import STRATEGIES, Planning, Strategy, drop_excluded
 from ablate.settings import TuneSettings
 
 
@@ -21,24 +19,16 @@ class OneAtATime(Strategy):
 
     levels_from_num_samples = True
 
-    def check(self, cfg: Config, tune: TuneSettings, space: Space) -> None:
+    def check(self, cfg: Config, tune: TuneSettings) -> None:
         if tune.baseline is None:
             raise cfg.error(
                 "one_at_a_time needs a baseline: {dimension: value, ...} to vary one "
                 "dimension at a time from",
                 "tune.baseline",
             )
-        super().check(cfg, tune, space)
 
-    def points(
-        self,
-        cfg: Config,
-        space: Space,
-        tune: TuneSettings,
-        baseline: Point | None,
-        rules: list[Point],
-        rng: np.random.Generator,
-    ) -> list[Point]:
+    def points(self, p: Planning) -> list[Point]:
+        baseline, rng = p.baseline, p.rng
         assert baseline is not None  # check() made sure
         points = [dict(baseline)]
 
@@ -51,16 +41,16 @@ class OneAtATime(Strategy):
                     out.update(defaults(d.choice(v).dims))
             return out
 
-        for d in list(space.active(baseline)):
+        for d in list(p.space.active(baseline)):
             if d.discrete:
                 values = [v for v in d.options() if v != baseline[d.label]]
             else:
                 assert d.dist is not None
-                values = [d.dist.sample(rng) for _ in range(tune.num_samples)]
+                values = [d.dist.sample(rng) for _ in range(p.tune.num_samples)]
             for v in values:
-                p = {k: val for k, val in baseline.items() if not k.startswith(d.label + ".")}
-                p[d.label] = v
+                point = {k: x for k, x in baseline.items() if not k.startswith(d.label + ".")}
+                point[d.label] = v
                 if d.is_component:
-                    p.update(defaults(d.choice(v).dims))
-                points.append(p)
-        return drop_excluded(cfg, dedupe(points), rules)
+                    point.update(defaults(d.choice(v).dims))
+                points.append(point)
+        return drop_excluded(p.cfg, dedupe(points), p.rules)

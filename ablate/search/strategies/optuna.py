@@ -13,7 +13,7 @@ import numpy as np
 from ablate.config import Config
 from ablate.search.points import continuous_dims, cross, dedupe
 from ablate.search.space import Dim, Point, Space
-from ablate.search.strategies.base import STRATEGIES, Strategy
+from ablate.search.strategies.base import STRATEGIES, Planning, Strategy
 from ablate.settings import TuneSettings
 
 
@@ -47,7 +47,7 @@ class Optuna(Strategy):
     proposes = True
     levels_from_num_samples = False
 
-    def check(self, cfg: Config, tune: TuneSettings, space: Space) -> None:
+    def check(self, cfg: Config, tune: TuneSettings) -> None:
         if tune.exclude:
             raise cfg.error(
                 "optuna proposes points as it goes and cannot skip excluded ones; "
@@ -55,15 +55,7 @@ class Optuna(Strategy):
                 "tune.exclude",
             )
 
-    def points(
-        self,
-        cfg: Config,
-        space: Space,
-        tune: TuneSettings,
-        baseline: Point | None,
-        rules: list[Point],
-        rng: np.random.Generator,
-    ) -> list[Point]:
+    def points(self, p: Planning) -> list[Point]:
         return []  # proposed while the sweep runs
 
     def build_points(self, space: Space, tune: TuneSettings, planned: list[Point]) -> list[Point]:

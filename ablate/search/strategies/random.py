@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-from ablate.config import Config
 from ablate.search.points import random_points
-from ablate.search.space import Point, Space
-from ablate.search.strategies.base import STRATEGIES, Strategy, excluded
-from ablate.settings import TuneSettings
+from ablate.search.space import Point
+from ablate.search.strategies.base import STRATEGIES, Planning, Strategy, excluded
 
 
 @STRATEGIES.register_module("random")
@@ -19,22 +15,17 @@ class Random(Strategy):
     distinct points than the space has is an error.
     """
 
-    def points(
-        self,
-        cfg: Config,
-        space: Space,
-        tune: TuneSettings,
-        baseline: Point | None,
-        rules: list[Point],
-        rng: np.random.Generator,
-    ) -> list[Point]:
-        out = random_points(space, tune.num_samples, rng, lambda p: not excluded(p, rules))
-        if len(out) < tune.num_samples:
+    def points(self, p: Planning) -> list[Point]:
+        n, rules = p.tune.num_samples, p.rules
+        out = random_points(p.space, n, p.rng, lambda point: not excluded(point, rules))
+        if len(out) < n:
             if not out and rules:
-                raise cfg.error("tune.exclude drops every cell: nothing would run", "tune.exclude")
+                raise p.cfg.error(
+                    "tune.exclude drops every cell: nothing would run", "tune.exclude"
+                )
             left = " after tune.exclude" if rules else ""
-            raise cfg.error(
-                f"random asks for {tune.num_samples} distinct points but the space has only "
+            raise p.cfg.error(
+                f"random asks for {n} distinct points but the space has only "
                 f"{len(out)}{left}; lower num_samples or use strategy: factorial",
                 "tune.num_samples",
             )
