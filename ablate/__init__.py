@@ -16,6 +16,7 @@ stays light: torch comes with the model contracts, not before.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -83,7 +84,10 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
-        raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+        # A submodule (``ablate.registry``), as an eager package would have it imported.
+        if importlib.util.find_spec(f"ablate.{name}") is None:
+            raise AttributeError(f"module 'ablate' has no attribute {name!r}")
+        return importlib.import_module(f"ablate.{name}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value

@@ -1,6 +1,7 @@
 """A fingerprint of the code a trial runs: ablate, its plugins (the built-in components
-among them), and the sweep's ``custom_imports``. Incremental sweeps use it to re-run finished trials only when asked to
-(``--rerun-changed-code``) and the code they ran with has changed since."""
+among them), and the sweep's ``custom_imports``. Incremental sweeps use it to re-run
+finished trials only when asked to (``--rerun-changed-code``) and the code they ran with has
+changed since."""
 
 from __future__ import annotations
 

@@ -23,8 +23,8 @@ def train_config(opts: TrainOptions) -> int:
     class Printer(Runtime):
         def report(self, metrics: dict[str, float], images: Any, state: Any) -> None:
             if not opts.json:
-                shown = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch")
-                print(f"epoch {int(metrics['epoch'])}  {shown}", flush=True)
+                line = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch")
+                print(f"epoch {int(metrics['epoch'])}  {line}", flush=True)
 
     final = train(cfg, Printer())
     if opts.json:

@@ -12,7 +12,8 @@ from ablate.tracking.store import Store, run_filter
 
 
 def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tuple[str, int]]:
-    """``(cell, seed)`` pairs of ``sweep`` that ended FINISHED (or were stopped by an early-stopping scheduler).
+    """``(cell, seed)`` pairs of ``sweep`` that ended FINISHED, or that an early-stopping
+    scheduler stopped.
 
     Args:
         code: Count only trials that ran this code fingerprint (``ablate.code`` tag).

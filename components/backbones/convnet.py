@@ -26,7 +26,7 @@ class ConvNet(BaseModule):
         norm: BatchNorm after each conv (else the conv has a bias).
         act: Activation name: ``relu``, ``gelu``, ``silu`` or ``tanh``.
         out_indices: Stages to return; negative indices count from the last stage.
-        init_cfg: See ``ablate.init``.
+        init_cfg: See ``ablate.nn.weights``.
 
     Shapes:
         inputs (N, in_channels, H, W) -> tuple of (N, widths[i], H_i, W_i), with

@@ -71,7 +71,7 @@ class ResNet(BaseModule):
         strides: Stride of each stage.
         out_indices: Which stages to return, as a tuple.
         zero_init_residual: Zero the last BN of each block (a common trick).
-        init_cfg: See ``ablate.init``.
+        init_cfg: See ``ablate.nn.weights``.
 
     Shapes:
         inputs (N, in_channels, H, W) -> tuple of (N, C_i, H_i, W_i).

@@ -93,7 +93,7 @@ class VisionTransformer(BaseModule):
             ``cls_token`` (needs ``with_cls_token``) or ``avg_featmap`` (mean patch token).
         final_norm: LayerNorm after the last layer.
         out_indices: Layers to return; negative indices count from the last layer.
-        init_cfg: See ``ablate.init``.
+        init_cfg: See ``ablate.nn.weights``.
 
     Shapes:
         inputs (N, in_channels, H, W) -> tuple, one per ``out_indices``, of

@@ -19,7 +19,7 @@ class ClsHead(BaseModule):
     Args:
         loss: Loss config for the ``cls`` prefix.
         topk: Accuracies to report (``val/top1``, ``val/top5``).
-        init_cfg: See ``ablate.init``.
+        init_cfg: See ``ablate.nn.weights``.
     """
 
     output = "logits"

@@ -25,7 +25,7 @@ class EmbeddingHead(BaseModule):
         embed_dims: Embedding width D.
         normalize: L2-normalise each embedding (distances then lie in [0, 2]).
         loss: Loss config for the ``cls`` prefix; default ``TripletLoss``.
-        init_cfg: See ``ablate.init``.
+        init_cfg: See ``ablate.nn.weights``.
 
     Shapes:
         (N, in_channels) (or a tuple whose last entry is that) -> (N, embed_dims).

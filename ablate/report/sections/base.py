@@ -15,6 +15,7 @@ from typing import ClassVar
 
 import pandas as pd
 
+from ablate.errors import AblateError, did_you_mean
 from ablate.registry import EXTENSIONS_GROUP, Registry
 from ablate.report.analysis import Analysis, value_text
 from ablate.report.render import Block
@@ -33,6 +34,11 @@ class Refs:
 
     def section(self, name: str) -> str:
         """``section 8`` for the section registered as ``name``."""
+        if name not in self.numbers:
+            raise AblateError(
+                f"no report section '{name}'{did_you_mean(name, self.numbers)} to refer to",
+                hint=f"sections: {', '.join(self.numbers)}",
+            )
         return f"section {self.numbers[name]}"
 
 

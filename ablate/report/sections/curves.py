@@ -1,4 +1,4 @@
-"""Learning curves: the metric per epoch, mean over seeds, per cell."""
+"""The learning-curves section: the metric per epoch, mean over seeds, for each cell."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Failed trials: trials that did not finish, grouped by error."""
+"""The failed-trials section: the trials that did not finish, grouped by their error."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""How to read this: the sweep in a few facts, the best cell, and how to read the rest."""
+"""The how-to-read section: the sweep in a few facts, its best cell, and the vocabulary."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parameter importance: optuna's importance evaluators on the finished trials."""
+"""The parameter-importance section: Optuna's evaluators on the finished trials."""
 
 from __future__ import annotations
 

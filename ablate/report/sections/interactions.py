@@ -1,4 +1,4 @@
-"""Interactions: pairs of dimensions: does the best choice of one depend on the other?"""
+"""The interactions section: does the best choice of one dimension depend on another?"""
 
 from __future__ import annotations
 

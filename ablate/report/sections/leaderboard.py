@@ -1,4 +1,4 @@
-"""Leaderboard of cells: cells ranked by mean over seeds, with 95% intervals."""
+"""The leaderboard section: cells ranked by their mean over seeds, with 95% intervals."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Marginal effect of each dimension: per dimension: each choice against the reference choice."""
+"""The marginal-effects section: each choice of a dimension against the reference choice."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Difference from the reference cell: each cell against the reference cell: a Holm-corrected test and a verdict."""
+"""The reference section: each cell against the reference cell, Holm-corrected, a verdict."""
 
 from __future__ import annotations
 
