@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -62,14 +63,28 @@ PACKAGE_PLUGIN = FILE_PLUGIN.replace("ShippedPooling", "PackagedPooling")
 
 
 def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+    """``n`` ports free on every loopback address, below the kernel's ephemeral range.
+
+    A port the kernel handed out for port 0 is one it may hand out again to any of Ray's
+    own processes while the cluster starts ("Address already in use"); a port below that
+    range is never handed out so.
+    """
+    low = 32768
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    ports: list[int] = []
+    while len(ports) < n:
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in ports:
+            continue
+        try:
+            for host in ("127.0.0.1", HEAD_IP, WORKER_IP):
+                with socket.socket() as s:
+                    s.bind((host, port))
+        except OSError:
+            continue
+        ports.append(port)
     return ports
 
 
