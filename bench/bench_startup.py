@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine, write_result  # noqa: E402
+from _common import machine, write_result
 
 HEAVY = ("torch", "ray", "mlflow", "pandas", "numpy")
 PROBE = """
