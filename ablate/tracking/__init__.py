@@ -12,8 +12,9 @@ Layout, per sweep name:
   epoch; ``config.yaml``, the fully resolved config. A failed trial ends FAILED with
   ``ablate.error`` (its one-line cause) and ``error.txt`` (the traceback).
 
-Only the Tune driver writes: :meth:`SweepTracker.callback` queues each trial event and one
-writer thread makes every MLflow call, in order (Tune's loop never waits on the store).
+Only the Tune driver writes: the callback of :func:`.callback.tracker_callback` queues each
+trial event, and one writer thread makes every MLflow call, in order (Tune's loop never waits
+on the store).
 SQLite never sees two writers and cluster workers never need the store. A child run is found
 again by its Tune trial (``ablate.trial_id``, ``ablate.tune_path``), or, for a trial that
 resumes from its checkpoint in a later ``ablate run``, by its unfinished ``(cell, seed)`` run:

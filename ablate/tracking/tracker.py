@@ -127,9 +127,10 @@ class TrackerStats:
 class SweepTracker:
     """Writes one ``ablate run`` to MLflow: the parent run, then every trial's child run.
 
-    Lifecycle: :meth:`start` (before Ray starts) -> Tune drives :meth:`callback` through the
-    sweep -> :meth:`finish` or :meth:`abort`. The ``trial_*`` methods take plain data, so
-    they are usable (and tested) without Ray.
+    Lifecycle: :meth:`start` (before Ray starts) -> Tune drives the callback that
+    :func:`ablate.tracking.callback.tracker_callback` makes for it through the sweep ->
+    :meth:`finish` or :meth:`abort`. The ``trial_*`` methods take plain data, so they are
+    usable (and tested) without Ray.
     """
 
     store: Store
