@@ -36,43 +36,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from doc_project import doc_pattern, forget_plugin, parse_markers, write_project
 
 from ablate.cli import main
 from ablate.errors import EXIT_USER_ERROR
-from ablate.registry import EXTENSIONS_GROUP, REGISTRIES
+from ablate.registry import EXTENSIONS_GROUP
 from ablate.report.sections import SECTIONS
-from ablate.search.schedulers import SCHEDULERS
 from ablate.search.strategies import STRATEGIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "extending.md"
-KINDS = ("file", "stdout-lines", "stderr", "points", "run", "report-sections", "report-lines")
-MARKER = re.compile(rf"^<!-- ({'|'.join(KINDS)}): (.+?) -->$")
 PLUGIN = "my_ext"
-
-
-def parse_doc(text: str) -> list[tuple[str, str, str]]:
-    """``(kind, argument, block)`` for every marker, in the doc's order."""
-    lines = text.splitlines()
-    out: list[tuple[str, str, str]] = []
-    for i, line in enumerate(lines):
-        m = MARKER.match(line.strip())
-        if not m:
-            continue
-        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
-            raise AssertionError(
-                f"{DOC.name}:{i + 1}: marker '{line}' is not followed by a fenced block"
-            )
-        end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
-        out.append((m.group(1), m.group(2).strip(), "\n".join(lines[i + 2 : end]) + "\n"))
-    return out
-
-
-PARTS = parse_doc(DOC.read_text(encoding="utf-8"))
+KINDS = ("file", "stdout-lines", "stderr", "points", "run", "report-sections", "report-lines")
+PARTS = parse_markers(DOC, KINDS)
 
 
 def _parts(kind: str) -> list[tuple[str, str]]:
-    return [(arg, block) for k, arg, block in PARTS if k == kind]
+    return [(arg, block or "") for k, arg, block in PARTS if k == kind]
 
 
 FILES = dict(_parts("file"))
@@ -88,31 +68,13 @@ def _block_lines(block: str) -> list[str]:
     return [ln for ln in block.strip().splitlines() if ln.strip()]
 
 
-def _pattern(expected: str) -> re.Pattern[str]:
-    """``...`` in a doc line stands for any text."""
-    return re.compile(".*".join(re.escape(part) for part in expected.split("...")))
-
-
-def _forget_plugin() -> None:
-    """Unregister and unimport the plugin, so no other test sees it."""
-    for registry in [*REGISTRIES.values(), STRATEGIES, SCHEDULERS, SECTIONS]:
-        for name, obj in list(registry._table.items()):
-            if getattr(obj, "__module__", "").split(".")[0] == PLUGIN:
-                del registry._table[name]
-    for mod in [m for m in sys.modules if m.split(".")[0] == PLUGIN]:
-        del sys.modules[mod]
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("my_project")
-    for rel, text in FILES.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    _forget_plugin()
+    write_project(root, FILES)
+    forget_plugin(PLUGIN)
     yield root
-    _forget_plugin()
+    forget_plugin(PLUGIN)
     while str(root) in sys.path:
         sys.path.remove(str(root))
     assert "corners" not in STRATEGIES._table and "cost" not in SECTIONS._table
@@ -211,7 +173,7 @@ def test_documented_output_is_real(
     assert code == 0, err
     real = [" ".join(ln.split()) for ln in out.splitlines()]
     for line in _block_lines(expected):
-        pattern = _pattern(" ".join(line.split()))
+        pattern = doc_pattern(" ".join(line.split()))
         assert any(pattern.fullmatch(r) for r in real), (
             f"doc line not in `ablate {argv}` output:\n{line}\n---\n{out}"
         )
@@ -237,7 +199,7 @@ def test_documented_error_is_real(
     code, _, err = _ablate(argv, capsys)
     assert code == EXIT_USER_ERROR
     assert len(err.splitlines()) == 1, err
-    assert _pattern(expected.strip()).fullmatch(err.strip()), (
+    assert doc_pattern(expected.strip()).fullmatch(err.strip()), (
         f"doc says:\n{expected}\nablate says:\n{err}"
     )
 

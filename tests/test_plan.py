@@ -244,6 +244,27 @@ def test_random_never_samples_excluded_points() -> None:
             "exceeds max_t 3 (train.epochs is 3)",
         ),
         (NECK_HEAD, "fifo", "tune", "expected a mapping"),
+        # the dict form of a scheduler: options are its constructor's arguments
+        (
+            NECK_HEAD,
+            {"scheduler": {"grace_period": 1}},
+            "tune.scheduler",
+            "expected {type: <scheduler>",
+        ),
+        (
+            NECK_HEAD,
+            {"scheduler": {"type": "asha", "grace": 1}},
+            "tune.scheduler.grace",
+            "(did you mean 'grace_period'?)",
+        ),
+        (
+            NECK_HEAD,
+            {"scheduler": {"type": "asha", "grace_period": 2}, "asha": {"max_t": 3}},
+            "tune.asha",
+            "set twice",
+        ),
+        (NECK_HEAD, {"scheduler": {"type": "fifo", "x": 1}}, "tune.scheduler.x", "takes none"),
+        (NECK_HEAD, {"scheduler": {"type": "ashaa"}}, "tune.scheduler", "(did you mean 'asha'?)"),
     ],
 )
 def test_tune_mistakes(search: dict[str, Any], tune: Any, key: str, message: str) -> None:
@@ -463,3 +484,17 @@ def test_a_dataset_typo_is_not_mistaken_for_missing_data() -> None:
     builds = dry_build(make_plan(sweep({"model.neck": [GAP]}, data=data, model=model)))
     assert builds[0].error is not None
     assert "unknown argument 'data_rot' for CIFAR10" in builds[0].error
+
+
+@pytest.mark.parametrize(
+    "tune",
+    [
+        {"scheduler": "asha", "asha": {"grace_period": 2}},
+        {"scheduler": {"type": "asha", "grace_period": 2}},
+    ],
+    ids=["asha-block", "dict-form"],
+)
+def test_both_forms_of_scheduler_options_build_the_same_scheduler(tune: dict[str, Any]) -> None:
+    plan = make_plan(sweep(NECK_HEAD, tune))
+    assert plan.scheduler.stops_early and plan.scheduler.grace_period == 2  # type: ignore[attr-defined]
+    assert plan.scheduler.tune_scheduler(plan.epochs)._max_t == plan.epochs

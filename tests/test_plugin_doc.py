@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import shutil
 import subprocess
 import sys
@@ -24,65 +23,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from doc_project import doc_pattern, forget_plugin, parse_markers, write_project
 
 from ablate.cli import main
 from ablate.errors import EXIT_USER_ERROR
-from ablate.registry import REGISTRIES
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "adding_components.md"
-MARKER = re.compile(r"^<!-- (file|run|stderr|stdout-lines): (.+?) -->$")
 PLUGIN = "my_plugins"
-
-
-def parse_doc(text: str) -> list[tuple[str, str, str | None]]:
-    """``(kind, argument, block)`` for every marker; ``block`` is None for ``run``."""
-    lines = text.splitlines()
-    out: list[tuple[str, str, str | None]] = []
-    for i, line in enumerate(lines):
-        m = MARKER.match(line.strip())
-        if not m:
-            continue
-        kind, arg = m.group(1), m.group(2).strip()
-        if kind == "run":
-            out.append((kind, arg, None))
-            continue
-        if i + 1 >= len(lines) or not lines[i + 1].startswith("```"):
-            raise AssertionError(
-                f"{DOC.name}:{i + 1}: marker '{line}' is not followed by a fenced block"
-            )
-        end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
-        out.append((kind, arg, "\n".join(lines[i + 2 : end]) + "\n"))
-    return out
-
-
-PARTS = parse_doc(DOC.read_text(encoding="utf-8"))
-FILES = {arg: block for kind, arg, block in PARTS if kind == "file"}
+PARTS = parse_markers(DOC, ("file", "run", "stderr", "stdout-lines"), blockless=("run",))
+FILES = {arg: block or "" for kind, arg, block in PARTS if kind == "file"}
 RUNS = [arg for kind, arg, _ in PARTS if kind == "run"]
 STDERRS = [(arg, block) for kind, arg, block in PARTS if kind == "stderr"]
 STDOUTS = [(arg, block) for kind, arg, block in PARTS if kind == "stdout-lines"]
 
 
-def _forget_plugin() -> None:
-    """Unregister and unimport the plugin, so no other test sees it."""
-    for registry in REGISTRIES.values():
-        for name, obj in list(registry._table.items()):
-            if getattr(obj, "__module__", "").split(".")[0] == PLUGIN:
-                del registry._table[name]
-    for mod in [m for m in sys.modules if m.split(".")[0] == PLUGIN]:
-        del sys.modules[mod]
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("my_project")
-    for rel, text in FILES.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    _forget_plugin()
+    write_project(root, FILES)
+    forget_plugin(PLUGIN)
     yield root
-    _forget_plugin()
+    forget_plugin(PLUGIN)
     while str(root) in sys.path:
         sys.path.remove(str(root))
 
@@ -172,8 +134,9 @@ def test_documented_error_is_real(
     code, _, err = _ablate(argv, capsys)
     assert code == EXIT_USER_ERROR
     assert len(err.splitlines()) == 1, err
-    pattern = ".*".join(re.escape(part) for part in expected.strip().split("..."))
-    assert re.fullmatch(pattern, err.strip()), f"doc says:\n{expected}\nablate says:\n{err}"
+    assert doc_pattern(expected.strip()).fullmatch(err.strip()), (
+        f"doc says:\n{expected}\nablate says:\n{err}"
+    )
 
 
 @pytest.mark.parametrize(("argv", "expected"), STDOUTS, ids=[a for a, _ in STDOUTS])
