@@ -68,6 +68,7 @@ class DigitIdentities(Dataset):
         self.inputs = torch.from_numpy(np.ascontiguousarray(images[keep]))
         self.labels = torch.from_numpy(labels.astype(np.int64))
         self.is_probe = torch.from_numpy(probe)
+        self.indices = torch.from_numpy(keep.astype(np.int64))  # rows of load_digits()
         self.num_identities = len(np.unique(labels))
 
     @staticmethod

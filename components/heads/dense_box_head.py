@@ -18,7 +18,11 @@ DEFAULT_LOSS_BBOX = {"type": "L1Loss"}
 def _branch(cin: int, width: int, stacked: int, cout: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(stacked):
-        layers += [nn.Conv2d(cin, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+        layers += [
+            nn.Conv2d(cin, width, 3, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+        ]
         cin = width
     layers.append(nn.Conv2d(cin, cout, 1))
     return nn.Sequential(*layers)
@@ -96,7 +100,7 @@ class DenseBoxHead(BaseModule):
 
     def decode(self, distances: Tensor) -> Tensor:
         """Distances (N, 4, H, W) -> boxes (N, H * W, 4) xyxy in image fractions."""
-        n, _, h, w = distances.shape
+        _n, _, h, w = distances.shape
         centres = location_centres(h, w, distances.device)  # (H * W, 2)
         ltrb = distances.flatten(2).transpose(1, 2)  # (N, H * W, 4)
         return torch.cat([centres - ltrb[..., :2], centres + ltrb[..., 2:]], dim=2)

@@ -29,7 +29,7 @@ def aligned_iou(pred: Tensor, target: Tensor, mode: str = "iou", eps: float = 1e
         return iou
     # The smallest box enclosing both: GIoU penalises the empty part of it, so disjoint
     # boxes still get a gradient pulling them together (Rezatofighi et al., 2019).
-    enclose = (torch.maximum(pred[:, 2:], target[:, 2:]) - torch.minimum(pred[:, :2], target[:, :2]))
+    enclose = torch.maximum(pred[:, 2:], target[:, 2:]) - torch.minimum(pred[:, :2], target[:, :2])
     enclose_area = enclose.clamp(min=0).prod(dim=1).clamp(min=eps)
     return iou - (enclose_area - union) / enclose_area
 
@@ -123,7 +123,9 @@ class GIoULoss(_BoxLoss):
         N = 0 gives a zero loss that keeps the graph.
     """
 
-    def __init__(self, eps: float = 1e-6, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(
+        self, eps: float = 1e-6, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
         super().__init__(loss_weight, reduction)
         if eps <= 0:
             raise ValueError(f"eps must be positive, got {eps}")

@@ -42,7 +42,9 @@ class ElementwiseLoss(BaseLoss):
                 f"{tuple(pred.shape)} and {tuple(target.shape)}"
             )
         reduction = self.pick_reduction(reduction_override)
-        loss = self.function(pred, target.to(pred.dtype), weight, reduction, avg_factor, **self.extra())
+        loss = self.function(
+            pred, target.to(pred.dtype), weight, reduction, avg_factor, **self.extra()
+        )
         return self.loss_weight * loss
 
 

@@ -58,7 +58,9 @@ class SmoothL1Loss(ElementwiseLoss):
 
     function = staticmethod(_smooth_l1)
 
-    def __init__(self, beta: float = 1.0, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init__(
+        self, beta: float = 1.0, loss_weight: float = 1.0, reduction: str = "mean"
+    ) -> None:
         super().__init__(loss_weight, reduction)
         if beta <= 0:
             raise ValueError(f"beta must be positive, got {beta}")

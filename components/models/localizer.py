@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
 
 from ablate import BACKBONES, HEADS, MODELS
 from ablate.nn import BaseModel, Batch, ModelOutput, validate_init_cfg
