@@ -1,4 +1,5 @@
-"""The typed sections of a config: ``train:``, ``data:``, ``tune:`` and ``scaling:``.
+"""The typed sections of a config: ``train:``, ``data:``, ``evaluation:``, ``tune:`` and
+``scaling:``.
 
 Each section is a frozen dataclass read by one function, :func:`read_section`: unknown keys
 and wrong value types are errors naming the config path and the accepted fields. Checks
@@ -110,8 +111,37 @@ def train_settings(cfg: Config) -> TrainSettings:
     return settings
 
 
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The ``evaluation:`` section.
+
+    Attributes:
+        metrics: ``[{type: <METRICS name>, ...}]``; None: the model kind's default
+            (``Accuracy`` on logits, ``Retrieval`` on embeddings).
+        test: Also build the dataset with ``split='test'`` and evaluate it once, at the
+            end of each trial (``test/<name>``); ``val`` still selects.
+    """
+
+    metrics: list[dict[str, Any]] | None = None
+    test: bool = False
+
+
+def evaluation_settings(cfg: Config) -> EvaluationSettings:
+    settings = read_section(cfg, "evaluation", EvaluationSettings, empty_ok=True)
+    for i, m in enumerate(settings.metrics or []):
+        if not isinstance(m, Mapping) or "type" not in m:
+            raise cfg.error(
+                f"expected a metric {{type: <name>, ...}}, got {m!r}", f"evaluation.metrics.{i}"
+            )
+    return settings
+
+
 #: The sections whose fields a search dimension may name (``train.epochs``, ``data.batch_size``).
-SECTION_FIELDS: dict[str, type] = {"train": TrainSettings, "data": DataSettings}
+SECTION_FIELDS: dict[str, type] = {
+    "train": TrainSettings,
+    "data": DataSettings,
+    "evaluation": EvaluationSettings,
+}
 
 
 # --- tune: ---------------------------------------------------------------------------------------
@@ -224,12 +254,14 @@ def scaling_settings(cfg: Config) -> ScalingSettings:
 __all__ = [
     "SECTION_FIELDS",
     "DataSettings",
+    "EvaluationSettings",
     "ScalingSettings",
     "TrainSettings",
     "TuneSettings",
     "check_trial_timeout",
     "check_tune_bounds",
     "data_settings",
+    "evaluation_settings",
     "read_section",
     "scaling_settings",
     "train_settings",
