@@ -65,6 +65,7 @@ class DataSettings:
         val_batch_size: Defaults to ``batch_size``.
         loader_workers: DataLoader worker processes.
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
+        test_dataset: The same for the test split (``evaluation.test``).
     """
 
     dataset: dict[str, Any]
@@ -72,6 +73,7 @@ class DataSettings:
     val_batch_size: int | None = None
     loader_workers: int = 0
     val_dataset: dict[str, Any] | None = None
+    test_dataset: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)

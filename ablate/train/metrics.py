@@ -132,6 +132,66 @@ def default_metrics(inference_keys: list[str], topk: tuple[int, ...] | None) -> 
     return []
 
 
+def shapes_of(feats: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
+
+
+def metrics_for(
+    configured: list[dict[str, Any]] | None, out: Mapping[str, Any], topk: Any
+) -> list[BaseMetric]:
+    """The configured metrics, or the default for what the model's dry run produced.
+
+    Raises:
+        AblateError: a bad metric config, or no metric fits a model producing neither
+            logits nor embeddings.
+    """
+    if configured is not None:
+        return build_metrics(configured)
+    keys = sorted(out.get("inference_feat") or {})
+    default = default_metrics(keys, tuple(topk) if topk else None)
+    if not default:
+        raise AblateError(
+            f"no default metric for inference_feat {shapes_of(out.get('inference_feat') or {})} "
+            "(logits get Accuracy, embeddings Retrieval); list evaluation.metrics: "
+            "[{type: ...}] (`ablate components metrics` lists them)",
+            key="evaluation.metrics",
+        )
+    try:
+        return build_metrics(default)
+    except AblateError as err:  # the head's topk is wrong, not evaluation.metrics
+        raise AblateError(err.message, key="model.head.topk") from None
+
+
+def dry_check(
+    metrics: list[BaseMetric],
+    out: Mapping[str, Any],
+    batch: Mapping[str, Any],
+    configured: bool = True,
+) -> None:
+    """Run each metric on the dry run's output and batch, so a missing key or a wrong shape
+    fails at ``ablate plan`` rather than after an epoch; states are reset after.
+
+    Raises:
+        AblateError: naming ``evaluation.metrics.<i>`` (``model`` for a default metric),
+            the key or the shapes.
+    """
+    for i, metric in enumerate(metrics):
+        name, key = type(metric).__name__, f"evaluation.metrics.{i}" if configured else "model"
+        try:
+            metric.update_from(out, batch)
+            metric.results()
+        except KeyError as err:
+            raise AblateError(str(err.args[0]), key=key) from None
+        except (ValueError, RuntimeError, IndexError, TypeError) as err:
+            raise AblateError(
+                f"{name} fails on inference_feat {shapes_of(out.get('inference_feat') or {})} "
+                f"and batch {shapes_of(batch)}: {str(err).strip().splitlines()[0]}",
+                key=key,
+            ) from None
+        finally:
+            metric.reset()
+
+
 def build_metrics(configs: list[Any], key: str = "evaluation.metrics") -> list[BaseMetric]:
     """Each config of ``evaluation.metrics`` built through ``METRICS``.
 
@@ -160,4 +220,14 @@ def build_metrics(configs: list[Any], key: str = "evaluation.metrics") -> list[B
     return built
 
 
-__all__ = ["DEFAULT_METRICS", "SOURCES", "BaseMetric", "Mode", "build_metrics", "default_metrics"]
+__all__ = [
+    "DEFAULT_METRICS",
+    "SOURCES",
+    "BaseMetric",
+    "Mode",
+    "build_metrics",
+    "default_metrics",
+    "dry_check",
+    "metrics_for",
+    "shapes_of",
+]
