@@ -155,8 +155,10 @@ class TuneSettings:
 
     Attributes:
         strategy: A registered search strategy: factorial, one_at_a_time, random, optuna.
-        metric: The metric to rank and search by (``val/top1``).
-        mode: ``max`` or ``min``.
+        metric: The metric to rank and search by: any name the evaluation logs
+            (``val/top1``, ``val/mse``, ``val/success_auc``).
+        mode: ``max`` or ``min``; omitted, the metric's own (``val/mse`` min), which the
+            plan resolves from the built metrics (:func:`guess_mode` until then).
         scheduler: A registered scheduler (``fifo``, ``asha``), or ``{type: name, **options}``.
         num_samples: Points drawn by random/optuna, or levels of continuous dims.
         baseline: The reference cell (required by one_at_a_time).
@@ -170,7 +172,7 @@ class TuneSettings:
 
     strategy: str = "factorial"
     metric: str = "val/top1"
-    mode: Literal["max", "min"] = "max"
+    mode: Literal["max", "min"] | None = None
     scheduler: str | dict[str, Any] = "fifo"
     num_samples: int = 1
     baseline: dict[str, Any] | None = None
@@ -194,6 +196,12 @@ def tune_settings(cfg: Config) -> TuneSettings:
     return read_section(cfg, "tune", TuneSettings, empty_ok=True)
 
 
+def guess_mode(metric: str) -> Literal["max", "min"]:
+    """A metric's mode before any metric is built: losses and errors low, the rest high."""
+    last = metric.rsplit("/", 1)[-1].lower()
+    return "min" if last.endswith("loss") or last in ("mse", "mae", "rmse") else "max"
+
+
 def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
     """Counts and the metric name of the ``tune:`` block."""
     low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
@@ -203,6 +211,12 @@ def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
             raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
     if not t.metric.strip():
         raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
+    if t.metric.startswith("test/"):
+        raise cfg.error(
+            f"'{t.metric}' is measured once, at a trial's end, and selecting on it would bias "
+            f"the test; select on val/{t.metric[5:]} (the report shows test/* beside it)",
+            "tune.metric",
+        )
 
 
 def check_trial_timeout(cfg: Config, t: TuneSettings) -> None:
@@ -264,6 +278,7 @@ __all__ = [
     "check_tune_bounds",
     "data_settings",
     "evaluation_settings",
+    "guess_mode",
     "read_section",
     "scaling_settings",
     "train_settings",
