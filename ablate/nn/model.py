@@ -147,13 +147,19 @@ class LossAggregator(nn.Module):
         losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
         key: Config path of the list, for messages.
         indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
+        named: Config paths by ``log_prefix``, for losses a component holds under their own
+            names (a head's ``loss_cls`` / ``loss_bbox``); they replace ``key.<i>``.
 
     Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
     ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
     """
 
     def __init__(
-        self, losses: list[dict[str, Any]], key: str = "losses", indexed: bool = True
+        self,
+        losses: list[dict[str, Any]],
+        key: str = "losses",
+        indexed: bool = True,
+        named: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(losses, list) or not losses:
@@ -175,6 +181,7 @@ class LossAggregator(nn.Module):
                 )
             if prefix in self.terms:
                 raise AblateError(f"duplicate log_prefix '{prefix}'", key=f"{item_key}.log_prefix")
+            item_key = (named or {}).get(prefix, item_key)
             weight = cfg.pop("loss_term_weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, int | float):
                 raise AblateError(

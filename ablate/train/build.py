@@ -135,6 +135,8 @@ def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
             key="losses",
         )
     key = getattr(model, "losses_key", "model")
+    if isinstance(key, Mapping):  # {log_prefix: path}: a head's loss_cls, loss_bbox, ...
+        return LossAggregator(default, key="model", indexed=False, named=key)
     # A head's single `loss:` dict is not a list: its errors name `model.head.loss.<arg>`.
     return LossAggregator(default, key=key, indexed=len(default) > 1)
 

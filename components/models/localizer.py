@@ -41,7 +41,8 @@ class SingleObjectLocalizer(BaseModel):
         self.init_cfg = init_cfg
         self.backbone = BACKBONES.build(backbone, key="backbone")
         self.head = HEADS.build(with_in_channels(head, self.backbone, "model.head"), key="head")
-        self.losses_key = "model.head"
+        # Errors in a loss name its own config path (model.head.loss_bbox.eps).
+        self.losses_key = {"cls": "model.head.loss_cls", "bbox": "model.head.loss_bbox"}
 
     def forward(self, batch: Batch) -> ModelOutput:
         feats = self.backbone(batch["inputs"])

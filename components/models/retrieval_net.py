@@ -44,7 +44,10 @@ class RetrievalNet(BaseModel):
         self.neck = None if neck is None else NECKS.build(neck, key="neck")
         feeder = self.backbone if self.neck is None else nn.Sequential(self.backbone, self.neck)
         self.head = HEADS.build(with_in_channels(head, feeder, "model.head"), key="head")
-        self.losses_key = "model.head"
+        self.losses_key = {
+            "triplet": "model.head.loss_triplet",
+            "softmax": "model.head.loss_softmax",
+        }
 
     def forward(self, batch: Batch) -> ModelOutput:
         feats = self.backbone(batch["inputs"])

@@ -167,8 +167,8 @@ def _batch(dataset: str, **cfg: Any) -> Callable[[], dict[str, Any]]:
     return lambda: sample_batch(DATASETS.build({"type": dataset, **cfg}, split="train"), n=8)
 
 
-# name -> (model config, make a batch it trains on)
-MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = {
+# name -> (model config, make a batch it trains on, evaluation.metrics or None for the default)
+MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]], list[dict[str, Any]] | None]] = {
     "ImageClassifier": (
         {
             "type": "ImageClassifier",
@@ -177,6 +177,7 @@ MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = {
             "head": {"type": "LinearClsHead", "num_classes": 4},
         },
         _batch("SyntheticImages", num_samples=8, num_classes=4),
+        None,
     ),
     "SingleObjectLocalizer": (
         {
@@ -185,6 +186,7 @@ MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = {
             "head": {"type": "DenseBoxHead", "feat_channels": 4, "loss_cls": {"type": "FocalLoss"}, "loss_bbox": {"type": "GIoULoss"}},
         },
         _batch("ClutteredTarget", num_train=8, image_size=16),
+        [{"type": "SuccessAUC"}, {"type": "BoxIoU"}],
     ),
     "Regressor": (
         {
@@ -193,6 +195,7 @@ MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = {
             "head": {"type": "RegressionHead", "loss": {"type": "SmoothL1Loss"}},
         },
         _batch("Diabetes"),
+        [{"type": "MSE"}, {"type": "R2"}],
     ),
     "RetrievalNet": (
         {
@@ -203,6 +206,7 @@ MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]]]] = {
             "head": {"type": "BNNeckHead", "num_classes": 6, "embed_dims": 4, "loss_triplet": {"type": "TripletLoss", "margin": 10.0}},
         },
         _batch("DigitIdentities"),
+        [{"type": "Retrieval", "probe_key": "is_probe"}],
     ),
 }  # fmt: skip
 
@@ -348,8 +352,9 @@ def test_dataset_builds_both_splits(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", builtins(MODELS))
 def test_model_forward_backward(name: str) -> None:
-    model_cfg, make_batch = _case(MODEL_CASES, name)
-    cfg = Config(data={"model": model_cfg}, file="smoke.yaml")
+    model_cfg, make_batch, metrics = _case(MODEL_CASES, name)
+    evaluation = {} if metrics is None else {"evaluation": {"metrics": metrics}}
+    cfg = Config(data={"model": model_cfg, **evaluation}, file="smoke.yaml")
     batch = make_batch()
     built = build_model(cfg, batch)
     built.model.train()
