@@ -50,6 +50,12 @@ def build_test_dataset(cfg: Config) -> Dataset | None:
             {**settings.dataset, **(settings.test_dataset or {})}, key="data.dataset", split="test"
         )
     except AblateError as err:
+        if (err.key or "").endswith(".split"):  # the dataset has no test split
+            raise cfg.error(
+                f"{settings.dataset.get('type')} cannot be built with split='test' "
+                f"({err.message}); set evaluation.test: false, or give it a test split",
+                "evaluation.test",
+            ) from None
         raise cfg.locate(err) from None
     if len(test) == 0:  # type: ignore[arg-type]
         raise cfg.error("the test split is empty", "data.dataset")

@@ -20,7 +20,13 @@ from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space, describe_point
 from ablate.settings import data_settings, evaluation_settings, train_settings
 from ablate.signature import check_kwargs
-from ablate.train.build import build_datasets, build_model, build_optimizer, sample_batch
+from ablate.train.build import (
+    build_datasets,
+    build_model,
+    build_optimizer,
+    build_test_dataset,
+    sample_batch,
+)
 from ablate.train.loop import metric_names
 from ablate.train.metrics import build_metrics
 
@@ -97,6 +103,7 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
     the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
     try:
         train, _ = build_datasets(cfg)
+        build_test_dataset(cfg)  # evaluation.test on a dataset without a test split
         return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
