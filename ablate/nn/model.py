@@ -132,7 +132,11 @@ class BaseModel(nn.Module):
         raise NotImplementedError
 
     def default_losses(self) -> list[dict[str, Any]] | None:
-        """Loss configs used when the config has no ``losses:`` list (a head's ``loss:``)."""
+        """Loss configs used when the config has no ``losses:`` list (a head's ``loss:``).
+
+        Messages about them name ``self.losses_key``: one config path (``model.head.loss``),
+        or ``{log_prefix: path}`` when a head holds each loss under its own argument.
+        """
         return None
 
     def init_weights(self) -> None:

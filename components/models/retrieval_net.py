@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
+from torch import Tensor, nn
 
 from ablate import BACKBONES, HEADS, MODELS, NECKS
 from ablate.nn import BaseModel, Batch, ModelOutput, validate_init_cfg
@@ -27,7 +27,8 @@ class RetrievalNet(BaseModel):
         neck: Pooling neck config, or None.
         init_cfg: Initialiser(s) for the whole model.
 
-    ``inference_feat`` holds ``embeddings`` (N, embed_dims), before the BNNeck.
+    ``inference_feat`` holds ``embeddings`` (N, embed_dims), before the BNNeck. Labels the
+    classifier does not know (val and test identities) weigh 0 in the softmax loss.
     """
 
     def __init__(
@@ -55,12 +56,28 @@ class RetrievalNet(BaseModel):
         labels = batch["labels"]
         entries = {
             "triplet": {"embeddings": embeddings, "labels": labels},
-            "softmax": {"logits": logits, "labels": labels},
+            "softmax": self._softmax_entry(logits, labels),
         }
         return {
             "training_feat": {k: v for k, v in entries.items() if k in self.head.loss_cfgs},
             "visual_summary": {},
             "inference_feat": {"embeddings": embeddings},
+        }
+
+    @staticmethod
+    def _softmax_entry(logits: Tensor | None, labels: Tensor) -> dict[str, Any]:
+        """The softmax loss's inputs. Val and test hold identities the classifier never saw
+        (labels >= its classes): those get weight 0, so the softmax term of ``val/loss`` is
+        0 and its triplet term still measures the embedding on them."""
+        if logits is None:
+            return {}
+        known = labels < logits.shape[1]
+        if bool(known.all()):
+            return {"logits": logits, "labels": labels}
+        return {
+            "logits": logits,
+            "labels": labels.where(known, 0),
+            "weight": known.to(logits.dtype),
         }
 
     def default_losses(self) -> list[dict[str, Any]] | None:

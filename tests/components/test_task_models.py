@@ -129,3 +129,18 @@ class TestRetrievalNet:
         }
         with pytest.raises(AblateError, match="both null: nothing would train"):
             _build(model, DigitIdentities("train"), [{"type": "Retrieval"}])
+
+
+def test_unseen_identities_weigh_nothing_in_the_softmax_loss() -> None:
+    """Val and test hold identities 6-9; a 6-way classifier cannot score them."""
+    train = DigitIdentities("train")
+    built = _build(RETRIEVAL, train, [{"type": "Retrieval", "probe_key": "is_probe"}])
+    built.model.eval()
+    val_batch = sample_batch(DigitIdentities("val"), n=8)
+    assert (val_batch["labels"] >= 6).all()
+    with torch.no_grad():
+        out = built.model(val_batch)
+        _, info = built.losses(out["training_feat"])
+        assert info["softmax/loss"] == 0.0 and info["triplet/loss"] >= 0.0
+        train_out = built.model(sample_batch(train, n=8))
+    assert "weight" not in train_out["training_feat"]["softmax"]  # training is plain CE
