@@ -144,3 +144,24 @@ def test_unseen_identities_weigh_nothing_in_the_softmax_loss() -> None:
         assert info["softmax/loss"] == 0.0 and info["triplet/loss"] >= 0.0
         train_out = built.model(sample_batch(train, n=8))
     assert "weight" not in train_out["training_feat"]["softmax"]  # training is plain CE
+
+
+def test_an_opengait_losses_list_replaces_the_heads_losses() -> None:
+    """OpenGait's form: a top-level ``losses:`` list, one log_prefix and loss_term_weight each."""
+    losses = [
+        {"type": "TripletLoss", "log_prefix": "triplet", "margin": 0.3, "loss_term_weight": 1.0},
+        {"type": "CrossEntropyLoss", "log_prefix": "softmax", "loss_term_weight": 0.25},
+    ]
+    data = {
+        "model": RETRIEVAL,
+        "losses": losses,
+        "evaluation": {"metrics": [{"type": "Retrieval", "probe_key": "is_probe"}]},
+    }
+    built = build_model(Config(data=data, file="task.yaml"), sample_batch(DigitIdentities(), n=8))
+    assert built.losses.weights == {"triplet": 1.0, "softmax": 0.25}
+    assert built.losses.terms["triplet"].margin == 0.3
+    only_triplet = {**data, "losses": losses[:1]}
+    with pytest.raises(AblateError, match=r"training_feat \['softmax'\] with no loss configured"):
+        build_model(
+            Config(data=only_triplet, file="task.yaml"), sample_batch(DigitIdentities(), n=8)
+        )
