@@ -138,6 +138,20 @@ def heatmap(pivot: pd.DataFrame, metric: str, mode: str) -> bytes:
     return _png(fig)
 
 
+def val_test(val: pd.Series, test: pd.Series, val_name: str, test_name: str) -> bytes:
+    """Each cell's val mean against its test mean, with the diagonal test = val."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    x, y = val.to_numpy(float), test.to_numpy(float)
+    ax.scatter(x, y, s=18, color="#0969da")
+    both = np.concatenate([x, y])
+    lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
+    ax.plot([lo, hi], [lo, hi], color="#57606a", linewidth=1, linestyle="--")
+    ax.set_xlabel(f"{val_name} (selects)")
+    ax.set_ylabel(f"{test_name} (reports)")
+    return _png(fig)
+
+
 def curves(
     means: pd.DataFrame,
     order: list[str],
