@@ -49,6 +49,8 @@ LAST_RETRIED_ERROR = "ablate.last_retried_error"
 # --- artifacts -----------------------------------------------------------------------------------
 CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
 SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
+#: A trial's non-scalar metric results: ``metrics/<split>/<name>.json`` (a confusion matrix).
+METRIC_ARTIFACT_DIR = "metrics"
 
 # --- metrics of a parent run ---------------------------------------------------------------------
 COUNT_PREFIX = "trials/"  # + total, failed
@@ -73,6 +75,7 @@ __all__ = [
     "KILLED",
     "LAST_RETRIED_ERROR",
     "METRIC",
+    "METRIC_ARTIFACT_DIR",
     "MODE",
     "PARENT",
     "PARENT_RUN",
