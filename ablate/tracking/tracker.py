@@ -399,6 +399,8 @@ class SweepTracker:
             tags[S.DURATION] = f"{duration_s:.3f}"
         if error is not None:
             tags[S.ERROR] = error
+        if child.artifacts:
+            tags[S.METRIC_ARTIFACTS] = ",".join(sorted(child.artifacts))
         self._flush(child, [RunTag(k, tag_value(v)) for k, v in tags.items()])
         for path, text in child.artifacts.items():
             s.call("log a metric artifact", s.client.log_text, child.run_id, text, path)

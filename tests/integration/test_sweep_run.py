@@ -138,6 +138,8 @@ def _check_test_split_in_mlflow(root: Path, sweep: str) -> None:
         assert len(confusion) == 10 and sum(map(sum, confusion)) == 360
     report = (root / "reports" / sweep / "report.md").read_text(encoding="utf-8")
     assert "Selected on `val/f1` (val); reported on `test/f1`" in report
+    assert "### Confusion matrix of the best cell (test)" in report
+    assert "of 360 test items on the diagonal" in report
 
 
 def test_resources_that_can_never_fit_fail_fast(tmp_path: Path, tiny_base: Path) -> None:

@@ -3,9 +3,11 @@ test for the best cells, on a synthetic sweep whose test gap is known."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from synthetic import synthetic_sweep
 
@@ -51,3 +53,17 @@ def test_without_a_test_split_the_report_says_val_did_both() -> None:
     blocks = held_out_blocks(analyze(prepare(trials, curves, meta)))
     assert len(blocks) == 2 and "there is no test split" in str(blocks[1])
     assert held_out_name("val/mse") == "test/mse" and held_out_name("train/loss") is None
+
+
+def test_the_best_cell_s_confusion_matrix_is_drawn(tmp_path: Path) -> None:
+    trials, curves, meta = _with_test()
+    eye = np.eye(3, dtype=int) * 4
+    trials["artifact/test/confusion"] = [json.dumps((eye + 1).tolist())] * len(trials)
+    paths = write_report(trials, curves, meta, tmp_path)
+    md = paths["md"].read_text(encoding="utf-8")
+    assert "### Confusion matrix of the best cell (test)" in md
+    seeds = int(trials.groupby("cell").size().iloc[0])
+    total = 21 * seeds  # 3x3 matrix of 1s plus 4 on the diagonal, per seed
+    assert f"summed over its {seeds} seed(s)" in md and f"of {total} test items" in md
+    assert (paths["figures"] / "confusion_test.png").is_file()
+    assert "artifact/test/confusion" not in pd.read_csv(paths["csv"]).columns

@@ -17,6 +17,7 @@ from ablate.report.sections.base import (
     no_finished,
     numeric_dims,
 )
+from ablate.report.sections.confusion import confusion_blocks
 from ablate.report.sections.held_out import held_out_blocks
 
 
@@ -51,4 +52,4 @@ class Leaderboard(ReportSection):
         blocks.append(
             Figure(png, "leaderboard", f"Cell means with 95% CIs (top {figures.MAX_ROWS}).")
         )
-        return blocks + held_out_blocks(a)
+        return blocks + held_out_blocks(a) + confusion_blocks(a)
