@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from ablate import METRICS, MODELS, BaseMetric, BaseModel
 from ablate.cli import main
 from ablate.config import load_config
-from ablate.errors import EXIT_USER_ERROR
+from ablate.errors import EXIT_USER_ERROR, AblateError
 from ablate.plan import make_plan
 from ablate.train.check import check_builds
 from ablate.train.loop import Runtime, train
@@ -168,3 +168,31 @@ def test_tune_mode_comes_from_the_metric(tmp_path: Path, tune: str, mode: str) -
     plan = make_plan(load_config(_write(tmp_path, sweep)))
     check_builds(plan)
     assert plan.tune.mode == mode
+
+
+def test_a_metric_is_a_searchable_component(tmp_path: Path) -> None:
+    """``evaluation.metrics.0`` is a dimension like ``model.neck``: each choice is built, and
+    a metric name only some choices report cannot be the sweep's metric."""
+    sweep = (
+        CLASSIFIER
+        + "evaluation: {metrics: [{type: Accuracy, topk: 1}]}\n"
+        + "search:\n  evaluation.metrics.0: [{type: Accuracy, topk: 1}, {type: MacroF1}]\n"
+        + "  evaluation.metrics.0.topk: [1, 2]\n"
+    )
+    path = _write(tmp_path, sweep + "tune: {metric: val/loss}\n")
+    with pytest.raises(AblateError, match=r"lies inside dimension 'evaluation\.metrics\.0'"):
+        make_plan(load_config(path))
+    path = _write(
+        tmp_path, sweep.rsplit("  evaluation.metrics.0.topk", 1)[0] + "tune: {metric: val/loss}\n"
+    )
+    plan = make_plan(load_config(path))
+    builds = check_builds(plan)
+    assert sorted(sorted(b.metrics & {"val/top1", "val/f1"}) for b in builds) == [
+        ["val/f1"],
+        ["val/top1"],
+    ]
+    configs = [plan.trials[i].point for i in range(2)]
+    assert configs == [{"evaluation.metrics.0": "Accuracy"}, {"evaluation.metrics.0": "MacroF1"}]
+    plan = make_plan(load_config(path, ["tune.metric=val/f1"]))
+    with pytest.raises(AblateError, match=r"'val/f1' is never reported by 1 of 2 combinations"):
+        check_builds(plan)

@@ -30,8 +30,9 @@ from ablate.train.build import (
 from ablate.train.loop import metric_names
 from ablate.train.metrics import build_metrics
 
-#: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses")
+#: Sections that shape a model, its sample batch or what reads its output; the rest
+#: (optimizer, train) never do.
+MODEL_SECTIONS = ("model", "data", "losses", "evaluation")
 
 
 @dataclass
@@ -190,7 +191,8 @@ def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
     )
     return (
         f"metric '{plan.tune.metric}' is never reported by {which}"
-        f"{did_you_mean(plan.tune.metric, known, loose=True)}; reported: {', '.join(known)}"
+        f"{'' if plan.tune.metric in known else did_you_mean(plan.tune.metric, known, loose=True)}"
+        f"; reported: {', '.join(known)}"
     )
 
 

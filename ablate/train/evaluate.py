@@ -14,13 +14,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ablate.layout import RESULT_ARTIFACT_PREFIX
 from ablate.nn.model import BaseModel, Batch, LossAggregator
 from ablate.train.metrics import BaseMetric, Mode
 
 #: The splits: ``val`` selects (ranking, ASHA, Optuna), ``test`` only reports.
 VAL, TEST = "val", "test"
-#: Result keys holding a non-scalar metric result: ``artifact/<split>/<name>`` -> nested lists.
-ARTIFACT_PREFIX = "artifact/"
+ARTIFACT_PREFIX = RESULT_ARTIFACT_PREFIX
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
