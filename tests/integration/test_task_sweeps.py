@@ -28,6 +28,7 @@ TRIMMED = {
 @pytest.mark.parametrize("name", TRIMMED)
 def test_shipped_task_sweep_runs(name: str, tmp_path: Path) -> None:
     overrides, trials, names = TRIMMED[name]
+    assert f"ablate run search_spaces/{name}.yaml" in (ROOT / "README.md").read_text()
     ran = ablate("run", str(ROOT / "search_spaces" / f"{name}.yaml"), *overrides, cwd=tmp_path)
     assert ran.code == 0, ran.err[-3000:]
     assert f"{trials} of {trials} trials finished" in ran.out
