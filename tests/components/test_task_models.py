@@ -165,3 +165,16 @@ def test_an_opengait_losses_list_replaces_the_heads_losses() -> None:
         build_model(
             Config(data=only_triplet, file="task.yaml"), sample_batch(DigitIdentities(), n=8)
         )
+
+
+def test_regressor_infers_the_heads_width_through_a_neck() -> None:
+    from ablate_components.datasets.diabetes import Diabetes
+
+    model = {
+        "type": "Regressor",
+        "backbone": {"type": "MLP", "in_channels": 10, "widths": [7, 5]},
+        "head": {"type": "RegressionHead"},
+    }
+    built = _build(model, Diabetes(), [{"type": "MSE"}, {"type": "R2"}])
+    assert built.model.head.fc.in_features == 5
+    assert built.shapes == {"reg": {"pred": (8,), "target": (8,)}}
