@@ -20,6 +20,8 @@ FLAG_COLOURS = {
     "within seed noise": "#57606a",
     "not enough seeds": "#b0b7bf",
     "reference": "#0969da",
+    "equivalent": "#8250df",
+    "undecided": "#57606a",
 }
 
 

@@ -33,6 +33,11 @@ BASELINE = "ablate.baseline"  # JSON
 DIMENSIONS = "ablate.dimensions"  # JSON: [{name, categorical}, ...]
 SWEEP_FILE = "ablate.sweep_file"
 COMMAND = "ablate.command"
+MIN_EFFECT = "ablate.min_effect"
+ADAPTIVE = "ablate.adaptive"  # JSON: {min, max, step, spending}
+SEEDS = "ablate.seeds"  # JSON: the sweep's seed order
+TARGET = "ablate.target"  # JSON: the ablation path's end
+PATH = "ablate.path"  # JSON: the ablation path's steps [{flip, cell, raced}, ...]
 
 # --- tags of a trial run -------------------------------------------------------------------------
 PARENT_RUN = "mlflow.parentRunId"
@@ -54,6 +59,7 @@ SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
 COUNT_PREFIX = "trials/"  # + total, failed
 
 __all__ = [
+    "ADAPTIVE",
     "BASELINE",
     "CELL",
     "CODE",
@@ -73,19 +79,23 @@ __all__ = [
     "KILLED",
     "LAST_RETRIED_ERROR",
     "METRIC",
+    "MIN_EFFECT",
     "MODE",
     "PARENT",
     "PARENT_RUN",
+    "PATH",
     "REPORT_ARTIFACT",
     "ROLE",
     "RUNNING",
     "SEED",
+    "SEEDS",
     "STATUS",
     "STOPPED",
     "STRATEGY",
     "SWEEP",
     "SWEEP_ARTIFACT",
     "SWEEP_FILE",
+    "TARGET",
     "TRIAL",
     "TRIAL_ID",
     "TRIAL_NAME",

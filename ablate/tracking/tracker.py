@@ -3,6 +3,7 @@ layout :mod:`.schema` names."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import numbers
 import subprocess
@@ -181,8 +182,13 @@ class SweepTracker:
             S.DIMENSIONS: json.dumps(dimensions(plan.space)),
             S.SWEEP_FILE: str(plan.cfg.file),
             S.COMMAND: self.command,
+            S.SEEDS: json.dumps(plan.space.seeds),
             **self._source,
         }
+        if plan.tune.min_effect is not None:
+            tags[S.MIN_EFFECT] = str(plan.tune.min_effect)
+        if plan.space.adaptive is not None:
+            tags[S.ADAPTIVE] = json.dumps(dataclasses.asdict(plan.space.adaptive))
         if self.tune_experiment:
             tags[S.TUNE_EXPERIMENT] = self.tune_experiment
             self._end_killed_parents()
@@ -203,6 +209,12 @@ class SweepTracker:
         )
         ACTIVE[plan.name] = self
         return self.parent_id
+
+    def next_experiment(self, tune_experiment: str) -> None:
+        """A sweep in rounds runs one Tune experiment per round: this invocation's parent
+        run spans them all; the runs of each are looked up afresh."""
+        self.tune_experiment = tune_experiment
+        self._earlier = None
 
     def _end_killed_parents(self) -> None:
         """A parent still RUNNING for this Tune experiment is from an ``ablate run`` that was

@@ -94,7 +94,7 @@ class Marginals(ReportSection):
             + (
                 " One-at-a-time sweep: each dimension is compared only over the cells that differ "
                 "from the baseline in it alone."
-                if a.prep.meta.strategy == "one_at_a_time"
+                if stats.from_baseline(a.prep.meta.strategy)
                 else ""
             )
         )

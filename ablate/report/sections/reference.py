@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.report import figures, stats
+from ablate.report import figures, stats, verdicts
 from ablate.report.analysis import Analysis, pval
 from ablate.report.render import Block, Figure, Table
 from ablate.report.sections.base import (
@@ -56,6 +56,21 @@ class ReferenceDiff(ReportSection):
         df["test"] = cmp["test"]
         df["p (Holm)"] = cmp["p_holm"].map(pval)
         df["verdict"] = cmp["flag"]
+        m = a.prep.meta
+        if m.min_effect is not None or m.adaptive:
+            v = verdicts.cell_verdicts(
+                a.prep.done, a.metric, a.reference, m.mode, m.min_effect, m.adaptive, m.seeds
+            ).reindex(cmp.index)
+            df["verdict"] = v["verdict"].fillna(verdicts.UNDECIDED)
+            cmp["flag"] = df["verdict"]
+            blocks.append(_verdict_note(m.min_effect, m.adaptive))
+        paired = cmp["test"].astype(str).str.startswith("paired")
+        tested = cmp["test"].astype(str) != ""
+        if tested.any():
+            blocks.append(
+                f"Pairing held (the same seeds in both cells) for {int(paired.sum())} of "
+                f"{int(tested.sum())} comparisons; the rest use Welch's test."
+            )
         df, note = capped(df, "cells")
         blocks.append(Table(df, {"n", "Δ", "Δ 95% CI", "p (Holm)"} | numeric_dims(a), note))
         counts = cmp["flag"].value_counts()
@@ -65,7 +80,7 @@ class ReferenceDiff(ReportSection):
             png = figures.forest(
                 [a.labels[c] for c in others.index], others["diff"], others["diff_low"], others["diff_high"],
                 f"Δ {a.metric} vs {a.names[a.reference]}",
-                colours=[figures.FLAG_COLOURS[f] for f in others["flag"]], zero=0.0,
+                colours=[figures.FLAG_COLOURS.get(f, "#888888") for f in others["flag"]], zero=0.0,
             )  # fmt: skip
             blocks.append(
                 Figure(
@@ -73,3 +88,25 @@ class ReferenceDiff(ReportSection):
                 )
             )
         return blocks
+
+
+def _verdict_note(delta: float | None, adaptive: dict | None) -> str:
+    eq = (
+        f"`equivalent`: the difference lies within ±{delta:g} (min_effect; TOST, two one-sided "
+        "t-tests), checked first; "
+        if delta is not None
+        else "no tune.min_effect, so no cell can be `equivalent`; "
+    )
+    seq = (
+        f" Adaptive seeds ({adaptive['min']}..{adaptive['max']}): each round is a look; every "
+        f"hypothesis has a Lan-DeMets {adaptive.get('spending', 'obrien_fleming').replace('_', '-')}"
+        "-type group-sequential boundary at its Holm level, so the error rate holds over "
+        "the repeated looks (docs/statistics.md)."
+        if adaptive
+        else ""
+    )
+    return (
+        f"Verdicts: {eq}`better`/`worse`: a difference from 0; `undecided`: neither. "
+        "One family over all cells, Holm-corrected (a cell's two null hypotheses cannot both "
+        "be true, Shaffer's refinement)." + seq
+    )
