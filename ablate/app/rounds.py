@@ -61,7 +61,7 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
         by_cell, ref, plan.tune.mode, plan.tune.min_effect, plan.space.seeds, looks
     )
     counts = table["verdict"].value_counts().to_dict()
-    line = f"look {complete} of {len(looks.seeds)}: " + ", ".join(
+    line = f"{complete} of {len(looks.seeds)} looks: " + ", ".join(
         f"{n} {v}" for v, n in counts.items()
     )
     if complete == len(looks.seeds):
