@@ -155,6 +155,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
                 "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
             )
         out = write_report(tracker.store, plan.name, opts.reports)["md"].parent
+        tracker.log_cells(_summaries(tracker.store, plan.name))
         tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
     except TrackingError as err:
         raise TrackingLost(err) from None
@@ -162,6 +163,13 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _summaries(store: Store, name: str) -> dict:
+    from ablate.report.summary import cell_summaries
+
+    data = load_sweep(store, name)
+    return cell_summaries(data.trials, data.curves, data.meta)
 
 
 def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:

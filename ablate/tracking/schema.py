@@ -5,9 +5,14 @@ writer (:mod:`.tracker`) writes and the reader (:mod:`.read`, :mod:`.history`) r
 - One *parent* run per ``ablate run`` (:data:`ROLE` = :data:`PARENT`): what a report needs
   to know of the sweep, the sweep file (:data:`SWEEP_ARTIFACT`) and, at the end, the report
   (:data:`REPORT_ARTIFACT`).
-- One *trial* run per Tune trial (:data:`ROLE` = :data:`TRIAL`, :data:`PARENT_RUN`): params
-  are the point's readable labels and ``seed``; metrics every epoch at step = epoch;
-  :data:`CONFIG_ARTIFACT` is the fully resolved config.
+- One *cell* run per cell an ``ablate run`` trains (:data:`ROLE` = :data:`CELL_ROLE`, child of
+  the parent): params are the point's labels; at the end, metrics :data:`CELL_METRICS` over the
+  cell's seeds (mean, CI low and high, n) and the tag :data:`VERDICT`, so MLflow's UI compares
+  cells directly.
+- One *trial* run per Tune trial (:data:`ROLE` = :data:`TRIAL`, :data:`PARENT_RUN`: its cell
+  run; in stores written before cell runs, the parent run): params are the point's readable
+  labels and ``seed``; metrics every epoch at step = epoch; :data:`CONFIG_ARTIFACT` is the
+  fully resolved config. Readers select trials by :data:`ROLE`, so both layouts read alike.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from ablate.layout import FAILED, FINISHED, INCOMPLETE, INTERRUPTED, KILLED, RUN
 
 # --- roles ---------------------------------------------------------------------------------------
 ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
+CELL_ROLE = "cell"  # a cell run: under the parent, over the cell's seed trials
 
 # --- tags of the experiment and of both kinds of run -----------------------------------------------
 SWEEP = "ablate.sweep"
@@ -55,6 +61,10 @@ LAST_RETRIED_ERROR = "ablate.last_retried_error"
 CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
 SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
 
+# --- a cell run: its tag and metrics (``<metric>/<stat>``) -----------------------------------
+VERDICT = "ablate.verdict"
+CELL_METRICS = ("mean", "ci_low", "ci_high", "n")
+
 # --- metrics of a parent run ---------------------------------------------------------------------
 COUNT_PREFIX = "trials/"  # + total, failed
 
@@ -62,6 +72,8 @@ __all__ = [
     "ADAPTIVE",
     "BASELINE",
     "CELL",
+    "CELL_METRICS",
+    "CELL_ROLE",
     "CODE",
     "COMMAND",
     "CONFIG_ARTIFACT",
@@ -101,5 +113,6 @@ __all__ = [
     "TRIAL_NAME",
     "TUNE_EXPERIMENT",
     "TUNE_PATH",
+    "VERDICT",
     "VERSION_PREFIX",
 ]

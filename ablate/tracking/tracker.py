@@ -141,6 +141,7 @@ class SweepTracker:
     experiment_id: str = ""
     parent_id: str = ""
     runs: dict[str, _Child] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)  # cell -> its cell run's id
     stats: TrackerStats = field(default_factory=TrackerStats)
     lost: TrackingError | None = None
     _source: dict[str, str] = field(default_factory=dict)
@@ -262,7 +263,7 @@ class SweepTracker:
             child.params = [Param(k, v) for k, v in params.items() if k not in have]
         else:
             tags = {
-                S.PARENT_RUN: self.parent_id,
+                S.PARENT_RUN: self.cell_run(cell, point),
                 S.ROLE: S.TRIAL,
                 S.SWEEP: self.plan.name,
                 S.CELL: cell,
@@ -292,6 +293,42 @@ class SweepTracker:
             )
         self.runs[trial_id] = child
         return child.run_id
+
+    def cell_run(self, cell: str, point: Mapping[str, Any]) -> str:
+        """This invocation's run of ``cell`` (created on its first trial): the parent of its
+        seed trials."""
+        from mlflow.entities import Param
+
+        if cell in self.cells:
+            return self.cells[cell]
+        s = self.store
+        tags = {S.PARENT_RUN: self.parent_id, S.ROLE: S.CELL_ROLE, S.SWEEP: self.plan.name,
+                S.CELL: cell}  # fmt: skip
+        run = s.call(
+            "create a cell run",
+            s.client.create_run,
+            self.experiment_id,
+            run_name=f"cell {cell}",
+            tags={k: tag_value(v) for k, v in tags.items()},
+        )
+        params = [Param(k, v) for k, v in trial_params(point, 0).items() if k != "seed"]
+        s.log_batch(run.info.run_id, params=params)
+        self.cells[cell] = run.info.run_id
+        return run.info.run_id
+
+    def log_cells(self, summaries: Mapping[str, Mapping[str, Any]]) -> None:
+        """The cells' aggregates (``{cell: {"<metric>/mean": ..., "verdict": ...}}``) on their
+        cell runs, which then end FINISHED. Cells this invocation did not train have none."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        for cell, run_id in self.cells.items():
+            got = summaries.get(cell, {})
+            metrics = [Metric(k, float(v), now, 0) for k, v in got.items()
+                       if k != "verdict" and v == v]  # fmt: skip
+            tags = [RunTag(S.VERDICT, str(got["verdict"]))] if "verdict" in got else []
+            self.store.log_batch(run_id, metrics=metrics, tags=tags)
+            self.store.call("end a cell run", self.store.client.set_terminated, run_id)
 
     def find_run(self, trial_id: str, tune_path: str) -> Any:
         """The child run of this Tune trial from an earlier invocation of the sweep, or None.
@@ -471,6 +508,8 @@ class SweepTracker:
                 for m, p, t in batches(child.pending, child.params, tags):
                     _try(client.log_batch, child.run_id, metrics=m, params=p, tags=t)
                 _try(client.set_terminated, child.run_id, status=KILLED)
+        for run_id in self.cells.values():
+            _try(client.set_terminated, run_id, status=KILLED)
         if self.parent_id:
             _try(client.set_terminated, self.parent_id, status=KILLED if interrupted else FAILED)
 

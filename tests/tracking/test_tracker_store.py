@@ -89,7 +89,12 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
     assert run.info.status == "FINISHED"
     assert run.data.params == {"optimizer.lr": "0.05", "seed": "0"}
     tags = run.data.tags
-    assert tags["mlflow.parentRunId"] == tracker.parent_id
+    # nested: sweep -> cell -> seed trial
+    cell_run = c.get_run(tags["mlflow.parentRunId"])
+    assert cell_run.data.tags["ablate.role"] == "cell"
+    assert cell_run.data.tags["mlflow.parentRunId"] == tracker.parent_id
+    assert cell_run.data.tags["ablate.cell"] == ok.cell
+    assert cell_run.data.params == {"optimizer.lr": "0.05"}
     assert tags["ablate.sweep"] == "tiny"
     assert tags["ablate.cell"] == ok.cell
     assert tags["ablate.seed"] == "0"
