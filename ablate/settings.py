@@ -122,7 +122,8 @@ class TuneSettings:
     """The ``tune:`` block.
 
     Attributes:
-        strategy: A registered search strategy: factorial, one_at_a_time, random, optuna.
+        strategy: A registered search strategy: factorial, one_at_a_time, random, optuna,
+            ablation_path.
         metric: The metric to rank and search by (``val/top1``).
         mode: ``max`` or ``min``.
         scheduler: A registered scheduler (``fifo``, ``asha``), or ``{type: name, **options}``.

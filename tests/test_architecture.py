@@ -233,7 +233,7 @@ def test_a_report_imports_no_component_and_no_torch(tmp_path: Path) -> None:
         import sys
         from ablate.report.sections import ordered_sections
         from ablate import SCHEDULERS, STRATEGIES
-        assert len(ordered_sections()) == 8 and "asha" in SCHEDULERS and "optuna" in STRATEGIES
+        assert len(ordered_sections()) == 9 and "asha" in SCHEDULERS and "optuna" in STRATEGIES
         print(sorted(m for m in ("torch", "ablate_components") if m in sys.modules))
         """,
         tmp_path,
@@ -245,7 +245,13 @@ def test_extension_registries_list_their_builtins_in_order() -> None:
     from ablate import SCHEDULERS, SECTIONS, STRATEGIES
     from ablate.report.sections import ordered_sections
 
-    assert list(STRATEGIES) == ["factorial", "one_at_a_time", "random", "optuna"]
+    assert list(STRATEGIES) == [
+        "factorial",
+        "one_at_a_time",
+        "random",
+        "optuna",
+        "ablation_path",
+    ]
     assert list(SCHEDULERS) == ["fifo", "asha"]
     assert [name for name, _ in ordered_sections()] == [
         "how_to_read",
@@ -253,6 +259,7 @@ def test_extension_registries_list_their_builtins_in_order() -> None:
         "marginals",
         "interactions",
         "reference",
+        "path",
         "importance",
         "curves",
         "failures",

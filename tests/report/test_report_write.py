@@ -19,12 +19,13 @@ TITLES = (
     "3. Marginal effect of each dimension",
     "4. Interactions",
     "5. Difference from the reference cell",
-    "6. Parameter importance",
-    "7. Learning curves",
-    "8. Failed trials",
+    "6. Ablation path",
+    "7. Parameter importance",
+    "8. Learning curves",
+    "9. Failed trials",
 )
 NO_FINISHED = (
-    "No finished trials, so there is nothing to show here; section 8 lists why they failed."
+    "No finished trials, so there is nothing to show here; section 9 lists why they failed."
 )
 
 EFFECTS = {
