@@ -441,6 +441,29 @@ def cell_verdicts(
     return table.set_index("cell")
 
 
+def interval_verdicts(
+    diff: Any, low: Any, high: Any, mode: str, delta: float | None, df: float = 1e6
+) -> list[str]:
+    """Verdicts of contrasts known by their estimate and 95% CI (a marginal effect): the
+    standard error is read back from the CI, then one Holm family as for cells. NaN rows
+    (the reference level) are ``reference``."""
+    from scipy import stats
+
+    d, lo, hi = (np.asarray(x, float) for x in (diff, low, high))
+    q = float(stats.t.ppf(0.975, df))
+    se = (hi - lo) / (2 * q)
+    tested = np.isfinite(se)
+    out = [REFERENCE] * len(d)
+    if not tested.any():
+        return out
+    _, _, p, p_eq = summary_test(d[tested], se[tested], np.full(tested.sum(), df), delta)
+    rd, re = holm_sequential(np.atleast_1d(p), np.atleast_1d(p_eq), 0)
+    sign = 1.0 if mode == "max" else -1.0
+    for j, i in enumerate(np.where(tested)[0]):
+        out[i] = verdict_of(float(d[i]), sign, bool(rd[j]), bool(re[j]))
+    return out
+
+
 def _open(rows: dict[str, dict[str, Any]], cell: str) -> bool:
     return rows.get(cell, {}).get("verdict", UNDECIDED) == UNDECIDED
 
@@ -474,6 +497,7 @@ __all__ = [
     "detectable_effect",
     "family_verdicts",
     "holm_sequential",
+    "interval_verdicts",
     "look_index",
     "nominal_levels",
     "pooled_sd",

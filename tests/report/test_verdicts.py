@@ -96,3 +96,23 @@ def test_sequential_replay_stops_at_the_first_incomplete_look() -> None:
     # the replay is a pure function of the data: the same results, the same verdicts
     again, _ = V.sequential_verdicts(more, "ref", "max", 1.0, list(range(6)), looks)
     pd.testing.assert_frame_equal(t2, again)
+
+
+def test_the_report_gives_the_four_verdicts_per_cell_and_per_dimension(tmp_path) -> None:
+    import dataclasses
+
+    from synthetic import synthetic_sweep
+
+    from ablate.report import write_report
+
+    effects = {"neck": {"avg": 0.0, "gem": 0.05}, "head": {"lin": 0.0, "bn": 0.0005}}
+    trials, curves, meta = synthetic_sweep(effects, n_seeds=6, noise=0.002, epochs=0)
+    meta = dataclasses.replace(meta, min_effect=0.01)
+    md = write_report(trials, curves, meta, tmp_path)["md"].read_text(encoding="utf-8")
+    ref = md.split("Difference from the reference cell")[1].split("\n## ")[0]
+    assert "| better |" in ref and "| equivalent |" in ref
+    assert "TOST" in ref and "Pairing held" in ref
+    marg = md.split("Marginal effect of each dimension")[1].split("\n## ")[0]
+    head = marg.split("### head")[1]
+    assert "| equivalent |" in head  # 0.0005 is well within min_effect 0.01
+    assert "| better |" in marg.split("### neck")[1].split("### head")[0]
