@@ -171,23 +171,28 @@ def figure(s: Scenario, shares: pd.DataFrame, out: Path) -> None:
     plt.close(fig)
 
 
+def grid() -> dict[str, Scenario]:
+    """The scenarios of the benchmark: the null, and the mixed one over seed noise (own
+    sd per cell, relative to min_effect = 1) and both spending functions."""
+    out = {"null": Scenario(NULL)}
+    for own in (0.25, 0.5, 1.0):
+        for spending in ("obrien_fleming", "pocock"):
+            out[f"mixed sd={own:g} {spending}"] = Scenario(MIXED, own_sd=own, spending=spending)
+    out["hard sd=0.25 obrien_fleming"] = Scenario(HARD, own_sd=0.25)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sweeps", type=int, default=400)
+    ap.add_argument("--sweeps", type=int, default=200)
     args = ap.parse_args()
     t0 = time.perf_counter()
     out: dict[str, object] = {"sweeps": args.sweeps, "date": time.strftime("%Y-%m-%d")}
-    scenarios = {
-        "null": Scenario(NULL),
-        "mixed": Scenario(MIXED),
-        "mixed_pocock": Scenario(MIXED, spending="pocock"),
-        "hard": Scenario(HARD),
-        "noisy": Scenario(MIXED, own_sd=1.0),
-    }
-    for name, s in scenarios.items():
-        out[name] = {"effects": list(s.effects), "delta": s.delta, **run(s, args.sweeps)}
-        print(name, json.dumps(out[name], indent=1))
-    shares = verdict_shares(Scenario(MIXED), min(args.sweeps, 200))
+    for name, s in grid().items():
+        out[name] = {"effects": list(s.effects), "delta": s.delta, "own_sd": s.own_sd,
+                     "spending": s.spending, **run(s, args.sweeps)}  # fmt: skip
+        print(name, json.dumps(out[name]), flush=True)
+    shares = verdict_shares(Scenario(MIXED), min(args.sweeps, 100))
     images = ROOT / "docs" / "images"
     images.mkdir(parents=True, exist_ok=True)
     figure(Scenario(MIXED), shares, images / "sim_verdicts.png")

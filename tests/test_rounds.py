@@ -120,3 +120,18 @@ def test_adaptive_rounds_add_seeds_only_to_undecided_cells() -> None:
 def test_round_plans_say_so(name: str) -> None:
     plan = make_plan(load_config(str(SPACES / f"{name}.yaml")))
     assert plan.space.adaptive is not None or plan.strategy.rounds
+
+
+def test_the_statistics_doc_shows_what_plan_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/statistics.md's power block is ``ablate plan``'s output, line for line."""
+    import re
+
+    from ablate.cli import main
+
+    doc = (SPACES.parent / "docs" / "statistics.md").read_text(encoding="utf-8")
+    ((args, block),) = re.findall(r"<!-- plan-power: (.+?) -->\n```\n(.*?)```", doc, flags=re.S)
+    path, *over = args.split()
+    assert main(["plan", str(SPACES.parent / path), *over]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for line in block.splitlines():
+        assert line in out, line

@@ -67,10 +67,7 @@ class ReferenceDiff(ReportSection):
         paired = cmp["test"].astype(str).str.startswith("paired")
         tested = cmp["test"].astype(str) != ""
         if tested.any():
-            blocks.append(
-                f"Pairing held (the same seeds in both cells) for {int(paired.sum())} of "
-                f"{int(tested.sum())} comparisons; the rest use Welch's test."
-            )
+            blocks.append(_pairing_note(a, int(paired.sum()), int(tested.sum())))
         df, note = capped(df, "cells")
         blocks.append(Table(df, {"n", "Δ", "Δ 95% CI", "p (Holm)"} | numeric_dims(a), note))
         counts = cmp["flag"].value_counts()
@@ -110,3 +107,24 @@ def _verdict_note(delta: float | None, adaptive: dict | None) -> str:
         "One family over all cells, Holm-corrected (a cell's two null hypotheses cannot both "
         "be true, Shaffer's refinement)." + seq
     )
+
+
+def _pairing_note(a: Analysis, paired: int, tested: int) -> str:
+    """Where pairing held: a seed fixes the data order (seed and epoch alone), the split (the
+    dataset's own seed) and the initialisation (torch's seed before the build) in every cell,
+    unless a dimension changes the data itself."""
+    data_dims = [
+        d.name for d in a.prep.dims
+        if d.name.startswith("data.") and a.cells[d.name].nunique(dropna=False) > 1
+    ]  # fmt: skip
+    text = (
+        f"Pairing held (the same seeds in both cells) for {paired} of {tested} comparisons; "
+        "the rest use Welch's test. A seed gives every cell the same data order, split and "
+        "initialisation of the components they share"
+    )
+    if data_dims:
+        return (
+            text + f"; cells that differ in {', '.join(data_dims)} see other data, so for them "
+            "pairing removes only what the seed shares in initialisation."
+        )
+    return text + ", so the paired test removes that shared noise."
