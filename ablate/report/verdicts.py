@@ -263,7 +263,7 @@ def _compare_all(
             float(p[j]),
             float(p_eq[j]),
             f"paired ({k})",
-        )  # fmt: skip
+        )
         for j in range(len(xs))
     ]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import sim_verdicts as sim  # noqa: E402
+import sim_verdicts as sim
 
 SWEEPS = 30
 
