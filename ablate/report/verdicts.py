@@ -436,10 +436,10 @@ def sequential_verdicts(
         p_d, p_e = np.ones(m), np.full(m, np.nan if delta is None else 1.0)
         # a repeated confidence interval: it covers at 1 - alpha over every look at once
         conf = 1 - looks.level(k, alpha, 2) if len(looks.seeds) > 1 else 1 - alpha
-        for i, c in zip(active, _compare_all([values[others[i]][use] for i in active], ref,
-                                              delta, paired, conf)):  # fmt: skip
-            rows[others[i]] = dict(cell=others[i], **c.__dict__, look=k, verdict=UNDECIDED)
-            p_d[i], p_e[i] = c.p_diff, c.p_equiv
+        found = _compare_all([values[others[i]][use] for i in active], ref, delta, paired, conf)
+        for i, got in zip(active, found):
+            rows[others[i]] = dict(cell=others[i], **got.__dict__, look=k, verdict=UNDECIDED)
+            p_d[i], p_e[i] = got.p_diff, got.p_equiv
         done_d, done_e = holm_sequential(
             p_d, p_e, k, looks, alpha, np.concatenate([done_d, done_e])
         )

@@ -63,6 +63,14 @@ class ReferenceDiff(ReportSection):
             ).reindex(cmp.index)
             df["verdict"] = v["verdict"].fillna(verdicts.UNDECIDED)
             cmp["flag"] = df["verdict"]
+            # the verdict's own interval: a repeated CI under adaptive seeds
+            has = v["low"].notna()
+            cmp.loc[has, "diff_low"], cmp.loc[has, "diff_high"] = v["low"][has], v["high"][has]
+            df["Δ 95% CI"] = [
+                a.ci(lo, hi, True) for lo, hi in zip(cmp["diff_low"], cmp["diff_high"])
+            ]
+            if m.adaptive:
+                df["look"] = [str(int(x) + 1) if x == x else "—" for x in v["look"]]
             blocks.append(_verdict_note(m.min_effect, m.adaptive))
         paired = cmp["test"].astype(str).str.startswith("paired")
         tested = cmp["test"].astype(str) != ""
@@ -105,7 +113,15 @@ def _verdict_note(delta: float | None, adaptive: dict | None) -> str:
     return (
         f"Verdicts: {eq}`better`/`worse`: a difference from 0; `undecided`: neither. "
         "One family over all cells, Holm-corrected (a cell's two null hypotheses cannot both "
-        "be true, Shaffer's refinement)." + seq
+        "be true, Shaffer's refinement); the verdict column comes from this family, and the "
+        "Δ CI is the verdict's own"
+        + (
+            " (a repeated CI: it holds over every look at once; "
+            "`look` is the round the cell was decided at)."
+            if adaptive
+            else "."
+        )
+        + seq
     )
 
 
