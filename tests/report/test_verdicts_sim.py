@@ -30,7 +30,7 @@ def null() -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def mixed() -> dict[str, float]:
-    return sim.run(sim.Scenario(sim.MIXED, own_sd=0.25), SWEEPS, seed=2)
+    return sim.run(sim.Scenario(sim.MIXED, own_sd=0.25, spending="pocock"), SWEEPS, seed=2)
 
 
 def test_no_false_better_or_worse_across_ten_null_arms(null: dict[str, float]) -> None:
@@ -50,4 +50,5 @@ def test_equivalent_only_within_min_effect(mixed: dict[str, float]) -> None:
 
 def test_adaptive_reaches_the_fixed_verdicts_with_fewer_trials(mixed: dict[str, float]) -> None:
     assert mixed["same_verdict_as_fixed"] >= 0.9
-    assert mixed["trials_share"] <= 0.66  # the benchmark: 0.64 (O'Brien-Fleming), 200 sweeps
+    # Pocock-type spending; O'Brien-Fleming-type needs 0.64 here (BENCHMARKS.md)
+    assert mixed["trials_share"] <= 0.6
