@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -25,6 +25,7 @@ from ablate.plan import SweepPlan, TrialSpec
 from ablate.report import verdicts as V
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point
+from ablate.settings import guess_mode
 from ablate.tracking import Store
 from ablate.tracking.read import load_sweep
 
@@ -58,7 +59,7 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     empty = pd.Series(dtype=float)
     by_cell = {c: results.get(c, empty) for c in points}
     table, complete = V.sequential_verdicts(
-        by_cell, ref, plan.tune.mode, plan.tune.min_effect, plan.space.seeds, looks
+        by_cell, ref, _mode(plan), plan.tune.min_effect, plan.space.seeds, looks
     )
     counts = table["verdict"].value_counts().to_dict()
     line = f"{complete} of {len(looks.seeds)} looks: " + ", ".join(
@@ -75,9 +76,19 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     return [TrialSpec(points[c], s, c) for c in cells for s in seeds], line
 
 
-def strategy_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[TrialSpec], str]:
+def _mode(plan: SweepPlan) -> Literal["max", "min"]:
+    return plan.tune.mode or guess_mode(plan.tune.metric)
+
+
+def _planning(plan: SweepPlan) -> Any:
+    """What the strategy planned from, with the plan's ``tune`` (its mode resolved from the
+    metric when the file leaves it out)."""
     assert plan.planning is not None
-    need = plan.strategy.next_round(plan.planning, results)
+    return dataclasses.replace(plan.planning, tune=dataclasses.replace(plan.tune, mode=_mode(plan)))
+
+
+def strategy_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[TrialSpec], str]:
+    need = plan.strategy.next_round(_planning(plan), results)
     trials = [TrialSpec(p, s, _cell(plan, p)) for p, s in need]
     return trials, f"{len(trials)} trials next" if trials else "path complete"
 
@@ -119,7 +130,7 @@ def path_json(plan: SweepPlan, store: Store) -> str | None:
     if not plan.strategy.rounds or plan.planning is None:
         return None
     state = plan.strategy.state(  # type: ignore[attr-defined]
-        plan.planning, stored_results(store, plan.name, plan.tune.metric)
+        _planning(plan), stored_results(store, plan.name, plan.tune.metric)
     )
     return json.dumps(
         [{"flip": s.flip, "cell": s.cell, "raced": s.raced} for s in state.steps], default=str

@@ -137,7 +137,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
         raise
     outcome = SimpleNamespace(trials=trials, wall_s=time.perf_counter() - t0)
     print()
-    print(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
+    print(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
     failed = [t for t in outcome.trials if t.status == FAILED]
     for t in failed:
         print(

@@ -23,7 +23,7 @@ from ablate.search.points import continuous_dims, cross, dedupe
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Dim, Point, Space, base_config
 from ablate.search.strategies.base import STRATEGIES, Planning, Strategy
-from ablate.settings import TuneSettings
+from ablate.settings import TuneSettings, guess_mode
 
 RACE_ALPHA = 0.05  # a heuristic elimination, not a verdict: the report tests the path
 
@@ -205,7 +205,7 @@ class AblationPath(Strategy):
         assert p.baseline is not None and p.target is not None
         return replay(
             p.space, base_config(p.cfg), p.baseline, p.target, self.schedule(p.space),
-            p.space.seeds, results, p.tune.mode,
+            p.space.seeds, results, p.tune.mode or guess_mode(p.tune.metric),
         )  # fmt: skip
 
     def num_trials(self, tune: TuneSettings, planned: int) -> int:
