@@ -148,8 +148,8 @@ def replay(
             raced.update(dict.fromkeys(alive, n))
             values = {c: results[cell(cands[c])][list(seeds[:n])] for c in alive}
             alive = [c for c in alive if c not in _losers(values, mode)]
-            if len(alive) == 1:
-                break
+            if len(alive) == 1 and len(cands) > 1:
+                break  # a lone change (the last step) still gets every seed
         win = max(alive, key=lambda c: sign * values[c].mean())
         current = cands[win]
         steps.append(Step(win, cell(current), dict(current), raced))
