@@ -314,14 +314,18 @@ def test_every_strategy_plans_through_its_registry(name: str) -> None:
         num_samples=1 if strategy.levels_from_num_samples else 3,  # no continuous dims here
         baseline={"neck": "GlobalAveragePooling", "optimizer.lr": 0.1},
     )
-    baseline = tune.baseline if name == "one_at_a_time" else None
-    points = strategy.plan(Planning(cfg, space, tune, baseline, [], np.random.default_rng(0)))
+    baseline = tune.baseline if strategy.varies_from_baseline else None
+    target = {"neck": "Flatten", "optimizer.lr": 0.01} if strategy.rounds else None
+    points = strategy.plan(
+        Planning(cfg, space, tune, baseline, [], np.random.default_rng(0), target)
+    )
     if strategy.proposes:
         assert points == [] and strategy.num_trials(tune, 0) == 3
         assert len(strategy.build_points(space, tune, points)) == 4
         assert strategy.searcher(space, tune) is not None
         return
-    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3}[name]  # a new one: add it
+    # a new one: add it (ablation_path plans the baseline, then round by round)
+    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3, "ablation_path": 1}[name]
     assert len(points) == expected and strategy.searcher(space, tune) is None
     neck = next(d for d in space.all_dims() if d.label == "neck")
     assert all(neck.contains(p["neck"]) for p in points)

@@ -93,7 +93,7 @@ def test_all_failed_sweep_still_explains_itself(tmp_path: Path):
     paths = write_report(trials, curves, meta, tmp_path)
     md, _html = _check_files(paths, len(trials))
     assert "No trial finished" in md
-    assert md.count(NO_FINISHED) == 6  # sections 2-7
+    assert md.count(NO_FINISHED) == 7  # sections 2-8
     assert "torch.OutOfMemoryError: CUDA out of memory" in md
 
 
