@@ -292,6 +292,7 @@ NECKS = Registry("neck", fallback=MODELS)
 HEADS = Registry("head", fallback=MODELS)
 LOSSES = Registry("loss", fallback=MODELS)
 DATASETS = Registry("dataset", fallback=MODELS)
+SAMPLERS = Registry("sampler")  # batches of training items (``data.sampler``)
 
 REGISTRIES: dict[str, Registry] = {
     "backbones": BACKBONES,
@@ -300,6 +301,7 @@ REGISTRIES: dict[str, Registry] = {
     "losses": LOSSES,
     "datasets": DATASETS,
     "models": MODELS,
+    "samplers": SAMPLERS,
 }
 
 

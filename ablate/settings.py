@@ -64,6 +64,11 @@ class DataSettings:
         val_batch_size: Defaults to ``batch_size``.
         loader_workers: DataLoader worker processes.
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
+        sampler: ``{type, ...}``, a registered sampler of training batches (``SAMPLERS``);
+            by default a seeded shuffle, sharded across DDP ranks.
+        batch_format: What a model's forward gets: ``dict`` (the batch) or ``opengait``
+            (``(ipts, labs, typs, viws, seqL)``); the default is ``opengait`` for a
+            ``model_cfg`` config, else ``dict``.
     """
 
     dataset: dict[str, Any]
@@ -71,6 +76,8 @@ class DataSettings:
     val_batch_size: int | None = None
     loader_workers: int = 0
     val_dataset: dict[str, Any] | None = None
+    sampler: dict[str, Any] | None = None
+    batch_format: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,16 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
 from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, scalar_summaries
-from ablate.registry import DATASETS, MODELS
+from ablate.nn.opengait import adopt, opengait_inputs
+from ablate.registry import DATASETS, MODELS, SAMPLERS
 from ablate.settings import data_settings
+from ablate.train.sampling import BaseSampler, default_sampler
+from ablate.train.sections import batch_format, custom_modules, loss_section, model_section
 
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
@@ -36,6 +39,43 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
         if len(ds) == 0:  # type: ignore[arg-type]
             raise cfg.error(f"the {split} split is empty", "data.dataset")
     return train, val
+
+
+def build_sampler(
+    cfg: Config, dataset: Dataset, rank: int = 0, world_size: int = 1, seed: int = 0
+) -> Sampler:
+    """This rank's sampler of training items: ``data.sampler`` (a ``SAMPLERS`` component,
+    yielding batches), else a seeded shuffle sharded across ranks. Each has ``set_epoch``."""
+    spec = data_settings(cfg).sampler
+    if spec is None:
+        return default_sampler(dataset, rank, world_size, seed)
+    try:
+        sampler = SAMPLERS.build(
+            spec, key="data.sampler", dataset=dataset, rank=rank, world_size=world_size, seed=seed
+        )
+    except AblateError as err:
+        raise cfg.locate(err) from None
+    if not isinstance(sampler, BaseSampler):
+        raise cfg.error(
+            f"{spec.get('type')} is a {type(sampler).__name__}, not an ablate BaseSampler",
+            "data.sampler.type",
+        )
+    return sampler
+
+
+def train_loader(cfg: Config, dataset: Dataset, sampler: Sampler) -> DataLoader:
+    """The training DataLoader over ``sampler``: its batches, or ``data.batch_size`` items."""
+    data = data_settings(cfg)
+    if isinstance(sampler, BaseSampler):
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=data.loader_workers)
+    return DataLoader(
+        dataset,
+        batch_size=data.batch_size,
+        sampler=sampler,
+        num_workers=data.loader_workers,
+        # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
+        drop_last=len(sampler) % data.batch_size == 1,  # type: ignore[arg-type]
+    )
 
 
 def sample_batch(dataset: Dataset, n: int = 2) -> Batch:
@@ -74,23 +114,25 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
         AblateError: any build error, a loss prefix mismatch, incompatible component
             shapes, or a model that yields neither logits nor embeddings.
     """
-    model_cfg = cfg.data.get("model")
-    if not isinstance(model_cfg, Mapping):
-        raise cfg.error("a config needs a model: {type: ...} section", "model")
+    section = model_section(cfg)
+    fmt = batch_format(cfg)
     try:
-        with building_with(sample):
-            model = MODELS.build(model_cfg, key="model")
+        adopt(custom_modules(cfg))  # OpenGait-style classes, found by their class names
+        with building_with(sample, cfg.data):
+            model = MODELS.build(section.cfg, key=section.key)
             if not isinstance(model, BaseModel):
                 raise AblateError(
-                    f"{model_cfg.get('type')} is a {type(model).__name__}, not an ablate BaseModel; "
+                    f"{section.cfg.get('type')} is a {type(model).__name__}, not an ablate BaseModel; "
                     "a model's forward must return training_feat/visual_summary/inference_feat",
-                    key="model.type",
+                    key=section.type_key,
                 )
+            if fmt == "opengait":
+                model.register_forward_pre_hook(opengait_inputs)
             model.init_weights()
             losses = _build_losses(cfg, model)
             out = dry_run(model, losses, sample)
     except AblateError as err:
-        raise cfg.locate(err) from None
+        raise cfg.locate(section.located(err)) from None
     shapes = {
         prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
         for prefix, feats in out["training_feat"].items()
@@ -100,8 +142,10 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
-    if cfg.data.get("losses") is not None:
-        return LossAggregator(cfg.data["losses"], key="losses")
+    configured = loss_section(cfg)
+    if configured is not None:
+        key, items, indexed = configured
+        return LossAggregator(items, key=key, indexed=indexed)
     default = model.default_losses()
     if default is None:
         raise AblateError(

@@ -20,11 +20,17 @@ from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space, describe_point
 from ablate.settings import data_settings, train_settings
 from ablate.signature import check_kwargs
-from ablate.train.build import build_datasets, build_model, build_optimizer, sample_batch
+from ablate.train.build import (
+    build_datasets,
+    build_model,
+    build_optimizer,
+    build_sampler,
+    sample_batch,
+)
 from ablate.train.loop import metric_names
 
 #: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses")
+MODEL_SECTIONS = ("model", "data", "losses", "model_cfg", "loss_cfg")
 
 
 @dataclass
@@ -61,7 +67,7 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
             try:
                 data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
                 if data_key not in samples:
-                    samples[data_key] = _sample_for(cfg)
+                    samples[data_key] = _sample_for(cfg, plan.scaling.num_workers)
                 sample, rep.synthetic = samples[data_key]
                 built = build_model(cfg, sample)
                 rep.params = sum(p.numel() for p in built.model.parameters())
@@ -89,12 +95,12 @@ def _model_part(space: Space, point: Point) -> Point:
     }
 
 
-def _sample_for(cfg: Config) -> tuple[Any, str | None]:
+def _sample_for(cfg: Config, world_size: int = 1) -> tuple[Any, str | None]:
     """A sample batch from the real dataset, or, when its files are not on this machine and
-    the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
+    the dataset declares ``sample_spec``, a synthetic batch of the same shape. With the real
+    dataset, ``data.sampler`` is built too, for rank 0 of ``world_size``."""
     try:
         train, _ = build_datasets(cfg)
-        return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
         cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
@@ -112,6 +118,8 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
         shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
         batch = {"inputs": torch.randn(2, *shape), "labels": torch.arange(2) % classes}
         return batch, f"{err.message}; models were built on a synthetic {shape} batch"
+    build_sampler(cfg, train, 0, world_size, train_settings(cfg).seed)
+    return sample_batch(train), None
 
 
 def check_builds(plan: SweepPlan) -> list[BuildReport]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ablate.config import Config
 from ablate.nn.model import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
@@ -29,7 +29,9 @@ from ablate.train.build import (
     build_datasets,
     build_model,
     build_optimizer,
+    build_sampler,
     sample_batch,
+    train_loader,
 )
 
 StateFn = Callable[[], dict[str, Any]]
@@ -173,17 +175,8 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             return last
 
     parts.net = runtime.prepare_model(parts.model)
-    sampler = _sampler(train_set, runtime, settings.seed)
-    loader = runtime.prepare_loader(
-        DataLoader(
-            train_set,
-            batch_size=data.batch_size,
-            sampler=sampler,
-            num_workers=data.loader_workers,
-            # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
-            drop_last=len(sampler) % data.batch_size == 1,
-        )
-    )
+    sampler = build_sampler(cfg, train_set, runtime.rank, runtime.world_size, settings.seed)
+    loader = runtime.prepare_loader(train_loader(cfg, train_set, sampler))
     val_batch = data.val_batch_size or data.batch_size
     val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]
     val_loader = DataLoader(val_shard, batch_size=val_batch, num_workers=data.loader_workers)
@@ -192,10 +185,7 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     for epoch in range(start_epoch, settings.epochs):
         # The data order of an epoch depends on the seed and the epoch alone, so a resumed
         # trial sees the order it would have seen.
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        else:
-            sampler.generator.manual_seed(settings.seed * 100_003 + epoch)  # type: ignore[union-attr]
+        sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         want_images = settings.image_every > 0 and (epoch + 1) % settings.image_every == 0
         t0 = time.perf_counter()
         train_metrics, images = _train_epoch(parts, loader, epoch, want_images)
@@ -224,15 +214,6 @@ def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSet
     return _Parts(
         built.model, built.losses, optimizer, scheduler, built.inference, runtime, settings
     )
-
-
-def _sampler(train_set: Dataset, runtime: Runtime, seed: int) -> Any:
-    """This rank's shard under DDP, else a seeded random order."""
-    if runtime.world_size > 1:
-        return DistributedSampler(
-            train_set, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=seed
-        )
-    return RandomSampler(train_set, generator=torch.Generator())  # type: ignore[arg-type]
 
 
 def _train_epoch(
@@ -307,7 +288,8 @@ def evaluate(
                 [float(ranked[:, :k].any(dim=1).sum()) for k in topk], dtype=torch.float64
             )
         else:
-            queries.append(out["inference_feat"]["embeddings"].float().cpu())
+            # Part embeddings (N, C, P) are compared flattened (per-part metrics: issue 10).
+            queries.append(out["inference_feat"]["embeddings"].float().flatten(1).cpu())
             query_labels.append(labels.view(-1).cpu())
     if queries:
         hits[0] = _rank1_hits(
@@ -337,7 +319,7 @@ def _rank1_hits(
     gallery, gallery_labels = [], []
     for batch in DataLoader(gallery_set, batch_size=batch_size):
         batch = to_device(batch, runtime.device)
-        gallery.append(model(batch)["inference_feat"]["embeddings"].float().cpu())
+        gallery.append(model(batch)["inference_feat"]["embeddings"].float().flatten(1).cpu())
         gallery_labels.append(batch["labels"].cpu())
     g, gl = torch.cat(gallery), torch.cat(gallery_labels)
     nearest = torch.cdist(queries, g).argmin(dim=1)

@@ -1,0 +1,456 @@
+"""OpenGait's conventions, each with its case (issue 9: conventions 4-7, 9, 10, 14).
+
+The plugin below is written the way OpenGait writes models and losses (no registry
+decorator, ``model_cfg``/``loss_cfg``, tuple inputs, per-part losses, ``self.info``,
+``gather_and_scale_wrapper``); only its imports name ablate. It is written to a temporary
+package and loaded through ``custom_imports``, as a user's would be.
+"""
+
+from __future__ import annotations
+
+import copy
+import socket
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from doc_project import forget_plugin
+
+from ablate import LOSSES, SAMPLERS, AblateError
+from ablate.config import Config, import_custom
+from ablate.nn.model import image_summaries, scalar_summaries
+from ablate.train.build import (
+    build_datasets,
+    build_model,
+    build_sampler,
+    sample_batch,
+    train_loader,
+)
+from ablate.train.images import MAX_SIDE, decoded_images, encode_images
+
+PLUGIN = "og_compat"
+
+NETS = '''
+"""OpenGait-style models."""
+
+import torch
+from torch import nn
+
+from ablate import BaseModel
+
+
+class PartFCs(nn.Module):
+    def __init__(self, parts_num, in_channels, out_channels):
+        super().__init__()
+        self.fc_bin = nn.Parameter(torch.randn(parts_num, in_channels, out_channels) * 0.1)
+
+    def forward(self, x):
+        return torch.einsum("nc,pco->nop", x, self.fc_bin)  # [n, c_in] -> [n, c_out, p]
+
+
+class TupleNet(BaseModel):
+    def build_network(self, model_cfg):
+        self.Head = PartFCs(**model_cfg["PartFCs"])
+        self.cls = nn.Linear(model_cfg["PartFCs"]["out_channels"], model_cfg["class_num"])
+        if "backbone_cfg" in model_cfg.keys():
+            self.Backbone = self.get_backbone(model_cfg["backbone_cfg"])
+
+    def forward(self, inputs):
+        ipts, labs, typs, viws, seqL = inputs
+        self.seen = (type(inputs).__name__, len(ipts), typs, viws, seqL)
+        embs = self.Head(ipts[0].flatten(1))  # [n, c, p]
+        logits = self.cls(embs.transpose(1, 2)).transpose(1, 2)  # [n, class_num, p]
+        return {
+            "training_feat": {
+                "triplet": {"embeddings": embs, "labels": labs},
+                "softmax": {"logits": logits, "labels": labs},
+            },
+            "visual_summary": {
+                "image/inputs": ipts[0][:, :1],
+                "scalar/part_norm": embs.norm(dim=1),
+            },
+            "inference_feat": {"embeddings": embs},
+        }
+'''
+
+LOSSES_PY = '''
+"""OpenGait-style losses: per-part values [p], self.info, the gather wrapper."""
+
+import torch.nn.functional as F
+
+from ablate import BaseLoss, gather_and_scale_wrapper
+
+
+class PartTriplet(BaseLoss):
+    def __init__(self, margin, loss_term_weight=1.0):
+        super().__init__(loss_term_weight)
+        self.margin = margin
+
+    @gather_and_scale_wrapper
+    def forward(self, embeddings, labels):
+        x = embeddings.permute(2, 0, 1)  # [p, n, c]
+        d = (x.unsqueeze(2) - x.unsqueeze(1)).pow(2).sum(-1).add(1e-12).sqrt()  # [p, n, n]
+        same = (labels.unsqueeze(1) == labels.unsqueeze(0)).float()
+        hard_pos = (d * same).amax(-1)
+        hard_neg = (d + same * 1e6).amin(-1)
+        loss = F.relu(hard_pos - hard_neg + self.margin).mean(-1)  # [p]
+        self.info.update({"loss": loss.detach(), "mean_dist": d.mean((1, 2)).detach()})
+        return loss, self.info
+
+
+class PartSoftmax(BaseLoss):
+    def __init__(self, scale=16, loss_term_weight=1.0):
+        super().__init__(loss_term_weight)
+        self.scale = scale
+
+    def forward(self, logits, labels):
+        target = labels.unsqueeze(1).expand(-1, logits.size(2))
+        loss = F.cross_entropy(logits * self.scale, target, reduction="none").mean(0)  # [p]
+        accuracy = (logits.argmax(1) == labels.unsqueeze(1)).float().mean()
+        self.info.update({"loss": loss.detach(), "accuracy": accuracy})
+        return loss, self.info
+'''
+
+BASE: dict[str, Any] = {
+    "custom_imports": [PLUGIN],
+    "model_cfg": {
+        "model": "TupleNet",
+        "PartFCs": {"parts_num": 3, "in_channels": 16, "out_channels": 8},
+        "class_num": 4,
+    },
+    "loss_cfg": [
+        {"type": "PartTriplet", "log_prefix": "triplet", "margin": 0.2, "loss_term_weight": 1.0},
+        {"type": "PartSoftmax", "log_prefix": "softmax", "scale": 4, "loss_term_weight": 0.5},
+    ],
+    "data": {
+        "dataset": {
+            "type": "SyntheticImages",
+            "num_samples": 32,
+            "num_classes": 4,
+            "channels": 4,
+            "image_size": 2,
+        },
+        "sampler": {"type": "TripletSampler", "batch_size": [2, 4]},
+        "batch_size": 8,
+    },
+    "optimizer": {"type": "SGD", "lr": 0.1},
+    "train": {"epochs": 1, "num_threads": 1},
+}
+
+
+def write_plugin(root: Path) -> None:
+    pkg = root / PLUGIN
+    pkg.mkdir(parents=True, exist_ok=True)
+    (pkg / "__init__.py").write_text(f"from {PLUGIN} import losses, nets  # noqa: F401\n")
+    (pkg / "nets.py").write_text(textwrap.dedent(NETS))
+    (pkg / "losses.py").write_text(textwrap.dedent(LOSSES_PY))
+
+
+@pytest.fixture(scope="module")
+def plugin_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("og_project")
+    write_plugin(root)
+    sys.path.insert(0, str(root))
+    forget_plugin(PLUGIN)
+    yield root
+    forget_plugin(PLUGIN)
+    sys.path.remove(str(root))
+
+
+def config(changes: dict[str, Any] | None = None) -> Config:
+    """BASE with ``changes`` (dotted paths; a None value deletes the key), as a Config."""
+    data = copy.deepcopy(BASE)
+    for path, value in (changes or {}).items():
+        *parents, last = path.split(".")
+        node: Any = data
+        for p in parents:
+            node = node[int(p)] if isinstance(node, list) else node.setdefault(p, {})
+        if value is None:
+            node.pop(last, None)
+        elif isinstance(node, list):
+            node[int(last)] = value
+        else:
+            node[last] = value
+    cfg = Config(data, "og.yaml")
+    import_custom(cfg)
+    return cfg
+
+
+def build(changes: dict[str, Any] | None = None) -> Any:
+    cfg = config(changes)
+    train, _ = build_datasets(cfg)
+    return build_model(cfg, sample_batch(train, 8)), cfg, train
+
+
+# --- what each convention does, one case (or more) each -----------------------------------------
+
+
+def _reads_through_unpacking(plugin_root: Path) -> None:  # convention 4
+    built, _, _ = build()
+    assert built.model.Head.fc_bin.shape == (3, 16, 8)
+
+
+def _per_part_losses_are_means(plugin_root: Path) -> None:  # convention 5
+    built, _, train = build()
+    batch = sample_batch(train, 8)
+    out = built.model(batch)
+    total, info = built.losses(out["training_feat"])
+    feats = out["training_feat"]
+    trip, _ = built.losses.terms["triplet"](**feats["triplet"])
+    soft, _ = built.losses.terms["softmax"](**feats["softmax"])
+    assert trip.shape == soft.shape == (3,)  # per part
+    expected = trip.detach().mean() + 0.5 * soft.detach().mean()
+    assert float(total.detach()) == pytest.approx(float(expected), rel=1e-6)
+    assert info["softmax/loss"] == pytest.approx(float(0.5 * soft.detach().mean()), rel=1e-6)
+    # a per-part info value is logged as its mean
+    mean_dist = built.losses.terms["triplet"].info["mean_dist"]
+    assert info["triplet/mean_dist"] == pytest.approx(float(mean_dist.mean()), rel=1e-6)
+
+
+def _base_loss_keeps_term_weight_and_info(plugin_root: Path) -> None:  # convention 6
+    built, _, _ = build()
+    soft = built.losses.terms["softmax"]
+    assert soft.loss_term_weight == 0.5 and soft.loss_weight == 1.0
+    assert list(soft.info) == ["loss", "accuracy"]  # an ordered dict, in the loss's order
+    direct = LOSSES.get("PartTriplet")(margin=0.1, loss_term_weight=0.25)
+    assert direct.loss_term_weight == 0.25
+    assert not dist.is_initialized()  # the dry run above called the gather wrapper as is
+
+
+def _samplers_are_components(plugin_root: Path) -> None:  # convention 7
+    assert "TripletSampler" in SAMPLERS
+    _, cfg, train = build()
+    sampler = build_sampler(cfg, train, 0, 1, seed=3)
+    batches = list(train_loader(cfg, train, sampler))
+    assert len(batches) == len(train) // 8
+    for batch in batches:
+        counts = torch.bincount(batch["labels"], minlength=4)
+        assert sorted(counts.tolist()) == [0, 0, 4, 4]  # P=2 identities x K=4
+
+
+def _tuple_inputs(plugin_root: Path) -> None:  # convention 9
+    built, _, train = build()
+    built.model(sample_batch(train, 4))
+    assert built.model.seen == ("tuple", 1, None, None, None)
+    # an ablate-style `model:` config asks for the tuple with data.batch_format
+    changes = {
+        "model_cfg": None,
+        "model": {
+            "type": "TupleNet",
+            "PartFCs": {"parts_num": 2, "in_channels": 16, "out_channels": 4},
+            "class_num": 4,
+        },
+        "data.batch_format": "opengait",
+    }
+    built, _, _ = build(changes)
+    assert built.model.seen[0] == "tuple"
+    with pytest.raises(ValueError):  # the default for a `model:` config is the dict
+        build({**changes, "data.batch_format": None})
+
+
+def _opengait_config_keys_and_helpers(plugin_root: Path) -> None:  # convention 10
+    one = {"loss_cfg": {"type": "PartTriplet", "log_prefix": "triplet", "margin": 0.2}}
+    with pytest.raises(AblateError, match="training_feat"):  # softmax has no loss now
+        build(one)
+    backbone = {"type": "ConvNet", "in_channels": 4, "widths": [4]}
+    built, cfg, _ = build({"model_cfg.backbone_cfg": backbone})
+    assert type(built.model.Backbone).__name__ == "ConvNet"
+    built, _, _ = build({"model_cfg.backbone_cfg": [backbone, backbone]})
+    assert isinstance(built.model.Backbone, torch.nn.ModuleList)
+    assert len(built.model.Backbone) == 2
+    assert built.model.cfgs["model_cfg"]["model"] == "TupleNet"
+    assert built.model.cfgs["loss_cfg"][1]["scale"] == 4
+    assert built.model.cfgs is not cfg.data["model_cfg"]  # a copy the model cannot spoil
+
+
+def _images_are_logged(plugin_root: Path) -> None:  # convention 14
+    built, _, train = build()
+    summary = built.model(sample_batch(train, 8))["visual_summary"]
+    images = image_summaries(summary)
+    assert set(images) == {"inputs"}  # `image/inputs`, named without OpenGait's prefix
+    assert images["inputs"].shape == (2, 16) and images["inputs"].dtype == np.uint8
+    assert set(scalar_summaries(summary)) == {"part_norm"}  # `scalar/`: a mean
+    big = {"wide": np.full((40, 2000, 3), 7, dtype=np.uint8), **images}
+    encoded = encode_images(big)
+    back = decoded_images({**encoded, "val/loss": 1.0})
+    assert set(back) == {"inputs", "wide"}
+    assert max(back["wide"].size) <= MAX_SIDE
+    assert np.asarray(back["inputs"]).tolist() == images["inputs"].tolist()
+
+
+CONVENTIONS: list[tuple[str, Callable[[Path], None]]] = [
+    ("4 reads through ** count", _reads_through_unpacking),
+    ("5 per-part vector losses", _per_part_losses_are_means),
+    (
+        "6 BaseLoss loss_term_weight and info, no process group",
+        _base_loss_keeps_term_weight_and_info,
+    ),
+    ("7 samplers are components", _samplers_are_components),
+    ("9 tuple inputs", _tuple_inputs),
+    ("10 model_cfg, loss_cfg, get_backbone, cfgs", _opengait_config_keys_and_helpers),
+    ("14 visual_summary images", _images_are_logged),
+]
+
+
+@pytest.mark.parametrize(("name", "case"), CONVENTIONS, ids=[n for n, _ in CONVENTIONS])
+def test_convention(name: str, case: Callable[[Path], None], plugin_root: Path) -> None:
+    case(plugin_root)
+
+
+def test_user_classes_replace_builtins_of_the_same_name(plugin_root: Path) -> None:
+    """OpenGait's TripletLoss and CrossEntropyLoss are not ablate's: the user's win."""
+    pkg = plugin_root / "og_names"
+    pkg.mkdir(exist_ok=True)
+    (pkg / "__init__.py").write_text(
+        "from ablate import BaseLoss\n\n\nclass TripletLoss(BaseLoss):\n"
+        "    def __init__(self, margin, loss_term_weight=1.0):\n"
+        "        super().__init__(loss_term_weight)\n"
+        "        self.margin = margin\n"
+    )
+    builtin = LOSSES.get("TripletLoss")
+    try:
+        import og_names  # type: ignore[import-not-found]
+
+        from ablate.nn.opengait import adopt
+
+        assert adopt(["og_names"]) == [f"TripletLoss: og_names replaces {builtin.__module__}"]
+        assert LOSSES.get("TripletLoss") is og_names.TripletLoss
+    finally:
+        forget_plugin("og_names")
+    assert LOSSES.get("TripletLoss") is builtin
+
+
+# --- bad input: one clear line naming the path ---------------------------------------------------
+
+BAD = [
+    ({"model_cfg.model": None}, "model_cfg.model", "needs model: <class name>"),
+    ({"model": {"type": "TupleNet"}}, "model_cfg", "give one of model or model_cfg, not both"),
+    ({"model_cfg.model": "TupleNt"}, "model_cfg.model", "did you mean 'TupleNet'"),
+    ({"model_cfg.PartFCs.parts_nm": 3}, "model_cfg.PartFCs.parts_nm", "unexpected keyword"),
+    ({"model_cfg.clas_num": 4}, "model_cfg.clas_num", "never read"),
+    ({"loss_cfg.0.margn": 0.3}, "loss_cfg.0.margn", "unknown argument 'margn'"),
+    ({"data.batch_format": "tuple"}, "data.batch_format", "expected one of dict, opengait"),
+    ({"data.sampler.type": "TripletSamplr"}, "data.sampler.type", "did you mean 'TripletSampler'"),
+    ({"data.sampler.batch_size": [8]}, "data.sampler.batch_size", "must be [P, K]"),
+    ({"data.sampler.batch_size": [9, 2]}, "data.sampler.batch_size", "the dataset has 4"),
+]
+
+
+@pytest.mark.parametrize(("changes", "key", "text"), BAD, ids=[b[1] for b in BAD])
+def test_bad_input_names_its_path(
+    changes: dict[str, Any], key: str, text: str, plugin_root: Path
+) -> None:
+    with pytest.raises(AblateError) as err:
+        cfg = config(changes)
+        train, _ = build_datasets(cfg)
+        build_sampler(cfg, train)
+        build_model(cfg, sample_batch(train, 8))
+    assert err.value.key == key, str(err.value)
+    assert text in str(err.value)
+    assert len(str(err.value).splitlines()) == 1
+
+
+# --- the P×K sampler under DDP: shares, epochs, seeds ---------------------------------------------
+
+SAMPLER_CASES = [  # (P, K, world_size)
+    (2, 4, 1),
+    (2, 4, 2),
+    (4, 2, 2),
+    (3, 2, 3),
+]
+
+
+@pytest.mark.parametrize(("p", "k", "world"), SAMPLER_CASES)
+def test_pk_sampler_shares_are_disjoint_and_seeded(
+    p: int, k: int, world: int, plugin_root: Path
+) -> None:
+    cfg = config({"data.sampler.batch_size": [p, k]})
+    train, _ = build_datasets(cfg)
+
+    def epoch(seed: int, e: int) -> list[list[list[int]]]:
+        ranks = [build_sampler(cfg, train, r, world, seed) for r in range(world)]
+        for s in ranks:
+            s.set_epoch(e)
+        return [list(s) for s in ranks]  # [rank][batch] -> indices
+
+    shares = epoch(0, 0)
+    whole = list(build_sampler(cfg, train, 0, 1, 0))  # epoch 0 of one process
+    assert shares == epoch(0, 0)  # the same seed and epoch: the same order
+    assert shares != epoch(0, 1) and shares != epoch(1, 0)
+    labels = train.labels
+    for b, batch in enumerate(whole):
+        parts = [shares[r][b] for r in range(world)]
+        assert all(len(part) == p * k // world for part in parts)
+        assert sorted(i for part in parts for i in part) == sorted(batch)  # disjoint, complete
+        ids = torch.unique(labels[batch], return_counts=True)
+        assert len(ids[0]) == p and set(ids[1].tolist()) == {k}
+
+
+# --- 2 DDP workers: triplet + softmax on P×K batches equal one process ------------------------------
+
+WORLD = 2
+
+
+def _ddp_grads(rank: int, world: int, root: str, port: int, out: str) -> None:
+    torch.set_num_threads(1)
+    sys.path.insert(0, root)
+    if world > 1:
+        dist.init_process_group(
+            "gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world
+        )
+    try:
+        torch.manual_seed(0)
+        cfg = config()
+        train, _ = build_datasets(cfg)
+        built = build_model(cfg, sample_batch(train, 8))
+        net: torch.nn.Module = built.model
+        if world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(built.model)
+        sampler = build_sampler(cfg, train, rank, world, seed=5)
+        sampler.set_epoch(2)
+        batch = next(iter(train_loader(cfg, train, sampler)))
+        loss, info = built.losses(net(batch)["training_feat"])
+        loss.backward()
+        grads = [p.grad.detach().clone() for p in built.model.parameters() if p.grad is not None]
+        torch.save(
+            {"loss": float(loss.detach()), "info": info, "grads": grads},
+            Path(out) / f"{world}-{rank}.pt",
+        )
+    finally:
+        if world > 1:
+            dist.destroy_process_group()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.timeout(120)
+def test_two_ddp_workers_match_one_process(plugin_root: Path, tmp_path: Path) -> None:
+    """The P×K batch split over 2 gloo workers, PartTriplet gathered and scaled, PartSoftmax
+    per rank: DDP's averaged gradient equals one process's on the whole batch."""
+    _ddp_grads(0, 1, str(plugin_root), 0, str(tmp_path))
+    mp.spawn(
+        _ddp_grads,
+        args=(WORLD, str(plugin_root), _free_port(), str(tmp_path)),
+        nprocs=WORLD,
+        join=True,
+    )
+    one = torch.load(tmp_path / "1-0.pt")
+    ranks = [torch.load(tmp_path / f"{WORLD}-{r}.pt") for r in range(WORLD)]
+    assert ranks[0]["grads"] and len(ranks[0]["grads"]) == len(one["grads"])
+    for r in ranks:  # DDP left every rank with the same, averaged gradient
+        for g, ref in zip(r["grads"], one["grads"]):
+            torch.testing.assert_close(g, ref, rtol=1e-4, atol=1e-6)
+    # the gathered triplet term is the whole batch's on every rank
+    for r in ranks:
+        assert r["info"]["triplet/loss"] == pytest.approx(one["info"]["triplet/loss"], rel=1e-5)
