@@ -130,7 +130,7 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
                 model.register_forward_pre_hook(opengait_inputs)
             model.init_weights()
             losses = _build_losses(cfg, model)
-            out = dry_run(model, losses, sample)
+            out = dry_run(model, losses, sample, section.key)
     except AblateError as err:
         raise cfg.locate(section.located(err)) from None
     shapes = {
@@ -157,13 +157,23 @@ def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
     return LossAggregator(default, key=key, indexed=len(default) > 1)
 
 
-def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str, Any]:
+def dry_run(
+    model: BaseModel, losses: LossAggregator, sample: Batch, key: str = "model"
+) -> dict[str, Any]:
     """One no-grad forward and loss in eval mode (BatchNorm statistics stay untouched)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(sample)
+            try:
+                out = model(sample)
+            except (RuntimeError, TypeError, ValueError, IndexError) as err:
+                # A model that builds its own network (OpenGait's) meets its shapes here.
+                raise AblateError(
+                    f"{type(model).__name__}.forward fails on a sample batch of inputs "
+                    f"{_shape(sample.get('inputs'))}: {str(err).splitlines()[0]}",
+                    key=key,
+                ) from None
             _check_output(model, out)
             losses.check(out["training_feat"], type(model).__name__)
             for prefix, loss_fn in losses.terms.items():
@@ -185,6 +195,12 @@ def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str
     finally:
         model.train(was_training)
     return out
+
+
+def _shape(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return list(x.shape)
+    return [_shape(v) for v in x] if isinstance(x, list | tuple) else type(x).__name__
 
 
 def _check_output(model: BaseModel, out: Any) -> None:

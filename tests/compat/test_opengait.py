@@ -336,6 +336,8 @@ BAD = [
     ({"model_cfg.PartFCs.parts_nm": 3}, "model_cfg.PartFCs.parts_nm", "unexpected keyword"),
     ({"model_cfg.clas_num": 4}, "model_cfg.clas_num", "never read"),
     ({"loss_cfg.0.margn": 0.3}, "loss_cfg.0.margn", "unknown argument 'margn'"),
+    ({"model_cfg.PartFCs.in_channels": 15}, "model_cfg", "TupleNet.forward fails on a sample"),
+    ({"loss_cfg": {"type": "PartTriplet", "log_prefix": "trip", "margin": 0.2}}, "loss_cfg", "mismatch"),
     ({"data.batch_format": "tuple"}, "data.batch_format", "expected one of dict, opengait"),
     ({"data.sampler.type": "TripletSamplr"}, "data.sampler.type", "did you mean 'TripletSampler'"),
     ({"data.sampler.batch_size": [8]}, "data.sampler.batch_size", "must be [P, K]"),
