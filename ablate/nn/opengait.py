@@ -49,7 +49,8 @@ def adopt(packages: Iterable[str]) -> list[str]:
     submodules) under their class names.
 
     Returns:
-        ``'<name>: <new module> replaces <old module>'`` for each built-in it replaced.
+        ``'<name>: <new module> replaces <old module>'`` for each built-in that a class of
+        ``packages`` replaces (now or in an earlier call).
 
     Raises:
         AblateError: two classes of ``packages`` share a name in one registry.
@@ -71,8 +72,11 @@ def adopt(packages: Iterable[str]) -> list[str]:
             )
         if held is not None and not _within(held.__module__, packages):
             _SHADOWED.setdefault((registry, name), held)
-            replaced.append(f"{name}: {cls.__module__} replaces {held.__module__}")
         registry._table[name] = cls
+    for (registry, name), old in _SHADOWED.items():
+        new = registry._table.get(name)
+        if new is not None and _within(new.__module__, packages):
+            replaced.append(f"{name}: {new.__module__} replaces {old.__module__}")
     return replaced
 
 

@@ -98,6 +98,8 @@ class BuiltModel:
         shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
         logged: Per-step names the loop logs under ``train/``: each loss term and its
             info (``cls/loss``) and the scalar ``visual_summary`` entries.
+        replaced: Built-ins that the config's own classes of the same name replaced, as
+            ``'<name>: <module> replaces <module>'`` (the first build that adopted them).
     """
 
     model: BaseModel
@@ -105,6 +107,7 @@ class BuiltModel:
     inference: str
     shapes: dict[str, dict[str, tuple[int, ...]]]
     logged: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
 
 
 def build_model(cfg: Config, sample: Batch) -> BuiltModel:
@@ -117,7 +120,7 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
     section = model_section(cfg)
     fmt = batch_format(cfg)
     try:
-        adopt(custom_modules(cfg))  # OpenGait-style classes, found by their class names
+        replaced = adopt(custom_modules(cfg))  # OpenGait-style classes, found by class name
         with building_with(sample, cfg.data):
             model = MODELS.build(section.cfg, key=section.key)
             if not isinstance(model, BaseModel):
@@ -132,13 +135,17 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
             losses = _build_losses(cfg, model)
             out = dry_run(model, losses, sample, section.key)
     except AblateError as err:
+        if fmt == "dict" and "values to unpack" in err.message and err.hint is None:
+            err.hint = (
+                "a model that unpacks OpenGait's inputs tuple needs data.batch_format: opengait"
+            )
         raise cfg.locate(section.located(err)) from None
     shapes = {
         prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
         for prefix, feats in out["training_feat"].items()
     }
     inference = "logits" if "logits" in out["inference_feat"] else "embeddings"
-    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"))
+    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"), replaced)
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:

@@ -44,6 +44,7 @@ class BuildReport:
     metrics: set[str] = field(default_factory=set)
     error: str | None = None
     synthetic: str | None = None
+    replaced: list[str] = field(default_factory=list)
 
 
 def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
@@ -73,6 +74,7 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
                 rep.params = sum(p.numel() for p in built.model.parameters())
                 rep.shapes = built.shapes
                 rep.metrics = metric_names(built)
+                rep.replaced = built.replaced
             except AblateError as err:
                 rep.error = str(err)
             reports.append(rep)

@@ -251,8 +251,8 @@ def _tuple_inputs(plugin_root: Path) -> None:  # convention 9
     }
     built, _, _ = build(changes)
     assert built.model.seen[0] == "tuple"
-    with pytest.raises(ValueError):  # the default for a `model:` config is the dict
-        build({**changes, "data.batch_format": None})
+    with pytest.raises(AblateError, match="needs data.batch_format: opengait"):
+        build({**changes, "data.batch_format": None})  # a `model:` config's default: the dict
 
 
 def _opengait_config_keys_and_helpers(plugin_root: Path) -> None:  # convention 10
@@ -337,7 +337,11 @@ BAD = [
     ({"model_cfg.clas_num": 4}, "model_cfg.clas_num", "never read"),
     ({"loss_cfg.0.margn": 0.3}, "loss_cfg.0.margn", "unknown argument 'margn'"),
     ({"model_cfg.PartFCs.in_channels": 15}, "model_cfg", "TupleNet.forward fails on a sample"),
-    ({"loss_cfg": {"type": "PartTriplet", "log_prefix": "trip", "margin": 0.2}}, "loss_cfg", "mismatch"),
+    (
+        {"loss_cfg": {"type": "PartTriplet", "log_prefix": "trip", "margin": 0.2}},
+        "loss_cfg",
+        "mismatch",
+    ),
     ({"data.batch_format": "tuple"}, "data.batch_format", "expected one of dict, opengait"),
     ({"data.sampler.type": "TripletSamplr"}, "data.sampler.type", "did you mean 'TripletSampler'"),
     ({"data.sampler.batch_size": [8]}, "data.sampler.batch_size", "must be [P, K]"),

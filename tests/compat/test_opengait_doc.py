@@ -153,6 +153,9 @@ def test_documented_plan_builds(
     assert "trials: 2 cells x 1 seeds [0] = 2" in text, out
     assert "model combinations built on a sample batch: 2" in text, out
     assert "embeddings[2, 32, 6]" in text and "logits[2, 8, 6]" in text, out
+    for name, builtin in (("TripletLoss", "triplet"), ("CrossEntropyLoss", "cross_entropy")):
+        note = f"note: your class wins over the built-in: {name}: my_gait.losses replaces"
+        assert f"{note} ablate_components.losses.{builtin}" in text, out
 
 
 @pytest.mark.integration

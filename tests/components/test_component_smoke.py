@@ -120,7 +120,11 @@ MODEL_CASES: dict[str, dict[str, Any]] = {
 
 # name -> (config without 'type', dataset labels, world size): each rank's batches
 SAMPLER_CASES: dict[str, tuple[dict[str, Any], list[int], int]] = {
-    "TripletSampler": ({"batch_size": [2, 2], "batch_shuffle": True}, [0, 0, 1, 1, 2, 2, 2, 3, 3], 2),
+    "TripletSampler": (
+        {"batch_size": [2, 2], "batch_shuffle": True},
+        [0, 0, 1, 1, 2, 2, 2, 3, 3],
+        2,
+    ),
 }
 
 ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
