@@ -251,7 +251,7 @@ def _tuple_inputs(plugin_root: Path) -> None:  # convention 9
     }
     built, _, _ = build(changes)
     assert built.model.seen[0] == "tuple"
-    with pytest.raises(AblateError, match="needs data.batch_format: opengait"):
+    with pytest.raises(AblateError, match=r"needs data\.batch_format: opengait"):
         build({**changes, "data.batch_format": None})  # a `model:` config's default: the dict
 
 
