@@ -460,3 +460,29 @@ def test_two_ddp_workers_match_one_process(plugin_root: Path, tmp_path: Path) ->
     # the gathered triplet term is the whole batch's on every rank
     for r in ranks:
         assert r["info"]["triplet/loss"] == pytest.approx(one["info"]["triplet/loss"], rel=1e-5)
+
+
+# --- both runtimes hand the images on (the driver's writer logs them) ------------------------------
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_runtimes_report_images(rank: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray.train
+    from ray import tune
+
+    from ablate.run.trial import RayTrainRuntime, TuneRuntime
+    from ablate.train.images import IMAGE_PREFIX
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(ray.train, "report", sent.append)
+    monkeypatch.setattr(tune, "report", sent.append)
+    images = {"sils": np.zeros((4, 8), dtype=np.uint8)}
+    state = dict  # an empty checkpoint
+    train_rt = RayTrainRuntime.__new__(RayTrainRuntime)  # as a Ray Train worker of this rank
+    train_rt.rank, train_rt.extra, train_rt.checkpoint = rank, {}, tmp_path / "ckpt.pt"
+    train_rt.report({"epoch": 1.0}, images, state)
+    TuneRuntime({}, tmp_path / "inline.pt").report({"epoch": 1.0}, images, state)
+    ray_train, inline = sent
+    # Tune takes rank 0's report: only rank 0 sends the images.
+    assert (IMAGE_PREFIX + "sils" in ray_train) == (rank == 0)
+    assert set(decoded_images(inline)) == {"sils"}
