@@ -192,8 +192,14 @@ class BaseModel(nn.Module):
         return None
 
     def init_weights(self) -> None:
-        """Apply ``init_cfg`` of every submodule, parents before children; checkpoints last."""
+        """Apply ``init_cfg`` of every submodule, parents before children; checkpoints last.
+        Then a subclass's own ``init_parameters`` (OpenGait's hook), if it has one."""
         init_module_tree(self)
+        self.init_parameters()
+
+    def init_parameters(self) -> None:
+        """OpenGait's initialisation hook, called after ``init_cfg``; nothing by default
+        (OpenGait's default Xavier init is not applied: use ``init_cfg``)."""
 
 
 class LossAggregator(nn.Module):

@@ -62,6 +62,9 @@ class TupleNet(BaseModel):
         if "backbone_cfg" in model_cfg.keys():
             self.Backbone = self.get_backbone(model_cfg["backbone_cfg"])
 
+    def init_parameters(self):
+        nn.init.constant_(self.cls.bias, 0.5)
+
     def forward(self, inputs):
         ipts, labs, typs, viws, seqL = inputs
         self.seen = (type(inputs).__name__, len(ipts), typs, viws, seqL)
@@ -265,6 +268,7 @@ def _opengait_config_keys_and_helpers(plugin_root: Path) -> None:  # convention 
     built, _, _ = build({"model_cfg.backbone_cfg": [backbone, backbone]})
     assert isinstance(built.model.Backbone, torch.nn.ModuleList)
     assert len(built.model.Backbone) == 2
+    assert built.model.cls.bias.eq(0.5).all()  # its own init_parameters ran
     assert built.model.cfgs["model_cfg"]["model"] == "TupleNet"
     assert built.model.cfgs["loss_cfg"][1]["scale"] == 4
     assert built.model.cfgs is not cfg.data["model_cfg"]  # a copy the model cannot spoil
