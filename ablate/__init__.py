@@ -5,6 +5,7 @@ Plugin authors import everything they need from here::
     from ablate import BACKBONES, NECKS, HEADS, LOSSES, DATASETS, MODELS
     from ablate import BaseModel, BaseLoss, weighted_loss, gather_and_scale
     from ablate import SAMPLERS, BaseSampler  # batches of training items (data.sampler)
+    from ablate import METRICS, BaseMetric
 
 and, to extend ablate itself, the extension points (``docs/extending.md``)::
 
@@ -29,6 +30,7 @@ _EXPORTS = {
     "DATASETS": "ablate.registry",
     "HEADS": "ablate.registry",
     "LOSSES": "ablate.registry",
+    "METRICS": "ablate.registry",
     "MODELS": "ablate.registry",
     "NECKS": "ablate.registry",
     "SAMPLERS": "ablate.registry",
@@ -38,6 +40,7 @@ _EXPORTS = {
     "gather_and_scale_wrapper": "ablate.nn.losses",
     "weight_reduce_loss": "ablate.nn.losses",
     "weighted_loss": "ablate.nn.losses",
+    "BaseMetric": "ablate.train.metrics",
     "BaseModel": "ablate.nn.model",
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
@@ -55,6 +58,7 @@ __all__ = [
     "DATASETS",
     "HEADS",
     "LOSSES",
+    "METRICS",
     "MODELS",
     "NECKS",
     "SAMPLERS",
@@ -63,6 +67,7 @@ __all__ = [
     "STRATEGIES",
     "AblateError",
     "BaseLoss",
+    "BaseMetric",
     "BaseModel",
     "BaseModule",
     "BaseSampler",
@@ -93,6 +98,7 @@ if TYPE_CHECKING:
         DATASETS,
         HEADS,
         LOSSES,
+        METRICS,
         MODELS,
         NECKS,
         SAMPLERS,
@@ -101,6 +107,7 @@ if TYPE_CHECKING:
     from ablate.report.sections import SECTIONS, ReportSection
     from ablate.search.schedulers import SCHEDULERS, Scheduler
     from ablate.search.strategies import STRATEGIES, Strategy
+    from ablate.train.metrics import BaseMetric
     from ablate.train.sampling import BaseSampler
 
 

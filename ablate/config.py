@@ -37,6 +37,7 @@ TOP_LEVEL_KEYS = (
     "losses",
     "loss_cfg",  # OpenGait's name for losses
     "train",
+    "evaluation",
     "search",
     "tune",
     "scaling",

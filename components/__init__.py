@@ -5,6 +5,7 @@ from ablate_components import (  # noqa: F401
     datasets,
     heads,
     losses,
+    metrics,
     models,
     necks,
     samplers,

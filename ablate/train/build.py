@@ -21,7 +21,9 @@ from ablate.errors import AblateError, did_you_mean
 from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, scalar_summaries
 from ablate.nn.opengait import adopt, opengait_inputs
 from ablate.registry import DATASETS, MODELS, SAMPLERS
-from ablate.settings import data_settings
+from ablate.settings import data_settings, evaluation_settings
+from ablate.train.evaluate import metric_modes
+from ablate.train.metrics import BaseMetric, Mode, dry_check, metrics_for
 from ablate.train.sampling import BaseSampler, default_sampler
 from ablate.train.sections import batch_format, custom_modules, loss_section, model_section
 
@@ -78,6 +80,28 @@ def train_loader(cfg: Config, dataset: Dataset, sampler: Sampler) -> DataLoader:
     )
 
 
+def build_test_dataset(cfg: Config) -> Dataset | None:
+    """The ``split='test'`` dataset when ``evaluation.test`` asks for one, else None."""
+    if not evaluation_settings(cfg).test:
+        return None
+    settings = data_settings(cfg)
+    try:
+        test = DATASETS.build(
+            {**settings.dataset, **(settings.test_dataset or {})}, key="data.dataset", split="test"
+        )
+    except AblateError as err:
+        if (err.key or "").endswith(".split"):  # the dataset has no test split
+            raise cfg.error(
+                f"{settings.dataset.get('type')} cannot be built with split='test' "
+                f"({err.message}); set evaluation.test: false, or give it a test split",
+                "evaluation.test",
+            ) from None
+        raise cfg.locate(err) from None
+    if len(test) == 0:  # type: ignore[arg-type]
+        raise cfg.error("the test split is empty", "data.dataset")
+    return test
+
+
 def sample_batch(dataset: Dataset, n: int = 2) -> Batch:
     """The first ``n`` items, collated: the dry-run input of every build."""
     items = [dataset[i] for i in range(min(n, len(dataset)))]  # type: ignore[arg-type]
@@ -94,7 +118,7 @@ class BuiltModel:
     """A built model, its losses, and what its dry run showed.
 
     Attributes:
-        inference: ``'logits'`` (validated by top-k accuracy) or ``'embeddings'`` (rank-1).
+        inference: The ``inference_feat`` keys of the dry run, comma-joined (``logits``).
         shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
         logged: Per-step names the loop logs under ``train/``: each loss term and its
             info (``cls/loss``) and the scalar ``visual_summary`` entries.
@@ -107,6 +131,9 @@ class BuiltModel:
     inference: str
     shapes: dict[str, dict[str, tuple[int, ...]]]
     logged: list[str] = field(default_factory=list)
+    metrics: list[BaseMetric] = field(default_factory=list)
+    #: Every evaluated name (``val/top1``, ``test/mse``, ``val/loss``) with its mode.
+    modes: dict[str, Mode] = field(default_factory=dict)
     replaced: list[str] = field(default_factory=list)
 
 
@@ -115,8 +142,10 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
 
     Raises:
         AblateError: any build error, a loss prefix mismatch, incompatible component
-            shapes, or a model that yields neither logits nor embeddings.
+            shapes, or a metric that cannot read the model's output (a missing key, a
+            wrong shape), each naming its config path.
     """
+    evaluation = evaluation_settings(cfg)
     section = model_section(cfg)
     fmt = batch_format(cfg)
     try:
@@ -134,6 +163,8 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
             model.init_weights()
             losses = _build_losses(cfg, model)
             out = dry_run(model, losses, sample, section.key)
+            metrics = metrics_for(evaluation.metrics, out, getattr(model, "topk", None))
+            dry_check(metrics, out, sample, configured=evaluation.metrics is not None)
     except AblateError as err:
         if fmt == "dict" and "values to unpack" in err.message and err.hint is None:
             err.hint = (
@@ -144,8 +175,11 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
         prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
         for prefix, feats in out["training_feat"].items()
     }
-    inference = "logits" if "logits" in out["inference_feat"] else "embeddings"
-    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"), replaced)
+    inference = ",".join(sorted(out["inference_feat"]))
+    modes = metric_modes(metrics, evaluation.test)
+    return BuiltModel(
+        model, losses, inference, shapes, out.pop("_logged"), metrics, modes, replaced
+    )
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
@@ -219,9 +253,10 @@ def _check_output(model: BaseModel, out: Any) -> None:
             key="model",
         )
     inf = out["inference_feat"]
-    if not isinstance(inf, Mapping) or not ({"logits", "embeddings"} & set(inf)):
+    if not isinstance(inf, Mapping) or not inf:
         raise AblateError(
-            f"{name}.forward's inference_feat needs 'logits' or 'embeddings', got {sorted(inf) if isinstance(inf, Mapping) else inf!r}",
+            f"{name}.forward's inference_feat must be a dict of what the metrics read (logits, "
+            f"embeddings, boxes, preds, ...), got {dict(inf) if isinstance(inf, Mapping) else inf!r}",
             key="model",
         )
 

@@ -18,8 +18,10 @@ from typing import Any
 
 import numpy as np
 
+from ablate.layout import RESULT_IMAGE_PREFIX
+
 #: Result keys carrying an image start with this; the rest is the image's name.
-IMAGE_PREFIX = "ablate_image/"
+IMAGE_PREFIX = RESULT_IMAGE_PREFIX
 MAX_IMAGES = 4
 MAX_SIDE = 512
 
