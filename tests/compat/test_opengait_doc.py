@@ -109,6 +109,8 @@ LOGGED = {
     "train/loss",
     "val/loss",
     "val/rank1",
+    "val/rank5",
+    "val/mAP",
 }
 
 
