@@ -73,6 +73,8 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
 
         if not dist.is_nccl_available():
             lines.append("  note: this torch has no NCCL; the cluster's torch must (a CUDA build)")
+    for note in dict.fromkeys(n for b in builds for n in b.replaced):
+        lines.append(f"  note: your class wins over the built-in: {note}")
     lines.append(f"  model combinations built on a sample batch: {len(builds)}")
     rows = []
     for b in builds:

@@ -66,6 +66,11 @@ class DataSettings:
         loader_workers: DataLoader worker processes.
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
         test_dataset: The same for the test split (``evaluation.test``).
+        sampler: ``{type, ...}``, a registered sampler of training batches (``SAMPLERS``);
+            by default a seeded shuffle, sharded across DDP ranks.
+        batch_format: What a model's forward gets: ``dict`` (the batch) or ``opengait``
+            (``(ipts, labs, typs, viws, seqL)``); the default is ``opengait`` for a
+            ``model_cfg`` config, else ``dict``.
     """
 
     dataset: dict[str, Any]
@@ -74,6 +79,8 @@ class DataSettings:
     loader_workers: int = 0
     val_dataset: dict[str, Any] | None = None
     test_dataset: dict[str, Any] | None = None
+    sampler: dict[str, Any] | None = None
+    batch_format: str | None = None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from ablate.tracking.store import (
     trial_params,
 )
 from ablate.tracking.worker import Writer
+from ablate.train.images import decoded_images
 
 PACKAGES = ("ablate", "torch", "ray", "mlflow", "optuna")
 
@@ -124,6 +125,7 @@ class TrackerStats:
     callback_s: float = 0.0
     callbacks: int = 0
     results: int = 0
+    images: int = 0
 
 
 @dataclass
@@ -410,12 +412,21 @@ class SweepTracker:
                 Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
             ]
             child.artifacts.update(result_artifacts(result))
+            self._log_images(child, result, step)
             child.last_step = step
             new += 1
         self.stats.results += new
         if child.pending and child.last_step < child.epochs:
             self._flush(child)
         return new
+
+    def _log_images(self, child: _Child, result: Mapping[str, Any], step: int) -> None:
+        """The result's ``visual_summary`` images (:mod:`ablate.train.images`), one MLflow
+        image history per name, at the result's epoch."""
+        s = self.store
+        for name, image in decoded_images(result).items():
+            s.call("log an image", s.client.log_image, child.run_id, image, key=name, step=step)
+            self.stats.images += 1
 
     def _flush(self, child: _Child, tags: Iterable[Any] = ()) -> None:
         """One ``log_batch`` (more past MLflow's limits): pending metrics, params, ``tags``."""

@@ -333,3 +333,24 @@ def test_ui_refuses_a_store_that_does_not_exist(capsys: pytest.CaptureFixture[st
     assert "no tracking store at" in capsys.readouterr().err
     assert main(["ui", "--tracking-uri", "http://127.0.0.1:5000"]) == 0
     assert "serves its own UI" in capsys.readouterr().out
+
+
+def test_result_images_are_logged_at_their_epoch(tmp_path: Path) -> None:
+    """A trial's visual_summary images come in its results as PNG text (issue 9, #14)."""
+    import numpy as np
+
+    from ablate.train.images import encode_images
+
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    started(tracker, 0, plan.trials[0])
+    first, second = results(range(1, 3))
+    grid = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    tracker.trial_results("aaaaa_00000", [{**first, **encode_images({"sils": grid})}, second])
+    tracker.trial_ended("aaaaa_00000", "FINISHED")
+    run_id = tracker.runs["aaaaa_00000"].run_id
+    paths = [a.path for a in tracker.store.client.list_artifacts(run_id, "images")]
+    pngs = [p for p in paths if p.endswith(".png")]  # MLflow adds a compressed preview
+    assert len(pngs) == 1 and pngs[0].startswith("images/sils+step+1+"), paths
+    assert tracker.stats.images == 1
+    assert "ablate_image/sils" not in tracker.store.client.get_run(run_id).data.metrics
