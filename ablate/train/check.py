@@ -24,6 +24,7 @@ from ablate.train.build import (
     build_datasets,
     build_model,
     build_optimizer,
+    build_sampler,
     build_test_dataset,
     sample_batch,
 )
@@ -31,8 +32,8 @@ from ablate.train.loop import metric_names
 from ablate.train.metrics import build_metrics
 
 #: Sections that shape a model, its sample batch or what reads its output; the rest
-#: (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses", "evaluation")
+#: (optimizer, train) never do. ``model_cfg`` and ``loss_cfg`` are OpenGait's names.
+MODEL_SECTIONS = ("model", "data", "losses", "evaluation", "model_cfg", "loss_cfg")
 
 
 @dataclass
@@ -49,6 +50,7 @@ class BuildReport:
     #: The error itself, when it is about evaluation: (a metric that cannot read the output).
     evaluation_error: AblateError | None = None
     synthetic: str | None = None
+    replaced: list[str] = field(default_factory=list)
 
 
 def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
@@ -72,13 +74,14 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
             try:
                 data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
                 if data_key not in samples:
-                    samples[data_key] = _sample_for(cfg)
+                    samples[data_key] = _sample_for(cfg, plan.scaling.num_workers)
                 sample, rep.synthetic = samples[data_key]
                 built = build_model(cfg, sample)
                 rep.params = sum(p.numel() for p in built.model.parameters())
                 rep.shapes = built.shapes
                 rep.metrics = metric_names(built)
                 rep.modes = dict(built.modes)
+                rep.replaced = built.replaced
             except AblateError as err:
                 rep.error = str(err)
                 if (err.key or "").startswith("evaluation"):
@@ -103,13 +106,13 @@ def _model_part(space: Space, point: Point) -> Point:
     }
 
 
-def _sample_for(cfg: Config) -> tuple[Any, str | None]:
+def _sample_for(cfg: Config, world_size: int = 1) -> tuple[Any, str | None]:
     """A sample batch from the real dataset, or, when its files are not on this machine and
-    the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
+    the dataset declares ``sample_spec``, a synthetic batch of the same shape. With the real
+    dataset, ``data.sampler`` is built too, for rank 0 of ``world_size``."""
     try:
         train, _ = build_datasets(cfg)
         build_test_dataset(cfg)  # evaluation.test on a dataset without a test split
-        return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
         cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
@@ -127,6 +130,8 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
         shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
         batch = {"inputs": torch.randn(2, *shape), "labels": torch.arange(2) % classes}
         return batch, f"{err.message}; models were built on a synthetic {shape} batch"
+    build_sampler(cfg, train, 0, world_size, train_settings(cfg).seed)
+    return sample_batch(train), None
 
 
 def check_builds(plan: SweepPlan) -> list[BuildReport]:

@@ -16,7 +16,7 @@ import torch
 from data_files import write_cifar, write_npz
 from torch import Tensor, nn
 
-from ablate import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
+from ablate import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, SAMPLERS, Registry
 from ablate.config import Config
 from ablate.train.build import build_model, sample_batch
 
@@ -210,6 +210,15 @@ MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]], list[
     ),
 }  # fmt: skip
 
+# name -> (config without 'type', dataset labels, world size): each rank's batches
+SAMPLER_CASES: dict[str, tuple[dict[str, Any], list[int], int]] = {
+    "TripletSampler": (
+        {"batch_size": [2, 2], "batch_shuffle": True},
+        [0, 0, 1, 1, 2, 2, 2, 3, 3],
+        2,
+    ),
+}
+
 ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
     "backbones": (BACKBONES, BACKBONE_CASES),
     "necks": (NECKS, NECK_CASES),
@@ -217,6 +226,7 @@ ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
     "losses": (LOSSES, LOSS_CASES),
     "datasets": (DATASETS, DATASET_CASES),
     "models": (MODELS, MODEL_CASES),
+    "samplers": (SAMPLERS, SAMPLER_CASES),
 }
 
 
@@ -364,3 +374,32 @@ def test_model_forward_backward(name: str) -> None:
     assert {f"{p}/loss" for p in built.losses.prefixes} <= set(info)
     loss.backward()
     _assert_grads(built.model)
+
+
+class _Labelled(torch.utils.data.Dataset):
+    def __init__(self, labels: list[int]) -> None:
+        self.labels = torch.tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"inputs": torch.zeros(1), "labels": self.labels[i]}
+
+
+@pytest.mark.parametrize("name", builtins(SAMPLERS))
+def test_sampler_yields_disjoint_rank_batches(name: str) -> None:
+    args, labels, world = _case(SAMPLER_CASES, name)
+    data = _Labelled(labels)
+    ranks = [
+        SAMPLERS.build({"type": name, **args}, dataset=data, rank=r, world_size=world, seed=1)
+        for r in range(world)
+    ]
+    for s in ranks:
+        s.set_epoch(3)
+    per_rank = [list(s) for s in ranks]
+    assert all(len(batches) == len(ranks[0]) > 0 for batches in per_rank)
+    for batches in zip(*per_rank):
+        flat = [i for b in batches for i in b]
+        assert len(flat) == len(set(flat))  # the ranks' shares are disjoint
+        assert all(0 <= i < len(data) for i in flat)
