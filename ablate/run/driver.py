@@ -123,7 +123,7 @@ def run_sweep(
         imports=plan.imports,
         inline=plan.resources.inline,
         num_workers=plan.scaling.num_workers,
-        use_gpu=plan.scaling.use_gpu,
+        use_gpu=plan.resources.use_gpu,
         worker=plan.resources.worker,
         placement_strategy=plan.scaling.placement_strategy,
         train_max_failures=plan.scaling.max_failures,
@@ -222,8 +222,9 @@ def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
 def _describe(plan: SweepPlan) -> str:
     r = plan.resources
     if r.inline:
-        return "each trial trains in its Tune process"
-    dev = "GPU" if plan.scaling.use_gpu else "CPU"
+        gpu = r.worker.get("GPU", 0.0)
+        return "each trial trains in its Tune process" + (f" on {gpu:g} GPU" if gpu else "")
+    dev = "GPU" if r.use_gpu else "CPU"
     return f"each trial: Ray Train, {r.num_workers} {dev} workers"
 
 

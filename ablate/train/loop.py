@@ -31,6 +31,13 @@ from ablate.train.build import (
     build_optimizer,
     sample_batch,
 )
+from ablate.train.device import (
+    batch_to_channels_last,
+    loader_options,
+    maybe_compile,
+    to_memory_format,
+)
+from ablate.train.precision import Precision
 
 StateFn = Callable[[], dict[str, Any]]
 
@@ -90,6 +97,11 @@ def to_device(batch: Batch, device: torch.device) -> Batch:
     }
 
 
+def _to_device(parts: _Parts, batch: Batch) -> Batch:
+    batch = to_device(batch, parts.runtime.device)
+    return batch_to_channels_last(batch) if parts.settings.channels_last else batch
+
+
 @dataclass
 class _Sums:
     """Per-epoch running sums, weighted by batch size."""
@@ -123,6 +135,7 @@ class _Parts:
     inference: str  # 'logits' or 'embeddings' (BuiltModel.inference)
     runtime: Runtime
     settings: TrainSettings
+    precision: Precision
     net: nn.Module | None = None
 
     def state(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
@@ -133,6 +146,7 @@ class _Parts:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.precision.state_dict(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -140,6 +154,7 @@ class _Parts:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        self.precision.load_state_dict(state.get("scaler"))
 
 
 def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
@@ -172,21 +187,22 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         if start_epoch >= settings.epochs:
             return last
 
-    parts.net = runtime.prepare_model(parts.model)
+    parts.net = maybe_compile(runtime.prepare_model(parts.model), settings.compile)
+    loading = loader_options(data, runtime.device)
     sampler = _sampler(train_set, runtime, settings.seed)
     loader = runtime.prepare_loader(
         DataLoader(
             train_set,
             batch_size=data.batch_size,
             sampler=sampler,
-            num_workers=data.loader_workers,
+            **loading,
             # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
             drop_last=len(sampler) % data.batch_size == 1,
         )
     )
     val_batch = data.val_batch_size or data.batch_size
     val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]
-    val_loader = DataLoader(val_shard, batch_size=val_batch, num_workers=data.loader_workers)
+    val_loader = DataLoader(val_shard, batch_size=val_batch, **loading)
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
@@ -217,12 +233,20 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
 def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSettings) -> _Parts:
     """The model (on the runtime's device), its losses, the optimizer and LR schedule."""
     built = build_model(cfg, sample_batch(train_set))
-    built.model.to(runtime.device)
+    to_memory_format(built.model.to(runtime.device), settings.channels_last)
     built.losses.to(runtime.device)
     params = [p for p in built.model.parameters() if p.requires_grad]
     optimizer, scheduler = build_optimizer(cfg, params, settings.epochs)
+    precision = Precision(settings.amp_dtype, runtime.device)
     return _Parts(
-        built.model, built.losses, optimizer, scheduler, built.inference, runtime, settings
+        built.model,
+        built.losses,
+        optimizer,
+        scheduler,
+        built.inference,
+        runtime,
+        settings,
+        precision,
     )
 
 
@@ -248,18 +272,16 @@ def _train_epoch(
     for step, batch in enumerate(loader):
         if max_batches is not None and step >= max_batches:
             break
-        batch = to_device(batch, runtime.device)
-        out = net(batch)
-        loss, info = losses(out["training_feat"])
+        batch = _to_device(parts, batch)
+        with parts.precision.autocast():
+            out = net(batch)
+            loss, info = losses(out["training_feat"])
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(
                 f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-        optimizer.step()
+        parts.precision.step(loss, optimizer, net.parameters(), grad_clip)
         n = int(batch["labels"].shape[0])
         summary = out.get("visual_summary") or {}
         sums.add({"loss": float(loss.detach()), **info, **scalar_summaries(summary)}, n)
@@ -293,9 +315,10 @@ def evaluate(
     queries: list[Tensor] = []
     query_labels: list[Tensor] = []
     for batch in val_loader:
-        batch = to_device(batch, runtime.device)
-        out = model(batch)
-        loss, _ = losses(out["training_feat"])
+        batch = _to_device(parts, batch)
+        with parts.precision.autocast():
+            out = model(batch)
+            loss, _ = losses(out["training_feat"])
         b = int(batch["labels"].shape[0])
         loss_sum += float(loss) * b
         n += b
