@@ -221,11 +221,13 @@ def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
 
 def _describe(plan: SweepPlan) -> str:
     r = plan.resources
+    amp = f", in {plan.train.amp_dtype}" if plan.train.amp_dtype else ""
     if r.inline:
         gpu = r.worker.get("GPU", 0.0)
-        return "each trial trains in its Tune process" + (f" on {gpu:g} GPU" if gpu else "")
+        on = f" on {gpu:g} GPU" if gpu else ""
+        return f"each trial trains in its Tune process{on}{amp}"
     dev = "GPU" if r.use_gpu else "CPU"
-    return f"each trial: Ray Train, {r.num_workers} {dev} workers"
+    return f"each trial: Ray Train, {r.num_workers} {dev} workers{amp}"
 
 
 def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:
