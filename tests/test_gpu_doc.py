@@ -4,7 +4,6 @@ ARGS`` from the repo root, and every line of the block must be a line of its out
 from __future__ import annotations
 
 import shlex
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,8 @@ from ablate.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "gpu.md"
+pytestmark = pytest.mark.usefixtures("one_thread")
 PLANS = [(arg, block) for kind, arg, block in parse_markers(DOC, ["plan"]) if block]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_the_doc_shows_the_plans_the_issue_asks_for() -> None:

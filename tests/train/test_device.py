@@ -3,7 +3,6 @@ CPU (compile is skipped, with the reason, where no C++ compiler is installed).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ from ablate.train.device import (
     select_device,
 )
 from ablate.train.loop import train
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_without_cuda_a_gpu_trial_falls_back_to_cpu() -> None:

@@ -5,7 +5,6 @@ epoch, and a resumed run scales (and ends) exactly as the uninterrupted one."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +17,6 @@ from ablate.train.loop import Runtime, StateFn, train
 from ablate.train.precision import Precision
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 class Recorder(Runtime):
@@ -95,11 +86,17 @@ def test_precision_autocasts_only_when_asked() -> None:
 
 
 def test_fp16_clips_unscaled_gradients() -> None:
-    layer = torch.nn.Linear(4, 1)
+    layer = torch.nn.Linear(4, 1, bias=False)
     opt = torch.optim.SGD(layer.parameters(), lr=0.0)
     p = Precision("fp16", torch.device("cpu"))
     with p.autocast():
-        loss = layer(torch.full((8, 4), 100.0)).float().sum()
+        # True gradients: 0.75 per weight (norm 1.5); scaled by 2**16 they still fit in
+        # fp16 (49152 < 65504), so the step is not skipped.
+        loss = layer(torch.full((8, 4), 0.75)).float().mean()
     p.step(loss, opt, layer.parameters(), grad_clip=1.0)
-    norm = torch.cat([q.grad.view(-1) for q in layer.parameters()]).norm()
-    assert float(norm) == pytest.approx(1.0, rel=1e-3)  # clipped after unscaling, not at 65536
+    grads = torch.cat([q.grad.view(-1) for q in layer.parameters()])
+    assert p.state_dict()["_growth_tracker"] == 1  # a finite step, taken
+    # Clipped after unscaling: norm 1 and the true direction (clipping the scaled gradients
+    # and unscaling after would leave a norm of 1/65536).
+    assert float(grads.norm()) == pytest.approx(1.0, rel=1e-3)
+    assert grads.tolist() == pytest.approx([0.5] * 4, rel=1e-3)
