@@ -7,7 +7,7 @@ scheduler they name, the trial list, and what each trial asks of a cluster
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from ablate.settings import (
     TuneSettings,
     check_trial_timeout,
     check_tune_bounds,
+    guess_mode,
     scaling_settings,
     train_settings,
     tune_settings,
@@ -73,6 +74,8 @@ class SweepPlan:
     strategy: Strategy = field(default_factory=lambda: STRATEGIES.get("factorial")())
     scheduler: Scheduler = field(default_factory=lambda: SCHEDULERS.get("fifo")())
     train: TrainSettings = field(default_factory=TrainSettings)
+    #: ``tune.mode`` was written; else the dry build sets the metric's own mode.
+    mode_given: bool = True
 
     @property
     def cells(self) -> list[str]:
@@ -109,6 +112,8 @@ def read_tune(cfg: Config) -> tuple[TuneSettings, Strategy, Scheduler]:
     """The ``tune:`` block, with the strategy and the scheduler it names, each checked:
     names first, then bounds, then what the strategy and the scheduler say."""
     t = tune_settings(cfg)
+    if t.mode is None:  # the built metrics' own mode replaces this guess (train.check)
+        t = replace(t, mode=guess_mode(t.metric))
     if isinstance(t.scheduler, Mapping) and "type" not in t.scheduler:
         raise cfg.error("expected {type: <scheduler>, **options}", "tune.scheduler")
     _named(cfg, "strategy", t.strategy, STRATEGIES.names())
@@ -199,6 +204,7 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         strategy,
         scheduler,
         train,
+        mode_given=_mode_given(cfg),
     )
 
 
@@ -211,6 +217,11 @@ def check_precision(cfg: Config, train: TrainSettings, resources: Resources) -> 
             "train.amp.dtype",
             hint="use dtype: bf16 on CPU, or set scaling.use_gpu: true",
         )
+
+
+def _mode_given(cfg: Config) -> bool:
+    tune = cfg.data.get("tune")
+    return isinstance(tune, Mapping) and tune.get("mode") is not None
 
 
 def _imports(cfg: Config) -> list[str]:

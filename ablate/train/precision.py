@@ -75,4 +75,17 @@ class Precision:
             self.scaler.load_state_dict(state)
 
 
-__all__ = ["DTYPES", "Precision"]
+def full_precision(out: dict[str, Any]) -> dict[str, Any]:
+    """A model output whose ``inference_feat`` tensors are fp32 again: metric states
+    (torchmetrics) are fp32, and a bf16 logit or embedding would round their sums."""
+    feats = out.get("inference_feat")
+    if not feats:
+        return out
+    cast = {
+        k: v.float() if isinstance(v, Tensor) and v.is_floating_point() else v
+        for k, v in feats.items()
+    }
+    return {**out, "inference_feat": cast}
+
+
+__all__ = ["DTYPES", "Precision", "full_precision"]
