@@ -295,7 +295,7 @@ ROWS: dict[str, Row] = {
     "amp-not-a-mapping": Row(
         sweep(SEARCH + "train: {amp: bf16}\n"),
         "sweep.yaml: train.amp",
-        ["expected dict[str, Any] or null for train.amp, got 'bf16'"],
+        ["expected dict[str, Any]", "for train.amp, got 'bf16'"],
     ),
     "amp-unknown-key": Row(
         sweep(SEARCH + "train: {amp: {precision: bf16}}\n"),
