@@ -50,25 +50,22 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")
     per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())
-    how = (
-        "trains in the Tune trial process"
-        if r.inline
-        else f"Ray Train, {r.num_workers} workers x {r.worker}, driver holds no CPU"
-    )
-    backend = (
-        "nccl on GPU"
-        if plan.scaling.use_gpu
-        else "gloo on CPU"
-        if r.num_workers > 1
-        else "single process"
-    )
-    lines.append(f"  resources per trial: {per} ({how}); backend: {backend}")
+    lines.append(f"  resources per trial: {per} ({_how(plan)}); backend: {_backend(plan)}")
+    if r.trials_per_gpu > 1:
+        lines.append(
+            f"  packing: {r.trials_per_gpu} trials share each GPU ({r.worker['GPU']:g} GPU each)"
+        )
+    amp = plan.train.amp_dtype
+    if amp or plan.train.compile or plan.train.channels_last:
+        extras = [f"amp {amp}" if amp else "", "channels_last" if plan.train.channels_last else ""]
+        extras.append("torch.compile" if plan.train.compile else "")
+        lines.append(f"  precision and speed: {', '.join(e for e in extras if e)}")
     lines.append(
         f"  concurrency: {fit_note}"
         if fits is None
         else f"  concurrency: up to {fits} trials at once ({fit_note})"
     )
-    if plan.scaling.use_gpu:
+    if r.use_gpu and not r.inline:
         import torch.distributed as dist
 
         if not dist.is_nccl_available():
@@ -135,6 +132,22 @@ def power_text(p: Power) -> str:
                 f"    seeds needed for min_effect {p.min_effect:g}: unknown without a seed sd"
             )
     return "\n".join(lines)
+
+
+def _how(plan: SweepPlan) -> str:
+    r = plan.resources
+    if r.inline:
+        gpu = r.worker.get("GPU", 0.0)
+        held = f", holding {gpu:g} GPU" if gpu else ""
+        return f"trains in the Tune trial process{held}: no worker group, no process group"
+    return f"Ray Train, {r.num_workers} workers x {r.worker}, driver holds no CPU"
+
+
+def _backend(plan: SweepPlan) -> str:
+    r = plan.resources
+    if r.inline:
+        return "single process on GPU" if r.use_gpu else "single process"
+    return "nccl on GPU" if r.use_gpu else "gloo on CPU"
 
 
 def _evaluation_line(builds: list[BuildReport]) -> str:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
 from ablate.config import Config
-from ablate.errors import AblateError
+from ablate.errors import AblateError, did_you_mean
 from ablate.signature import check_kwargs
 
 S = TypeVar("S")
@@ -63,7 +63,9 @@ class DataSettings:
         dataset: ``{type, ...}``; built with ``split='train'`` and ``split='val'``.
         batch_size: Per worker.
         val_batch_size: Defaults to ``batch_size``.
-        loader_workers: DataLoader worker processes.
+        loader_workers: DataLoader worker processes (None: 0 on CPU, up to 4 on a GPU).
+        pin_memory: Page-locked host batches (None: on a GPU only).
+        persistent_workers: Keep loader workers between epochs (None: when there are any).
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
         test_dataset: The same for the test split (``evaluation.test``).
         sampler: ``{type, ...}``, a registered sampler of training batches (``SAMPLERS``);
@@ -76,7 +78,9 @@ class DataSettings:
     dataset: dict[str, Any]
     batch_size: int = 64
     val_batch_size: int | None = None
-    loader_workers: int = 0
+    loader_workers: int | None = None
+    pin_memory: bool | None = None
+    persistent_workers: bool | None = None
     val_dataset: dict[str, Any] | None = None
     test_dataset: dict[str, Any] | None = None
     sampler: dict[str, Any] | None = None
@@ -94,6 +98,9 @@ class TrainSettings:
         num_threads: torch intra-op threads per worker (None: torch's default).
         image_every: Log ``visual_summary`` images every this many epochs (0: never).
         max_batches: Cap on training batches per epoch (for smoke runs).
+        amp: Mixed precision, ``{dtype: bf16 | fp16}`` (fp16 adds a GradScaler); None: fp32.
+        channels_last: Train in the channels-last memory format (faster convolutions on GPUs).
+        compile: ``torch.compile`` the training forward.
     """
 
     epochs: int = 10
@@ -102,6 +109,18 @@ class TrainSettings:
     num_threads: int | None = None
     image_every: int = 5
     max_batches: int | None = None
+    amp: dict[str, Any] | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+    @property
+    def amp_dtype(self) -> str | None:
+        """``'bf16'``, ``'fp16'`` or None (full precision)."""
+        return None if not self.amp else str(self.amp["dtype"])
+
+
+#: The mixed-precision dtypes ``train.amp.dtype`` accepts.
+AMP_DTYPES = ("bf16", "fp16")
 
 
 def data_settings(cfg: Config) -> DataSettings:
@@ -110,6 +129,10 @@ def data_settings(cfg: Config) -> DataSettings:
     settings = read_section(cfg, "data", DataSettings, non_negative=True)
     if settings.batch_size < 1:
         raise cfg.error("expected at least 1", "data.batch_size")
+    if settings.persistent_workers and not settings.loader_workers:
+        raise cfg.error(
+            "persistent_workers needs loader_workers of 1 or more", "data.persistent_workers"
+        )
     return settings
 
 
@@ -117,7 +140,21 @@ def train_settings(cfg: Config) -> TrainSettings:
     settings = read_section(cfg, "train", TrainSettings, non_negative=True)
     if settings.epochs < 1:
         raise cfg.error("expected at least 1", "train.epochs")
+    _check_amp(cfg, settings.amp)
     return settings
+
+
+def _check_amp(cfg: Config, amp: Any) -> None:
+    if amp is None:
+        return
+    if not isinstance(amp, Mapping) or set(amp) != {"dtype"}:
+        raise cfg.error(f"expected {{dtype: bf16 | fp16}}, got {amp!r}", "train.amp")
+    if amp["dtype"] not in AMP_DTYPES:
+        raise cfg.error(
+            f"unknown dtype {amp['dtype']!r}{did_you_mean(str(amp['dtype']), list(AMP_DTYPES))}; "
+            f"expected one of {', '.join(AMP_DTYPES)}",
+            "train.amp.dtype",
+        )
 
 
 @dataclass(frozen=True)
@@ -262,7 +299,9 @@ class ScalingSettings:
         resources_per_worker: e.g. ``{CPU: 2, GPU: 1}``; default ``{CPU: 1}``.
         placement_strategy: Ray placement strategy of a trial's workers.
         max_failures: Times Ray Train restarts a failed worker group from its checkpoint.
-        ray_train: Force Ray Train even for a single CPU worker (normally run in-process).
+        ray_train: Force Ray Train even for a single worker (normally run in-process).
+        gpus_per_trial: The GPU share of a one-worker trial (``0.25``: 4 trials share a GPU);
+            implies ``use_gpu``.
     """
 
     num_workers: int = 1
@@ -271,6 +310,7 @@ class ScalingSettings:
     placement_strategy: Literal["PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD"] = "PACK"
     max_failures: int = 1
     ray_train: bool = False
+    gpus_per_trial: float | None = None
 
 
 def scaling_settings(cfg: Config) -> ScalingSettings:
@@ -287,10 +327,31 @@ def scaling_settings(cfg: Config) -> ScalingSettings:
             raise cfg.error(
                 f"expected a non-negative number, got {v!r}", f"scaling.resources_per_worker.{k}"
             )
+    _check_gpus_per_trial(cfg, s)
     return s
 
 
+def _check_gpus_per_trial(cfg: Config, s: ScalingSettings) -> None:
+    g, key = s.gpus_per_trial, "scaling.gpus_per_trial"
+    if g is None:
+        return
+    if isinstance(g, bool) or not isinstance(g, int | float) or not 0 < g <= 1:
+        raise cfg.error(f"expected a GPU share in (0, 1], e.g. 0.25, got {g!r}", key)
+    if s.num_workers != 1:
+        raise cfg.error(
+            f"gpus_per_trial packs one-worker trials, but num_workers is {s.num_workers}",
+            key,
+            hint="give each worker its share in scaling.resources_per_worker: {GPU: ...}",
+        )
+    gpu = {k.upper(): v for k, v in (s.resources_per_worker or {}).items()}.get("GPU")
+    if gpu is not None and gpu != g:
+        raise cfg.error(
+            f"gpus_per_trial is {g:g} but resources_per_worker.GPU is {gpu:g}; keep one", key
+        )
+
+
 __all__ = [
+    "AMP_DTYPES",
     "SECTION_FIELDS",
     "DataSettings",
     "EvaluationSettings",

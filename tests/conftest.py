@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,14 @@ def _isolated_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def root() -> Path:
     """The repository root (configs/, search_spaces/, components/)."""
     return ROOT
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread: tiny models gain nothing from threads on 2 shared cores."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -337,6 +337,45 @@ ROWS: dict[str, Row] = {
         ["1 of 2 model combinations do not build"],
         listed=1,
     ),
+    # -- precision, loader and GPU sharing -------------------------------------------------------
+    "amp-unknown-dtype": Row(
+        sweep(SEARCH + "train: {amp: {dtype: fp61}}\n"),
+        "sweep.yaml: train.amp.dtype",
+        ["unknown dtype 'fp61'", "(did you mean 'fp16'?)", "expected one of bf16, fp16"],
+    ),
+    "amp-not-a-mapping": Row(
+        sweep(SEARCH + "train: {amp: bf16}\n"),
+        "sweep.yaml: train.amp",
+        ["expected dict[str, Any]", "for train.amp, got 'bf16'"],
+    ),
+    "amp-unknown-key": Row(
+        sweep(SEARCH + "train: {amp: {precision: bf16}}\n"),
+        "sweep.yaml: train.amp",
+        ["expected {dtype: bf16 | fp16}, got {'precision': 'bf16'}"],
+    ),
+    "amp-fp16-on-cpu": Row(
+        sweep(SEARCH + "train: {amp: {dtype: fp16}}\n"),
+        "sweep.yaml: train.amp.dtype",
+        ["fp16 needs a GPU but the trials run on CPU", "use dtype: bf16 on CPU"],
+    ),
+    "compile-not-a-bool": Row(
+        sweep(SEARCH + "train: {compile: maybe}\n"), "sweep.yaml: train.compile", ["expected bool"]
+    ),
+    "gpus-per-trial-too-big": Row(
+        sweep(SEARCH + "scaling: {gpus_per_trial: 1.5}\n"),
+        "sweep.yaml: scaling.gpus_per_trial",
+        ["expected a GPU share in (0, 1], e.g. 0.25, got 1.5"],
+    ),
+    "gpus-per-trial-many-workers": Row(
+        sweep(SEARCH + "scaling: {num_workers: 2, gpus_per_trial: 0.5}\n"),
+        "sweep.yaml: scaling.gpus_per_trial",
+        ["packs one-worker trials, but num_workers is 2", "resources_per_worker"],
+    ),
+    "gpus-per-trial-twice": Row(
+        sweep(SEARCH + "scaling: {gpus_per_trial: 0.25, resources_per_worker: {GPU: 0.5}}\n"),
+        "sweep.yaml: scaling.gpus_per_trial",
+        ["gpus_per_trial is 0.25 but resources_per_worker.GPU is 0.5; keep one"],
+    ),
     # -- never fits: `run` refuses before Ray or the tracking store start -------------------------------
     "run-never-fits-cpu": Row(
         sweep(SEARCH + "scaling: {num_workers: 64}\n"),
@@ -348,6 +387,12 @@ ROWS: dict[str, Row] = {
         sweep(SEARCH + "scaling: {use_gpu: true}\n"),
         "sweep.yaml: scaling.use_gpu",
         ["1 GPU but the cluster has 0", "set scaling.use_gpu: false"],
+        ("run", "sweep.yaml"),
+    ),
+    "run-never-fits-packed-gpu": Row(
+        sweep(SEARCH + "scaling: {gpus_per_trial: 0.25}\n"),
+        "sweep.yaml: scaling.gpus_per_trial",
+        ["0.25 GPU but the cluster has 0"],
         ("run", "sweep.yaml"),
     ),
 }
@@ -374,7 +419,7 @@ def _write(root: Path, files: dict[str, str]) -> None:
 def test_bad_sweep(
     row: Row, tmp_path: Path, capsys: pytest.CaptureFixture[str], no_ray: None
 ) -> None:
-    if "use_gpu: true" in row.files["sweep.yaml"] and torch.cuda.is_available():
+    if "gpu" in row.files["sweep.yaml"] and torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     _write(tmp_path, row.files)
 

@@ -308,7 +308,11 @@ def test_sweep_name_must_be_simple() -> None:
         (ScalingSettings(ray_train=True), False, {"CPU": 1.0}),
         (ScalingSettings(num_workers=2), False, {"CPU": 1.0}),
         (ScalingSettings(resources_per_worker={"cpu": 2}), True, {"CPU": 2.0}),
-        (ScalingSettings(use_gpu=True), False, {"CPU": 1.0, "GPU": 1.0}),
+        # One GPU worker trains in the trial process too: no worker group, no process group.
+        (ScalingSettings(use_gpu=True), True, {"CPU": 1.0, "GPU": 1.0}),
+        (ScalingSettings(use_gpu=True, ray_train=True), False, {"CPU": 1.0, "GPU": 1.0}),
+        (ScalingSettings(gpus_per_trial=0.25), True, {"CPU": 1.0, "GPU": 0.25}),
+        (ScalingSettings(resources_per_worker={"GPU": 0.5}), True, {"CPU": 1.0, "GPU": 0.5}),
         (
             ScalingSettings(
                 num_workers=4, use_gpu=True, resources_per_worker={"CPU": 4, "gpu": 0.5}
@@ -326,6 +330,22 @@ def test_trial_resources(scaling: ScalingSettings, inline: bool, worker: dict[st
     else:
         assert res.driver == {"cpu": 0, "memory": 1}  # the driver only waits: no CPU
         assert res.total() == {k: v * scaling.num_workers for k, v in worker.items()}
+
+
+@pytest.mark.parametrize(
+    ("scaling", "per_gpu"),
+    [
+        (ScalingSettings(), 1),
+        (ScalingSettings(use_gpu=True), 1),
+        (ScalingSettings(gpus_per_trial=0.25), 4),
+        (ScalingSettings(gpus_per_trial=0.3), 3),
+        (ScalingSettings(resources_per_worker={"GPU": 0.5}), 2),
+    ],
+)
+def test_trials_per_gpu(scaling: ScalingSettings, per_gpu: int) -> None:
+    res = trial_resources(scaling)
+    assert res.trials_per_gpu == per_gpu
+    assert res.use_gpu is (per_gpu > 1 or scaling.use_gpu)
 
 
 def res(num_workers: int = 1, **kw: Any) -> Resources:
@@ -352,6 +372,12 @@ def node(cpu: float, gpu: float = 0.0) -> dict[str, float]:
         (res(4, use_gpu=True), [node(16, 4), node(16, 4)], None, 2),
         (res(4, use_gpu=True), [node(16, 4), node(16, 4)], 1, 1),
         (res(2, resources_per_worker={"CPU": 2}), [node(3), node(3)], None, 1),
+        # Packed small trials: concurrency follows the GPU share (and the CPUs).
+        (res(1, use_gpu=True), [node(16, 4)], None, 4),
+        (res(1, gpus_per_trial=0.25), [node(16, 1)], None, 4),
+        (res(1, gpus_per_trial=0.25), [node(16, 2), node(2, 1)], None, 10),
+        (res(1, gpus_per_trial=0.3), [node(16, 1)], None, 3),
+        (res(1, resources_per_worker={"CPU": 4, "GPU": 0.25}), [node(8, 1)], None, 2),
     ],
 )
 def test_concurrency(

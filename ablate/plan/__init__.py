@@ -32,6 +32,7 @@ from ablate.search.space import (
 from ablate.search.strategies import STRATEGIES, Planning, Strategy
 from ablate.settings import (
     ScalingSettings,
+    TrainSettings,
     TuneSettings,
     check_trial_timeout,
     check_tune_bounds,
@@ -73,6 +74,7 @@ class SweepPlan:
     strategy: Strategy = field(default_factory=lambda: STRATEGIES.get("factorial")())
     scheduler: Scheduler = field(default_factory=lambda: SCHEDULERS.get("fifo")())
     planning: Planning | None = None  # what the strategy planned from (round by round)
+    train: TrainSettings = field(default_factory=TrainSettings)
     #: ``tune.mode`` was written; else the dry build sets the metric's own mode.
     mode_given: bool = True
 
@@ -159,8 +161,11 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
     space = parse_space(cfg)
     t, strategy, scheduler = read_tune(cfg)
     s = scaling_settings(cfg)
-    epochs = train_settings(cfg).epochs
+    train = train_settings(cfg)
+    epochs = train.epochs
     scheduler.check(cfg, epochs)
+    resources = trial_resources(s)
+    check_precision(cfg, train, resources)
     name = name or cfg.data.get("name") or Path(cfg.file).stem
     if (
         not isinstance(name, str)
@@ -203,14 +208,26 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         base,
         trials,
         baseline,
-        trial_resources(s),
+        resources,
         epochs,
         _imports(cfg),
         strategy,
         scheduler,
         planning,
+        train,
         mode_given=_mode_given(cfg),
     )
+
+
+def check_precision(cfg: Config, train: TrainSettings, resources: Resources) -> None:
+    """fp16 needs a GPU: its GradScaler guards against fp16's narrow range, and CPU autocast
+    in fp16 is slow where bf16 is not. Whether the cluster has GPUs, :func:`check_fits` says."""
+    if train.amp_dtype == "fp16" and not resources.use_gpu:
+        raise cfg.error(
+            "fp16 needs a GPU but the trials run on CPU",
+            "train.amp.dtype",
+            hint="use dtype: bf16 on CPU, or set scaling.use_gpu: true",
+        )
 
 
 def _mode_given(cfg: Config) -> bool:
@@ -254,6 +271,7 @@ __all__ = [
     "TrialSpec",
     "build_scheduler",
     "check_fits",
+    "check_precision",
     "concurrency",
     "exclude_rules",
     "local_nodes",

@@ -24,9 +24,9 @@ from ablate.settings import ScalingSettings
 class Resources:
     """What one trial holds while it runs.
 
-    ``inline`` trials (one CPU worker) train inside the Tune trial process and hold one
-    worker's resources. Ray Train trials hold none in the driver (it only waits) and
-    ``num_workers`` worker bundles, all of which must fit at once.
+    ``inline`` trials (one worker, CPU or GPU) train inside the Tune trial process and hold
+    one worker's resources, a GPU share included. Ray Train trials hold none in the driver
+    (it only waits) and ``num_workers`` worker bundles, all of which must fit at once.
     """
 
     inline: bool
@@ -50,20 +50,35 @@ class Resources:
     def total(self) -> dict[str, float]:
         return {k: v * self.bundles for k, v in self.worker.items() if v}
 
+    @property
+    def use_gpu(self) -> bool:
+        """Each worker holds some GPU (a whole one, or a share of one)."""
+        return self.worker.get("GPU", 0.0) > 0
+
+    @property
+    def trials_per_gpu(self) -> int:
+        """How many trials share one GPU (1 unless each worker holds a fraction)."""
+        gpu = self.worker.get("GPU", 0.0)
+        return max(1, math.floor(1 / gpu + 1e-9)) if 0 < gpu < 1 and self.inline else 1
+
 
 def trial_resources(s: ScalingSettings) -> Resources:
     worker = {"CPU": 1.0}
     for k, v in (s.resources_per_worker or {}).items():
         worker[k.upper() if k.lower() in ("cpu", "gpu") else k] = float(v)
+    if s.gpus_per_trial is not None:
+        worker["GPU"] = float(s.gpus_per_trial)
     if s.use_gpu:
         worker["GPU"] = worker.get("GPU", 1.0) or 1.0
-    inline = s.num_workers == 1 and not s.use_gpu and not s.ray_train and not worker.get("GPU")
+    # One worker trains in the Tune trial process, on CPU or on its GPU (share): a worker
+    # group and a process group would cost ~15 s per trial and buy nothing.
+    inline = s.num_workers == 1 and not s.ray_train
     return Resources(inline, s.num_workers, worker, s.placement_strategy)
 
 
 def _key(res: Resources, resource: str) -> str:
     if resource == "GPU":
-        return "scaling.use_gpu"
+        return "scaling.gpus_per_trial" if res.trials_per_gpu > 1 else "scaling.use_gpu"
     if resource == "CPU" and res.worker.get("CPU", 1.0) == 1.0:
         return "scaling.num_workers"
     return f"scaling.resources_per_worker.{resource}"
@@ -102,16 +117,14 @@ def concurrency(res: Resources, nodes: list[dict[str, float]], user_max: int | N
     for k, v in sorted(res.total().items(), key=lambda kv: kv[0] != "GPU"):
         have = totals.get(k, 0.0)
         if v > have + 1e-9:
-            what = (
-                f"{res.bundles} workers x {res.worker[k]:g} {k}" if not res.inline else f"{v:g} {k}"
-            )
+            what = f"{res.bundles} workers x {res.worker[k]:g} {k} = " if not res.inline else ""
             hint = (
                 "set scaling.use_gpu: false, or run on a cluster with GPUs"
                 if k == "GPU"
                 else "lower scaling.num_workers or scaling.resources_per_worker"
             )
             raise AblateError(
-                f"a trial needs {what} = {v:g} {k} but the cluster has {have:g}: it can never start",
+                f"a trial needs {what}{v:g} {k} but the cluster has {have:g}: it can never start",
                 key=_key(res, k),
                 hint=hint,
             )

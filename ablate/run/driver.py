@@ -139,7 +139,7 @@ def run_sweep(
         imports=plan.imports,
         inline=plan.resources.inline,
         num_workers=plan.scaling.num_workers,
-        use_gpu=plan.scaling.use_gpu,
+        use_gpu=plan.resources.use_gpu,
         worker=plan.resources.worker,
         placement_strategy=plan.scaling.placement_strategy,
         train_max_failures=plan.scaling.max_failures,
@@ -237,10 +237,13 @@ def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
 
 def _describe(plan: SweepPlan) -> str:
     r = plan.resources
+    amp = f", in {plan.train.amp_dtype}" if plan.train.amp_dtype else ""
     if r.inline:
-        return "each trial trains in its Tune process"
-    dev = "GPU" if plan.scaling.use_gpu else "CPU"
-    return f"each trial: Ray Train, {r.num_workers} {dev} workers"
+        gpu = r.worker.get("GPU", 0.0)
+        on = f" on {gpu:g} GPU" if gpu else ""
+        return f"each trial trains in its Tune process{on}{amp}"
+    dev = "GPU" if r.use_gpu else "CPU"
+    return f"each trial: Ray Train, {r.num_workers} {dev} workers{amp}"
 
 
 def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:

@@ -3,8 +3,9 @@
 A trial resolves its point of the search space into a full config and trains it with the
 one worker loop (:func:`ablate.train.loop.train`), in one of two ways:
 
-- **inline**: one CPU worker trains inside the Tune trial process. No worker group, no
-  process group: the per-trial overhead is Ray Tune's alone.
+- **inline**: one worker trains inside the Tune trial process, on CPU or on the GPU (or GPU
+  share) the trial holds. No worker group, no process group: the per-trial overhead is Ray
+  Tune's alone.
 - **Ray Train**: a ``TorchTrainer`` runs ``num_workers`` DDP workers (gloo on CPU, nccl on
   GPU); ``TuneReportCallback`` passes each epoch's metrics back to Tune.
 
@@ -31,6 +32,7 @@ from ablate.registry import load_plugins
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
 from ablate.train.checkpoint import load_state, save_state
+from ablate.train.device import select_device
 from ablate.train.images import encode_images
 from ablate.train.loop import Runtime, StateFn, train
 
@@ -88,9 +90,10 @@ def trial_config(
 class TuneRuntime(Runtime):
     """Reports each epoch to Tune; checkpoints to the trial's own file and resumes from it."""
 
-    def __init__(self, extra: dict[str, Any], checkpoint: Path) -> None:
+    def __init__(self, extra: dict[str, Any], checkpoint: Path, use_gpu: bool = False) -> None:
         self.extra = extra
         self.checkpoint = checkpoint
+        self.device = select_device(use_gpu)
 
     def restore(self) -> dict[str, Any] | None:
         return load_state(self.checkpoint)
@@ -213,7 +216,8 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         torch.set_num_threads(int(threads or max(1, int(ctx.worker.get("CPU", 1)))))
 
         def work() -> None:
-            train(Config(resolved, ctx.file), TuneRuntime(extra, ctx.checkpoint(name)))
+            runtime = TuneRuntime(extra, ctx.checkpoint(name), ctx.use_gpu)
+            train(Config(resolved, ctx.file), runtime)
     else:
 
         def work() -> None:

@@ -65,18 +65,25 @@ def build_sampler(
     return sampler
 
 
-def train_loader(cfg: Config, dataset: Dataset, sampler: Sampler) -> DataLoader:
-    """The training DataLoader over ``sampler``: its batches, or ``data.batch_size`` items."""
-    data = data_settings(cfg)
+def train_loader(
+    cfg: Config, dataset: Dataset, sampler: Sampler, loading: dict[str, Any] | None = None
+) -> DataLoader:
+    """The training DataLoader over ``sampler``: its batches, or ``data.batch_size`` items.
+
+    ``loading``: the DataLoader's process and memory options
+    (:func:`ablate.train.device.loader_options`); none means one process.
+    """
+    loading = loading or {}
     if isinstance(sampler, BaseSampler):
-        return DataLoader(dataset, batch_sampler=sampler, num_workers=data.loader_workers)
+        return DataLoader(dataset, batch_sampler=sampler, **loading)
+    batch_size = data_settings(cfg).batch_size
     return DataLoader(
         dataset,
-        batch_size=data.batch_size,
+        batch_size=batch_size,
         sampler=sampler,
-        num_workers=data.loader_workers,
+        **loading,
         # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
-        drop_last=len(sampler) % data.batch_size == 1,  # type: ignore[arg-type]
+        drop_last=len(sampler) % batch_size == 1,  # type: ignore[arg-type]
     )
 
 

@@ -7,7 +7,8 @@ torchmetrics inside its ``compute()``, so every rank must take part in every cal
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import Tensor
 from ablate.layout import RESULT_ARTIFACT_PREFIX
 from ablate.nn.model import BaseModel, Batch, LossAggregator
 from ablate.train.metrics import BaseMetric, Mode
+from ablate.train.precision import full_precision
 
 #: The splits: ``val`` selects (ranking, ASHA, Optuna), ``test`` only reports.
 VAL, TEST = "val", "test"
@@ -53,11 +55,14 @@ def evaluate(
     loader: Iterable[Batch],
     split: str,
     runtime: Any,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]] = contextlib.nullcontext,
 ) -> Evaluation:
     """``<split>/loss`` and every metric's ``<split>/<name>`` on this rank's shard of
     ``loader``, reduced over all ranks (``runtime.all_reduce_sum``, torchmetrics' sync).
 
     Uses the unwrapped model (a DDP forward would sync buffers and hang on uneven shards).
+    ``autocast`` wraps the forward and the loss (mixed precision, ``train.amp``); metrics
+    see its outputs in fp32.
     """
     model.eval()
     for m in metrics:
@@ -65,8 +70,10 @@ def evaluate(
     loss_sum, n = 0.0, 0
     for batch in loader:
         batch = to_device(batch, runtime.device)
-        out = model(batch)
-        loss, _ = losses(out["training_feat"])
+        with autocast():
+            out = model(batch)
+            loss, _ = losses(out["training_feat"])
+        out = full_precision(out)
         b = int(batch["labels"].shape[0])
         loss_sum, n = loss_sum + float(loss) * b, n + b
         for m in metrics:

@@ -35,8 +35,15 @@ from ablate.train.build import (
     sample_batch,
     train_loader,
 )
+from ablate.train.device import (
+    batch_to_channels_last,
+    loader_options,
+    maybe_compile,
+    to_memory_format,
+)
 from ablate.train.evaluate import TEST, VAL, evaluate, to_device
 from ablate.train.metrics import BaseMetric
+from ablate.train.precision import Precision
 
 StateFn = Callable[[], dict[str, Any]]
 
@@ -83,6 +90,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _to_device(parts: _Parts, batch: Batch) -> Batch:
+    batch = to_device(batch, parts.runtime.device)
+    return batch_to_channels_last(batch) if parts.settings.channels_last else batch
+
+
 @dataclass
 class _Sums:
     """Per-epoch running sums, weighted by batch size."""
@@ -116,6 +128,7 @@ class _Parts:
     metrics: list[BaseMetric]  # evaluation.metrics, built (states reset per split)
     runtime: Runtime
     settings: TrainSettings
+    precision: Precision
     net: nn.Module | None = None
 
     def state(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
@@ -126,6 +139,7 @@ class _Parts:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.precision.state_dict(),
         }
 
     def load(self, state: dict[str, Any]) -> None:
@@ -133,6 +147,7 @@ class _Parts:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state.get("scheduler") is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        self.precision.load_state_dict(state.get("scaler"))
 
 
 def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
@@ -165,13 +180,14 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         if start_epoch >= settings.epochs:
             return last
 
-    parts.net = runtime.prepare_model(parts.model)
+    parts.net = maybe_compile(runtime.prepare_model(parts.model), settings.compile)
+    loading = loader_options(data, runtime.device)
     sampler = build_sampler(cfg, train_set, runtime.rank, runtime.world_size, settings.seed)
-    loader = runtime.prepare_loader(train_loader(cfg, train_set, sampler))
+    loader = runtime.prepare_loader(train_loader(cfg, train_set, sampler, loading))
     val_batch = data.val_batch_size or data.batch_size
-    val_loader = _shard_loader(val_set, runtime, val_batch, data.loader_workers)
+    val_loader = _shard_loader(val_set, runtime, val_batch, loading)
     assert val_loader is not None
-    test_loader = _shard_loader(build_test_dataset(cfg), runtime, val_batch, data.loader_workers)
+    test_loader = _shard_loader(build_test_dataset(cfg), runtime, val_batch, loading)
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
@@ -201,13 +217,23 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
 def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSettings) -> _Parts:
     """The model (on the runtime's device), its losses, the optimizer and LR schedule."""
     built = build_model(cfg, sample_batch(train_set))
-    built.model.to(runtime.device)
+    to_memory_format(built.model.to(runtime.device), settings.channels_last)
     built.losses.to(runtime.device)
     for metric in built.metrics:
         metric.to(runtime.device)
     params = [p for p in built.model.parameters() if p.requires_grad]
     optimizer, scheduler = build_optimizer(cfg, params, settings.epochs)
-    return _Parts(built.model, built.losses, optimizer, scheduler, built.metrics, runtime, settings)
+    precision = Precision(settings.amp_dtype, runtime.device)
+    return _Parts(
+        built.model,
+        built.losses,
+        optimizer,
+        scheduler,
+        built.metrics,
+        runtime,
+        settings,
+        precision,
+    )
 
 
 def _train_epoch(
@@ -223,18 +249,16 @@ def _train_epoch(
     for step, batch in enumerate(loader):
         if max_batches is not None and step >= max_batches:
             break
-        batch = to_device(batch, runtime.device)
-        out = net(batch)
-        loss, info = losses(out["training_feat"])
+        batch = _to_device(parts, batch)
+        with parts.precision.autocast():
+            out = net(batch)
+            loss, info = losses(out["training_feat"])
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(
                 f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}"
             )
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip:
-            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
-        optimizer.step()
+        parts.precision.step(loss, optimizer, net.parameters(), grad_clip)
         n = int(batch["labels"].shape[0])
         summary = out.get("visual_summary") or {}
         sums.add({"loss": float(loss.detach()), **info, **scalar_summaries(summary)}, n)
@@ -252,16 +276,24 @@ def _train_epoch(
 
 
 def _shard_loader(
-    dataset: Dataset | None, runtime: Runtime, batch_size: int, workers: int
+    dataset: Dataset | None, runtime: Runtime, batch_size: int, loading: dict[str, Any]
 ) -> DataLoader | None:
     """This rank's every-``world_size``-th item of an evaluated split (None stays None)."""
     if dataset is None:
         return None
     shard = Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size))  # type: ignore[arg-type]
-    return DataLoader(shard, batch_size=batch_size, num_workers=workers)
+    return DataLoader(shard, batch_size=batch_size, **loading)
 
 
 def _evaluate(parts: _Parts, loader: DataLoader, split: str) -> dict[str, Any]:
     """``<split>/*`` of this epoch: the loss, the metrics, the artifacts (non-scalars)."""
-    ev = evaluate(parts.model, parts.losses, parts.metrics, loader, split, parts.runtime)
+    ev = evaluate(
+        parts.model,
+        parts.losses,
+        parts.metrics,
+        loader,
+        split,
+        parts.runtime,
+        autocast=parts.precision.autocast,
+    )
     return ev.as_result()

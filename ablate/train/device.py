@@ -1,0 +1,92 @@
+"""Where a worker trains and how its data gets there: the device, DataLoader settings per
+device, the channels-last memory format and ``torch.compile``.
+
+Every choice here falls back to CPU when CUDA is absent, so one config runs on a laptop, on
+CI and on a GPU node (where it takes the GPU Ray gave the trial).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import Any
+
+import torch
+from torch import nn
+
+from ablate.settings import DataSettings
+
+#: Loader processes a GPU worker gets by default: enough to keep a small model fed, few
+#: enough that packed trials sharing a node do not drown it in processes.
+GPU_LOADER_WORKERS = 4
+
+
+def select_device(use_gpu: bool) -> torch.device:
+    """The device of an in-process (single-worker) trial.
+
+    Ray sets ``CUDA_VISIBLE_DEVICES`` of a trial holding a GPU (or a share of one) to that
+    GPU, so ``cuda`` is the trial's own. Without CUDA (a CPU build of torch, or a GPU resource
+    declared on a machine that has none) the trial trains on CPU rather than failing.
+    """
+    if use_gpu and torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def loader_options(data: DataSettings, device: torch.device) -> dict[str, Any]:
+    """``DataLoader`` keyword arguments: the config's, else the device's defaults.
+
+    On CPU: no loader processes (the worker's threads are its CPUs), no pinned memory. On a
+    GPU: up to :data:`GPU_LOADER_WORKERS` processes (at most the worker's CPU threads),
+    pinned memory for asynchronous copies, and workers kept between epochs.
+    """
+    gpu = device.type == "cuda"
+    workers = data.loader_workers
+    if workers is None:
+        workers = min(GPU_LOADER_WORKERS, max(1, torch.get_num_threads())) if gpu else 0
+    pin = data.pin_memory if data.pin_memory is not None else gpu
+    persistent = data.persistent_workers
+    if persistent is None:
+        persistent = workers > 0
+    return {"num_workers": workers, "pin_memory": pin, "persistent_workers": persistent}
+
+
+def to_memory_format(model: nn.Module, channels_last: bool) -> nn.Module:
+    """The model in channels-last format when asked (4-d weights only; others are unchanged)."""
+    # Module.to accepts memory_format at run time; its typed overloads do not say so.
+    return model.to(memory_format=torch.channels_last) if channels_last else model  # type: ignore[call-overload]
+
+
+def batch_to_channels_last(batch: dict[str, Any]) -> dict[str, Any]:
+    """Every 4-d tensor of a batch (images, ``(N, C, H, W)``) in channels-last format."""
+    return {
+        k: v.contiguous(memory_format=torch.channels_last)
+        if isinstance(v, torch.Tensor) and v.dim() == 4
+        else v
+        for k, v in batch.items()
+    }
+
+
+def compiler_missing() -> str | None:
+    """Why ``torch.compile`` cannot compile here, or None. On CPU, inductor writes C++ and
+    needs a compiler (``CXX``, or ``g++``/``clang++``/``c++`` on ``PATH``)."""
+    names = [os.environ.get("CXX", ""), "g++", "clang++", "c++"]
+    if any(n and shutil.which(n) for n in names):
+        return None
+    return "no C++ compiler on PATH (torch.compile's inductor needs one on CPU)"
+
+
+def maybe_compile(net: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(net)`` when enabled; the eager module otherwise."""
+    return torch.compile(net) if enabled else net  # type: ignore[return-value]
+
+
+__all__ = [
+    "GPU_LOADER_WORKERS",
+    "batch_to_channels_last",
+    "compiler_missing",
+    "loader_options",
+    "maybe_compile",
+    "select_device",
+    "to_memory_format",
+]
