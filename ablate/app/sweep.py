@@ -110,7 +110,7 @@ def run_here(opts: SweepOptions) -> int:
     # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
     store = open_store(opts.tracking_uri)
     # One driver per sweep and store; what is still to run is read once the lease is ours.
-    with Lease(store.client, plan.name, opts.command or "ablate run"):
+    with Lease(store, plan.name, opts.command or "ablate run") as lease:
         plan, skipped = still_to_run(plan, store, opts)
         if skipped:
             print(
@@ -119,10 +119,10 @@ def run_here(opts: SweepOptions) -> int:
             )
         if not plan.trials and not plan.strategy.proposes:
             return _nothing_new(plan, store, opts)
-        return _run(plan, store, opts)
+        return _run(plan, store, opts, lease)
 
 
-def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int:
     from ablate.run.driver import run_sweep as drive
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
@@ -134,7 +134,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
         command=opts.command,
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
-    tracker.start()
+    lease.name_run(tracker.start())
     try:
         outcome = drive(
             plan,

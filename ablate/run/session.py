@@ -104,7 +104,10 @@ def connect(
                 logging_level=logging.WARNING,
             )
         else:
+            # "local": a new Ray of this process's own; with no address, ray.init attaches
+            # to the newest `ray start` cluster on the machine (someone else's).
             ray.init(
+                address="local",
                 include_dashboard=False,
                 runtime_env=runtime_env,
                 log_to_driver=False,

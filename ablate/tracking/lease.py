@@ -7,7 +7,7 @@ creating it is an atomic test-and-set on any store (a SQL database or a server),
 holder's tags say who holds it.
 
 A holder that died without releasing (SIGKILL, a lost node) is recognised two ways: on
-its own host by its process being gone, anywhere by a heartbeat older than
+its own host (and PID namespace) by its process being gone, anywhere by a heartbeat older than
 :data:`TTL_S`. Breaking a stale lease renames it out of the way first, so that of two
 processes breaking it at once, one creates the new lease and the other finds it held.
 """
@@ -21,23 +21,34 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from ablate.errors import AblateError
+from ablate.tracking.store import Store
 
 LEASE_PREFIX = "ablate-lease/"
-HOST, PID, STARTED, BEAT, WHAT = (
+HOST, PID, STARTED, BEAT, WHAT, RUN = (
     "ablate.lease.host",
     "ablate.lease.pid",
     "ablate.lease.started",
     "ablate.lease.beat",
     "ablate.lease.what",
+    "ablate.lease.run",
 )
 BEAT_S, TTL_S = 10.0, 60.0
 
 
 class SweepBusy(AblateError):
     """Another driver holds the sweep's lease (exit 2)."""
+
+
+def _where() -> str:
+    """This host and PID namespace: a pid means something only within both (a container,
+    or ``unshare --pid``, numbers its processes anew)."""
+    try:
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        ns = ""
+    return f"{socket.gethostname()} {ns}".strip()
 
 
 def _proc_start(pid: int) -> str:
@@ -69,6 +80,7 @@ class Holder:
     started: str
     beat: float
     what: str
+    run: str
 
     @classmethod
     def of(cls, tags: Mapping[str, str]) -> Holder:
@@ -78,15 +90,20 @@ class Holder:
             tags.get(STARTED, ""),
             float(tags.get(BEAT, "0") or 0),
             tags.get(WHAT, "ablate run"),
+            tags.get(RUN, ""),
         )
 
     def stale(self, now: float) -> bool:
-        if self.host == socket.gethostname() and self.pid and not _alive(self.pid, self.started):
+        if self.host == _where() and self.pid and not _alive(self.pid, self.started):
             return True
         return now - self.beat > TTL_S
 
     def describe(self, now: float) -> str:
-        return f"{self.what} (pid {self.pid} on {self.host}, last heard from {now - self.beat:.0f}s ago)"
+        run = f"parent run {self.run}, " if self.run else ""
+        return (
+            f"'{self.what}' ({run}pid {self.pid} on {self.host.split()[0]}, "
+            f"last heard from {now - self.beat:.0f}s ago)"
+        )
 
 
 class Lease:
@@ -96,8 +113,9 @@ class Lease:
     is tried again on the next one (the tracker notices a lost store itself).
     """
 
-    def __init__(self, client: Any, sweep: str, what: str) -> None:
-        self.client = client
+    def __init__(self, store: Store, sweep: str, what: str) -> None:
+        self.store = store
+        self.client = store.client
         self.sweep = sweep
         self.name = LEASE_PREFIX + sweep
         self.what = what
@@ -116,7 +134,7 @@ class Lease:
                 self._thread = threading.Thread(target=self._beat, daemon=True, name="lease")
                 self._thread.start()
                 return self
-            held = self.client.get_experiment_by_name(self.name)
+            held = self.store.call("get lease", self.client.get_experiment_by_name, self.name)
             if held is None:
                 continue  # released between the two calls
             holder, now = Holder.of(held.tags), time.time()
@@ -129,6 +147,13 @@ class Lease:
                 )
             self._discard(held.experiment_id, "broken")
         raise SweepBusy(f"could not take the lease of sweep '{self.sweep}'; try again")
+
+    def name_run(self, run_id: str) -> None:
+        """Name the holder's parent run (once it has one), for whoever finds it held."""
+        assert self.experiment_id is not None
+        self.store.call(
+            "tag lease", self.client.set_experiment_tag, self.experiment_id, RUN, run_id
+        )
 
     def release(self) -> None:
         self._stop.set()
@@ -147,7 +172,7 @@ class Lease:
     def _tags(self) -> dict[str, str]:
         pid = os.getpid()
         return {
-            HOST: socket.gethostname(),
+            HOST: _where(),
             PID: str(pid),
             STARTED: _proc_start(pid),
             BEAT: f"{time.time():.3f}",
@@ -158,7 +183,9 @@ class Lease:
         from mlflow.exceptions import MlflowException
 
         try:
-            self.experiment_id = self.client.create_experiment(self.name, tags=self._tags())
+            self.experiment_id = self.store.call(
+                "take lease", self.client.create_experiment, self.name, tags=self._tags()
+            )
             return True
         except MlflowException as err:
             if err.error_code != "RESOURCE_ALREADY_EXISTS":
