@@ -16,7 +16,7 @@ from ablate.app.options import SweepOptions
 from ablate.config import Config, load_config
 from ablate.console import plan_text, results_table
 from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
-from ablate.layout import FAILED, experiment_root
+from ablate.layout import FAILED, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.lease import Lease
@@ -110,7 +110,8 @@ def run_here(opts: SweepOptions) -> int:
     # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
     store = open_store(opts.tracking_uri)
     # One driver per sweep and store; what is still to run is read once the lease is ours.
-    with Lease(store, plan.name, opts.command or "ablate run") as lease:
+    lock = lock_file(experiment_root(opts.storage), plan.name)
+    with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
         plan, skipped = still_to_run(plan, store, opts)
         if skipped:
             print(

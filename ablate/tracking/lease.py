@@ -6,10 +6,13 @@ the (cell, seed) pairs neither has finished yet. The lease is an MLflow experime
 creating it is an atomic test-and-set on any store (a SQL database or a server), and the
 holder's tags say who holds it.
 
-A holder that died without releasing (SIGKILL, a lost node) is recognised two ways: on
-its own host (and PID namespace) by its process being gone, anywhere by a heartbeat older than
-:data:`TTL_S`. Breaking a stale lease renames it out of the way first, so that of two
-processes breaking it at once, one creates the new lease and the other finds it held.
+Under it, each driver holds an exclusive ``flock`` on ``<storage>/<sweep>/LOCK``, which
+the kernel drops when its holder dies, whatever killed it. So a holder that died without
+releasing (SIGKILL, a lost node) is recognised at once when it shared this storage on this
+host (its lock is free), or its process is gone (same host and PID namespace); anywhere
+else by a heartbeat older than :data:`TTL_S`. Breaking a stale lease renames it out of the
+way first, so that of two processes breaking it at once, one creates the new lease and the
+other finds it held.
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from ablate.errors import AblateError
 from ablate.tracking.store import Store
 
 LEASE_PREFIX = "ablate-lease/"
-HOST, PID, STARTED, BEAT, WHAT, RUN = (
+HOST, PID, STARTED, BEAT, WHAT, RUN, STORAGE = (
     "ablate.lease.host",
     "ablate.lease.pid",
     "ablate.lease.started",
     "ablate.lease.beat",
     "ablate.lease.what",
     "ablate.lease.run",
+    "ablate.lease.storage",
 )
 BEAT_S, TTL_S = 10.0, 60.0
 
@@ -81,6 +87,7 @@ class Holder:
     beat: float
     what: str
     run: str
+    storage: str
 
     @classmethod
     def of(cls, tags: Mapping[str, str]) -> Holder:
@@ -91,10 +98,16 @@ class Holder:
             float(tags.get(BEAT, "0") or 0),
             tags.get(WHAT, "ablate run"),
             tags.get(RUN, ""),
+            tags.get(STORAGE, ""),
         )
 
-    def stale(self, now: float) -> bool:
-        if self.host == _where() and self.pid and not _alive(self.pid, self.started):
+    def stale(self, now: float, storage: str) -> bool:
+        """Dead for sure, or silent too long. ``storage``: the lock file this process
+        holds, so any holder on this host that used it has died."""
+        here = _where()
+        if self.host.split()[0] == here.split()[0] and self.storage == storage:
+            return True
+        if self.host == here and self.pid and not _alive(self.pid, self.started):
             return True
         return now - self.beat > TTL_S
 
@@ -113,22 +126,33 @@ class Lease:
     is tried again on the next one (the tracker notices a lost store itself).
     """
 
-    def __init__(self, store: Store, sweep: str, what: str) -> None:
+    def __init__(self, store: Store, sweep: str, what: str, lock: Path) -> None:
         self.store = store
         self.client = store.client
         self.sweep = sweep
         self.name = LEASE_PREFIX + sweep
         self.what = what
+        self.lock = lock
         self.experiment_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._lock_fd: int | None = None
 
     def acquire(self) -> Lease:
-        """Take the lease, breaking a stale one.
+        """Take the storage lock, then the lease, breaking a stale one.
 
         Raises:
-            SweepBusy: a live driver holds it.
+            SweepBusy: a live driver holds either.
         """
+        if not self._take_lock():
+            raise self._busy()
+        try:
+            return self._take_lease()
+        except BaseException:
+            self._drop_lock()
+            raise
+
+    def _take_lease(self) -> Lease:
         for _ in range(5):
             if self._create():
                 self._thread = threading.Thread(target=self._beat, daemon=True, name="lease")
@@ -137,16 +161,41 @@ class Lease:
             held = self.store.call("get lease", self.client.get_experiment_by_name, self.name)
             if held is None:
                 continue  # released between the two calls
-            holder, now = Holder.of(held.tags), time.time()
-            if not holder.stale(now):
-                raise SweepBusy(
-                    f"sweep '{self.sweep}' is being run by {holder.describe(now)}; two drivers "
-                    "would train the same trials",
-                    hint="wait for it to end, or stop it; a killed one's lease lapses "
-                    f"within {TTL_S:.0f}s",
-                )
+            if not Holder.of(held.tags).stale(time.time(), str(self.lock)):
+                raise self._busy(held)
             self._discard(held.experiment_id, "broken")
         raise SweepBusy(f"could not take the lease of sweep '{self.sweep}'; try again")
+
+    def _busy(self, held: Any = None) -> SweepBusy:
+        if held is None:  # the storage lock is taken: the lease says by whom
+            held = self.store.call("get lease", self.client.get_experiment_by_name, self.name)
+        who = (
+            Holder.of(held.tags).describe(time.time())
+            if held is not None
+            else f"another driver using {self.lock.parent}"
+        )
+        return SweepBusy(
+            f"sweep '{self.sweep}' is being run by {who}; two drivers would train the same trials",
+            hint=f"wait for it to end, or stop it; a killed one's lease lapses within {TTL_S:.0f}s",
+        )
+
+    def _take_lock(self) -> bool:
+        import fcntl
+
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        self._lock_fd = fd
+        return True
+
+    def _drop_lock(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing drops the flock
+            self._lock_fd = None
 
     def name_run(self, run_id: str) -> None:
         """Name the holder's parent run (once it has one), for whoever finds it held."""
@@ -162,6 +211,7 @@ class Lease:
         if self.experiment_id is not None:
             self._discard(self.experiment_id, "released")
             self.experiment_id = None
+        self._drop_lock()
 
     def __enter__(self) -> Lease:
         return self.acquire()
@@ -177,6 +227,7 @@ class Lease:
             STARTED: _proc_start(pid),
             BEAT: f"{time.time():.3f}",
             WHAT: self.what,
+            STORAGE: str(self.lock),
         }
 
     def _create(self) -> bool:
