@@ -5,7 +5,6 @@ leaks between tests."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import subprocess
@@ -16,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from chaos import isolation  # noqa: E402  (one definition, shared with the benchmarks)
 
 #: A quick base config: a small ResNet on part of Digits, one epoch = well under a second.
 TINY_BASE = f"""
@@ -43,24 +44,10 @@ def write(tmp: Path, name: str, text: str) -> Path:
     return path
 
 
-@functools.cache
-def isolation() -> list[str]:
-    """The prefix that runs a command as PID 1 of a new PID namespace: when it ends, or when
-    ``unshare`` is killed (``--kill-child``), the kernel kills every process inside, Ray's
-    raylet, GCS and workers included. Unprivileged, through a user namespace. Empty where
-    the kernel refuses (then a process group is all there is)."""
-    cmd = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
-    if os.geteuid() != 0:
-        cmd[1:1] = ["--user", "--map-root-user"]
-    try:
-        ok = subprocess.run([*cmd, "true"], capture_output=True, timeout=30).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        ok = False
-    return cmd if ok else []
-
-
 def spawn(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
-    """``cmd`` isolated (:func:`isolation`) in a session of its own; end it with :func:`end`."""
+    """``cmd`` as PID 1 of a new PID namespace (:func:`chaos.isolation`: when it ends, or
+    ``unshare`` is killed, the kernel kills every process inside, Ray's raylet, GCS and
+    workers included), in a session of its own; end it with :func:`end`."""
     return subprocess.Popen([*isolation(), *cmd], start_new_session=True, **kwargs)
 
 
