@@ -104,8 +104,8 @@ def connect(
                 logging_level=logging.WARNING,
             )
         else:
-            # "local": a new Ray of this process's own; with no address, ray.init attaches
-            # to the newest `ray start` cluster on the machine (someone else's).
+            # "local": a new Ray of this process's own. With no address, ray.init would attach
+            # to the newest `ray start` cluster on this machine, whoever started it.
             ray.init(
                 address="local",
                 include_dashboard=False,
