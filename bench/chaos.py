@@ -275,8 +275,11 @@ def damage(
     gaps = repeats = 0
     for r in runs:
         steps = Counter(m.step for m in client.get_metric_history(r.info.run_id, metric))
-        gaps += sum(1 for e in range(1, epochs + 1) if e not in steps)
+        missing = [e for e in range(1, epochs + 1) if e not in steps]
+        gaps += len(missing)
         repeats += sum(n - 1 for n in steps.values())
+        if missing or max(steps.values(), default=1) > 1:  # what a fix needs to know
+            print(f"damage: {r.info.run_name} {r.info.status} steps={dict(steps)}", flush=True)
     return {
         "trials_lost": pairs - len(finished),
         "duplicate_runs": sum(n - 1 for n in per_pair.values()),
