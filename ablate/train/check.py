@@ -47,6 +47,8 @@ class BuildReport:
     metrics: set[str] = field(default_factory=set)
     modes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The error itself, when it is about evaluation: (a metric that cannot read the output).
+    evaluation_error: AblateError | None = None
     synthetic: str | None = None
 
 
@@ -112,6 +114,8 @@ def dry_build(plan: SweepPlan, optimizers: bool = True) -> list[BuildReport]:
                 rep.modes = dict(built.modes)
             except AblateError as err:
                 rep.error = str(err)
+                if (err.key or "").startswith("evaluation"):
+                    rep.evaluation_error = err
             reports.append(rep)
         okey = _section_key(resolved, ("optimizer", "train"))
         if optimizers and okey not in seen_opt:
@@ -176,6 +180,10 @@ def check_builds(plan: SweepPlan) -> list[BuildReport]:
     bad = [b for b in builds if b.error and not any(b.error in line for line in static)]
     if len(static) == 1 and not bad and not static[0].startswith("["):
         raise AblateError(static[0])  # one mistake of the base config, one line
+    one_way = len(bad) == len(builds) and len({b.error for b in bad}) == 1
+    if not static and one_way and bad[0].evaluation_error is not None:
+        # Every combination fails one way on its metrics: that is one mistake, one line.
+        raise bad[0].evaluation_error
     if static or bad:
         lines = static + [f"[{describe_point(b.point)}] {b.error}" for b in bad]
         what = (
