@@ -452,8 +452,13 @@ def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
     try:
         _submit_twice(cluster, tmp_path, name, ddp, viaclient, storage, token, here)
     finally:
-        shutil.rmtree(Path(DEFAULT_CLUSTER_STORAGE) / name, ignore_errors=True)
-        shutil.rmtree(Path(DEFAULT_CLUSTER_STORAGE) / "reports" / name, ignore_errors=True)
+        # <root>/<name>/ and the Ray Train runs <root>/<name>-train-*; the job's report.
+        default = Path(DEFAULT_CLUSTER_STORAGE)
+        for path in [*default.glob(f"{name}*"), default / "reports" / name]:
+            shutil.rmtree(path, ignore_errors=True)
+        for empty in (default / "reports", default):
+            with contextlib.suppress(OSError):
+                empty.rmdir()  # only when nothing else (another sweep) is there
 
 
 def _submit_twice(  # type: ignore[no-untyped-def]
