@@ -78,6 +78,11 @@ class AblateErrors(AblateError):
         self.problems = problems
 
 
+def problems_line(n: int) -> str:
+    """The summary under several problems."""
+    return f"{n} problem{'s' if n != 1 else ''}; nothing ran"
+
+
 class TrackingLost(AblateError):
     """The tracking store stopped answering mid-sweep (exit 4; the sweep resumes)."""
 
@@ -97,12 +102,21 @@ def close_match(word: str, candidates: Iterable[str], *, loose: bool = False) ->
     and a looser match (``val/rank1`` -> ``val/top1``): for short closed vocabularies.
     """
     options = list(candidates)
-    found = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    # Case first: ``Adamw`` means ``AdamW``, though ``Adam`` is fewer edits away. Matching
+    # lower-cased spellings, then mapping back, keeps that for near misses too.
+    lowered: dict[str, str] = {}
+    for o in options:
+        lowered.setdefault(o.lower(), o)
+    if word.lower() in lowered:
+        return lowered[word.lower()]
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     if found or not loose:
-        return found[0] if found else None
+        return lowered[found[0]] if found else None
     longer = [o for o in options if o.startswith(word)]
-    found = longer or difflib.get_close_matches(word, options, n=1, cutoff=0.5)
-    return found[0] if found else None
+    if longer:
+        return longer[0]
+    found = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.5)
+    return lowered[found[0]] if found else None
 
 
 def did_you_mean(word: str, candidates: Iterable[str], *, loose: bool = False) -> str:
@@ -156,4 +170,5 @@ __all__ = [
     "did_you_mean",
     "exception_line",
     "first_line",
+    "problems_line",
 ]

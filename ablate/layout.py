@@ -4,6 +4,7 @@ trial travels through Ray Tune, and the words for how a trial ended.
 A sweep's state under its storage root (``--storage``, default ``./.ablate/ray``)::
 
     <root>/<sweep>/ACTIVE                         the Tune experiment a killed run left
+    <root>/<sweep>/LOCK                           flock-ed by the driver running the sweep
     <root>/<sweep>/runs/<stamp>/                  one Tune experiment per ``ablate run``
     <root>/<sweep>/checkpoints/<cell>-s<seed>/state.pt
     <root>/<sweep>-train-<cell>-s<seed>/          a Ray Train trial's own run
@@ -54,6 +55,7 @@ def unique_trial_name(cell: str, seed: int, trial_id: str) -> str:
 DEFAULT_CLUSTER_STORAGE = "/tmp/ablate"
 STATE_FILE = "state.pt"
 ACTIVE_MARKER = "ACTIVE"
+LOCK_FILE = "LOCK"
 
 
 def experiment_root(storage: str | None) -> str:
@@ -71,6 +73,11 @@ def runs_dir(root: str | Path, sweep: str) -> Path:
 
 def active_marker(root: str | Path, sweep: str) -> Path:
     return sweep_dir(root, sweep) / ACTIVE_MARKER
+
+
+def lock_file(root: str | Path, sweep: str) -> Path:
+    """The driver's lock on a sweep's storage (:mod:`ablate.tracking.lease`)."""
+    return sweep_dir(root, sweep) / LOCK_FILE
 
 
 def checkpoint_dir(root: str | Path, sweep: str, name: str) -> Path:

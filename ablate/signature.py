@@ -122,32 +122,56 @@ def matches(value: Any, annotation: Any) -> bool:
     return True
 
 
-def check_kwargs(
-    obj: Callable[..., Any], kwargs: Mapping[str, Any], *, key: str, type_name: str
-) -> None:
-    """Raise on an unknown argument, a missing required one, or a value of the wrong type."""
+def kwargs_problems(
+    obj: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    key: str,
+    type_name: str,
+    required: bool = True,
+) -> list[AblateError]:
+    """Every unknown argument, missing required one (when ``required``) and value of the
+    wrong type, in that order."""
     params, var_kw = params_of(obj)
     sig = describe(obj, type_name)
+    found: list[AblateError] = []
     if not var_kw:
-        for name in kwargs:
-            if name not in params:
-                raise AblateError(
-                    f"unknown argument '{name}' for {type_name}{did_you_mean(name, params)}; "
-                    f"accepted: {sig}",
-                    key=f"{key}.{name}" if key else name,
-                )
-    for name, p in params.items():
-        if p.default is _EMPTY and name not in kwargs:
-            raise AblateError(f"{type_name} needs argument '{name}'; signature: {sig}", key=key)
+        found += [
+            AblateError(
+                f"unknown argument '{name}' for {type_name}{did_you_mean(name, params)}; "
+                f"accepted: {sig}",
+                key=f"{key}.{name}" if key else name,
+            )
+            for name in kwargs
+            if name not in params
+        ]
+    if required:
+        found += [
+            AblateError(f"{type_name} needs argument '{name}'; signature: {sig}", key=key)
+            for name, p in params.items()
+            if p.default is _EMPTY and name not in kwargs
+        ]
     hints = _hints(obj)
     for name, value in kwargs.items():
         ann = hints.get(name, _EMPTY)
         if not matches(value, ann):
-            raise AblateError(
-                f"expected {ann_name(ann)} for {type_name}.{name}, got {value!r} "
-                f"({type(value).__name__})",
-                key=f"{key}.{name}" if key else name,
+            found.append(
+                AblateError(
+                    f"expected {ann_name(ann)} for {type_name}.{name}, got {value!r} "
+                    f"({type(value).__name__})",
+                    key=f"{key}.{name}" if key else name,
+                )
             )
+    return found
+
+
+def check_kwargs(
+    obj: Callable[..., Any], kwargs: Mapping[str, Any], *, key: str, type_name: str
+) -> None:
+    """Raise on an unknown argument, a missing required one, or a value of the wrong type."""
+    found = kwargs_problems(obj, kwargs, key=key, type_name=type_name)
+    if found:
+        raise found[0]
 
 
 def accepts(obj: Callable[..., Any], name: str) -> bool:

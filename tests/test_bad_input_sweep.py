@@ -333,8 +333,8 @@ ROWS: dict[str, Row] = {
     ),
     "optimizer-value-rejected": Row(
         sweep("search:\n  optimizer.lr: [0.1, -0.1]\n"),
-        "sweep.yaml: search",
-        ["1 of 2 model combinations do not build"],
+        "sweep.yaml",
+        ["1 problem; nothing ran"],
         listed=1,
     ),
     # -- precision, loader and GPU sharing -------------------------------------------------------

@@ -252,3 +252,44 @@ def test_cluster_commands_parse() -> None:
     assert (a.job, a.wait) == ("JOB", True)
     a = parser.parse_args(["logs", "JOB", "--follow", "--address", "http://h:8265"])
     assert (a.job, a.follow) == ("JOB", True)
+
+
+def _job(sid: str, start: int, sweep: str = "s", terminal: bool = False) -> SimpleNamespace:
+    status = SimpleNamespace(is_terminal=lambda: terminal, value="RUNNING")
+    return SimpleNamespace(
+        submission_id=sid, start_time=start, metadata={jobs.SWEEP_META: sweep}, status=status
+    )
+
+
+@pytest.mark.parametrize(
+    ("listed", "mine", "first"),
+    [
+        ([_job("b", 2), _job("a", 1)], "b", "a"),  # raced, and lost: the earlier one
+        ([_job("b", 2), _job("a", 1)], "a", None),  # raced, and won
+        ([_job("a", 1), _job("b", 1)], "b", "a"),  # the same millisecond: by id
+        ([_job("a", 1, terminal=True), _job("b", 2)], "b", None),  # the other had ended
+        ([_job("a", 1, sweep="other"), _job("b", 2)], "b", None),  # another sweep
+    ],
+    ids=["lost", "won", "tie", "ended", "other-sweep"],
+)
+def test_of_two_racing_submits_the_later_yields(
+    listed: list[SimpleNamespace], mine: str, first: str | None
+) -> None:
+    client = SimpleNamespace(list_jobs=lambda: listed)
+    found = jobs.first_of_sweep(client, "s", mine)
+    assert (found.submission_id if found is not None else None) == first
+
+
+def test_a_driver_leaves_rays_working_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ray_dir = tmp_path / "session_x" / "runtime_resources" / "working_dir_files" / "_ray_pkg_1"
+    ray_dir.mkdir(parents=True)
+    root = tmp_path / "storage"
+    monkeypatch.chdir(tmp_path)
+    assert not session.leave_ray_working_dir(str(root))  # an ordinary directory: stays
+    monkeypatch.chdir(ray_dir)
+    assert session.leave_ray_working_dir(str(root)) and Path.cwd() == root
+    # Ray replaced the directory under a process standing in it: getcwd() fails; it moves.
+    monkeypatch.chdir(ray_dir)
+    ray_dir.rmdir()
+    ray_dir.mkdir()
+    assert session.leave_ray_working_dir(str(root)) and Path.cwd() == root

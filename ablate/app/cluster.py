@@ -107,14 +107,7 @@ def submit_sweep(opts: SweepOptions) -> int:
         ["python", "-m", "ablate.cli", *run_argv(f"{plan.name}.yaml", plan.name, uri, opts)]
     )
     client = jobs.job_client(opts.address)
-    running = jobs.running_job(client, plan.name)
-    if running is not None:
-        raise AblateError(
-            f"sweep '{plan.name}' is already running on this cluster as job "
-            f"{running.submission_id} ({running.status.value})",
-            hint="two drivers on one sweep would fight over its Tune state; wait for it "
-            f"(ablate status {running.submission_id} --wait) or stop it",
-        )
+    _refuse_running(plan.name, jobs.running_job(client, plan.name))
     job_id = f"ablate-{plan.name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     staged, env = stage(plan)
     try:
@@ -122,6 +115,10 @@ def submit_sweep(opts: SweepOptions) -> int:
         jobs.submit_job(client, job_id, entrypoint, env, meta)
     finally:
         shutil.rmtree(staged, ignore_errors=True)  # uploaded: the cluster has its copy
+    first = jobs.first_of_sweep(client, plan.name, job_id)
+    if first is not None:  # another submit of this sweep got in just before this one
+        client.stop_job(job_id)
+        _refuse_running(plan.name, first)
     print(job_id, flush=True)
     print(
         f"submitted sweep '{plan.name}' ({plan.num_trials} trials) "
@@ -131,6 +128,18 @@ def submit_sweep(opts: SweepOptions) -> int:
     if opts.follow:
         return jobs.follow(client, job_id)
     return ExitCode.OK
+
+
+def _refuse_running(sweep: str, running: object) -> None:
+    """Exit 2 when a job of this sweep is running: two drivers of one sweep would train
+    the same trials (its driver also holds the sweep's lease in the tracking store)."""
+    if running is None:
+        return
+    job = running.submission_id  # type: ignore[attr-defined]
+    raise AblateError(
+        f"sweep '{sweep}' is already running on this cluster as job {job} ({running.status.value})",  # type: ignore[attr-defined]
+        hint=f"wait for it (ablate status {job} --wait) or stop it",
+    )
 
 
 def job_status(opts: JobOptions) -> int:

@@ -17,8 +17,10 @@ from ablate.tracking import is_server, shown, sqlite_file, tracking_uri
 def train_config(opts: TrainOptions) -> int:
     """``ablate train``: one config, trained here with the sweep's worker loop."""
     from ablate.train.loop import Runtime, train
+    from ablate.train.static import raise_problems
 
     cfg = load_config(opts.config, opts.overrides)
+    raise_problems(cfg)  # every static mistake at once, before the build's first
 
     class Printer(Runtime):
         def report(self, metrics: dict[str, float], images: Any, state: Any) -> None:

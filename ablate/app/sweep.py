@@ -6,6 +6,7 @@ which picks this driver or the cluster's.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -16,12 +17,13 @@ from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
 from ablate.app.rounds import in_rounds, path_json, run_rounds
-from ablate.config import load_config
+from ablate.config import Config, load_config
 from ablate.console import plan_text, power_text, results_table
-from ablate.errors import AblateError, ExitCode, TrackingLost
-from ablate.layout import FAILED, experiment_root
+from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
+from ablate.layout import FAILED, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
+from ablate.tracking.lease import Lease
 from ablate.tracking.read import load_sweep
 from ablate.tracking.schema import PATH
 
@@ -40,11 +42,35 @@ def load_plan(opts: SweepOptions) -> SweepPlan:
 
 
 def checked_plan(opts: SweepOptions) -> tuple[SweepPlan, list]:
-    """The plan, with every model combination built on a sample batch (exit 2 if any fails)."""
+    """The plan, with every cell checked statically and its model built on a sample batch
+    (exit 2 with every problem found, if any)."""
     from ablate.train.check import check_builds
 
-    plan = load_plan(opts)
+    try:
+        plan = load_plan(opts)
+    except AblateError as err:
+        raise _with_static(opts, err) from None
     return plan, check_builds(plan)
+
+
+def _with_static(opts: SweepOptions, err: AblateError) -> AblateError:
+    """A sweep-file mistake, with the static mistakes of its training config: a bad search
+    dimension must not hide a misspelt argument."""
+    from ablate.search.space import base_config
+    from ablate.train.static import choice_problems, config_problems
+
+    try:
+        cfg = load_config(opts.sweep, opts.overrides)
+    except AblateError:
+        return err
+    base = Config(base_config(cfg), cfg.file, dict(cfg.origins), list(cfg.order))
+    first = list(getattr(err, "problems", [])) or [str(err)]
+    found = [str(e) for e in [*config_problems(base), *choice_problems(cfg)]]
+    more = [line for line in dict.fromkeys(found) if line not in first]
+    if not more:
+        return err
+    lines = first + more
+    return AblateErrors(problems_line(len(lines)), lines, file=cfg.file)
 
 
 def plan_sweep(opts: SweepOptions) -> int:
@@ -74,26 +100,38 @@ def plan_sweep(opts: SweepOptions) -> int:
 
 def run_here(opts: SweepOptions) -> int:
     """``ablate run`` with this process as the driver: only what is new, resumed where a run
-    was cut short, tracked in MLflow, then the results table and the report."""
+    was cut short, tracked in MLflow, then the results table and the report.
+
+    A Ray Job's driver starts in Ray's copy of the job's ``working_dir``, which Ray may
+    replace while the sweep runs: it reads the sweep file there and then works from the
+    storage root (its report goes to ``<storage>/<reports>``)."""
+    from ablate.run.session import leave_ray_working_dir
+
+    opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
+    leave_ray_working_dir(experiment_root(opts.storage))
     plan, _ = checked_plan(opts)
     if not (opts.address or os.environ.get("RAY_ADDRESS")):
         # A trial that can never fit on this machine is exit 2 before Ray or the store start.
         check_fits(plan, local_nodes(), opts.max_concurrent)
     # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
     store = open_store(opts.tracking_uri)
-    if in_rounds(plan):  # each round skips what already finished
-        return _run(plan, store, opts)
-    plan, skipped = still_to_run(plan, store, opts)
-    if skipped:
-        print(
-            f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished in MLflow"
-        )
-    if not plan.trials and not plan.strategy.proposes:
-        return _nothing_new(plan, store, opts)
-    return _run(plan, store, opts)
+    # One driver per sweep and store; what is still to run is read once the lease is ours.
+    lock = lock_file(experiment_root(opts.storage), plan.name)
+    with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
+        if in_rounds(plan):  # each round skips what already finished
+            return _run(plan, store, opts, lease)
+        plan, skipped = still_to_run(plan, store, opts)
+        if skipped:
+            print(
+                f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished "
+                "in MLflow"
+            )
+        if not plan.trials and not plan.strategy.proposes:
+            return _nothing_new(plan, store, opts)
+        return _run(plan, store, opts, lease)
 
 
-def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int:
     from ablate.run.driver import run_sweep as drive
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
@@ -107,7 +145,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
         command=opts.command,
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
-    tracker.start()
+    lease.name_run(tracker.start())
 
     def one_round(sub: SweepPlan) -> list:
         nonlocal experiment

@@ -120,6 +120,31 @@ def connect(
         ) from None
 
 
+#: Where Ray unpacks a job's ``working_dir`` on each node (under its temp dir).
+RAY_WORKING_DIRS = os.sep.join(("", "runtime_resources", "working_dir_files", ""))
+
+
+def leave_ray_working_dir(root: str) -> bool:
+    """Make ``root`` the working directory when the current one is Ray's unpacked
+    ``working_dir`` (or gone); whether it moved.
+
+    Ray re-unpacks a ``working_dir`` each time a node's runtime-env agent first sets it up
+    (``rm -r`` then unpack): nodes that share a temp dir on one machine replace the
+    directory a job's driver and its trials are standing in, and every later
+    ``os.getcwd()`` fails (Tune's ``ExperimentAnalysis`` calls it at the end of ``fit``).
+    Paths into it still resolve by name; only the old directory handle is dead.
+    """
+    try:
+        cwd: str | None = os.getcwd()
+    except FileNotFoundError:
+        cwd = None
+    if cwd is not None and RAY_WORKING_DIRS not in cwd + os.sep:
+        return False
+    Path(root).mkdir(parents=True, exist_ok=True)
+    os.chdir(root)
+    return True
+
+
 def cluster_nodes() -> list[dict[str, float]]:
     """The resources of every live node."""
     import ray
@@ -133,5 +158,6 @@ __all__ = [
     "cluster_nodes",
     "connect",
     "enable_token_auth",
+    "leave_ray_working_dir",
     "worker_env",
 ]

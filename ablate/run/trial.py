@@ -29,6 +29,7 @@ import torch
 from ablate.config import Config
 from ablate.layout import checkpoint_file, split_params, train_run_name, trial_name
 from ablate.registry import load_plugins
+from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
 from ablate.train.checkpoint import load_state, save_state
@@ -163,6 +164,7 @@ class RayTrainRuntime(Runtime):
 def train_worker(loop_config: dict[str, Any]) -> None:
     """Ray Train's ``train_loop_per_worker``."""
     ctx: TrialContext = loop_config["ctx"]
+    leave_ray_working_dir(ctx.storage_path)
     import_plugins(ctx)
     cfg = Config(loop_config["config"], ctx.file)
     train(cfg, RayTrainRuntime(loop_config["extra"], ctx.checkpoint(loop_config["name"])))
@@ -207,6 +209,7 @@ def _fit_with_ray_train(
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     """Ray Tune's function trainable for every ablate trial."""
+    leave_ray_working_dir(ctx.storage_path)  # Ray may replace it under us (see there)
     import_plugins(ctx)
     resolved, _point, seed, cell = trial_config(ctx, params)
     name = trial_name(cell, seed)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ablate.config import Config
-from ablate.errors import did_you_mean
+from ablate.errors import AblateError, AblateErrors, did_you_mean
 from ablate.search.distributions import DISCRETE, DISTRIBUTIONS, Distribution
 from ablate.search.lookup import STRUCTURAL, component_class
 from ablate.settings import SECTION_FIELDS
@@ -199,27 +199,43 @@ def parse_space(cfg: Config) -> Space:
     seeds, adaptive = _parse_seeds(cfg, raw.get("seeds", [cfg.get("train.seed", 0)]))
     base = base_config(cfg)
     dims: list[Dim] = []
+    problems: list[AblateError] = []
     for path, value in raw.items():
         if path == "seeds":
             continue
-        if not isinstance(path, str):
-            raise cfg.error(f"a dimension is a dotted config path, got {path!r}", "search")
-        if path == "train.seed":
-            raise cfg.error(
-                "vary seeds with search.seeds: [...], not as a dimension", f"search.{path}"
-            )
-        outer = next((d for d in dims if path.startswith(d.path + ".")), None)
-        inner = next((d for d in dims if d.path.startswith(path + ".")), None)
-        if outer is not None or inner is not None:
-            a, b = (outer.path, path) if outer is not None else (path, inner.path)  # type: ignore[union-attr]
-            raise cfg.error(
-                f"dimension '{b}' lies inside dimension '{a}', which sets it whole; vary it "
-                f"inside {a}'s choices instead, e.g. {{type: ..., {b[len(a) + 1 :]}: {{choice: [...]}}}}",
-                f"search.{path}",
-            )
-        _check_path(cfg, base, path)
-        dims.append(_parse_dim(cfg, path, readable(path), value, f"search.{path}"))
+        try:
+            dims.append(_parse_one(cfg, base, dims, path, value))
+        except AblateError as err:
+            problems.append(err)  # every bad dimension at once, not the first
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise AblateErrors(
+            f"{len(problems)} search dimensions are invalid",
+            [str(p) for p in problems],
+            file=cfg.file,
+            key="search",
+        )
     return Space(dims, seeds, adaptive)
+
+
+def _parse_one(cfg: Config, base: Mapping[str, Any], dims: list[Dim], path: Any, value: Any) -> Dim:
+    """One ``search:`` entry, checked against the base config and the dimensions before it."""
+    if not isinstance(path, str):
+        raise cfg.error(f"a dimension is a dotted config path, got {path!r}", "search")
+    if path == "train.seed":
+        raise cfg.error("vary seeds with search.seeds: [...], not as a dimension", f"search.{path}")
+    outer = next((d for d in dims if path.startswith(d.path + ".")), None)
+    inner = next((d for d in dims if d.path.startswith(path + ".")), None)
+    if outer is not None or inner is not None:
+        a, b = (outer.path, path) if outer is not None else (path, inner.path)  # type: ignore[union-attr]
+        raise cfg.error(
+            f"dimension '{b}' lies inside dimension '{a}', which sets it whole; vary it "
+            f"inside {a}'s choices instead, e.g. {{type: ..., {b[len(a) + 1 :]}: {{choice: [...]}}}}",
+            f"search.{path}",
+        )
+    _check_path(cfg, base, path)
+    return _parse_dim(cfg, path, readable(path), value, f"search.{path}")
 
 
 def _parse_seeds(cfg: Config, seeds: Any) -> tuple[list[int], AdaptiveSeeds | None]:

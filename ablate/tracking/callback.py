@@ -115,7 +115,9 @@ class Jobs:
         known = v.trial_id in t.runs
         t.trial_started(v.trial_id, v.path, v.name, v.config)
         if not known:  # a resumed trial: fill in what a lost store missed
-            t.trial_results(v.trial_id, _read_results(v.path), self.ignore)
+            earlier = t.runs[v.trial_id].earlier_path
+            for path in [earlier, v.path] if earlier else [v.path]:  # older epochs first
+                t.trial_results(v.trial_id, _read_results(path), self.ignore)
 
     def ensure(self, v: TrialView) -> None:
         if v.trial_id not in self.t.runs:

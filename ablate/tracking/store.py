@@ -6,6 +6,7 @@ MLflow is imported on first use: ``import mlflow`` takes seconds.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import numbers
@@ -222,9 +223,10 @@ def open_store(uri: str | None = None) -> Store:
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()
-        _write_ahead_log(uri)
-        client = MlflowClient(tracking_uri=uri)
-        client.search_experiments(max_results=1)
+        with _first_opener(uri):
+            _write_ahead_log(uri)
+            client = MlflowClient(tracking_uri=uri)
+            client.search_experiments(max_results=1)  # creates and migrates a new store
     except Exception as err:
         hint = (
             "start it (mlflow server), or point --tracking-uri / MLFLOW_TRACKING_URI elsewhere"
@@ -237,6 +239,26 @@ def open_store(uri: str | None = None) -> Store:
     store = Store(uri, client)
     store.seconds += time.perf_counter() - t0
     return store
+
+
+@contextlib.contextmanager
+def _first_opener(uri: str) -> Iterator[None]:
+    """One process at a time opens a SQLite store: MLflow creates and migrates its tables
+    on first use, and two doing so at once fail (``table _alembic_tmp_tags already
+    exists``). An exclusive ``flock`` next to the file; the kernel drops it with its
+    holder."""
+    db = sqlite_file(uri)
+    if db is None or not db.parent.is_dir():
+        yield
+        return
+    import fcntl
+
+    with open(f"{db}.open-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _write_ahead_log(uri: str) -> None:

@@ -118,6 +118,9 @@ class _Child:
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
     params: list[Any] = field(default_factory=list)  # params not written yet
     artifacts: dict[str, Any] = field(default_factory=dict)  # the last result's, by key
+    #: The Tune trial dir of the run an earlier invocation left (an adopted run): its
+    #: ``result.json`` holds epochs a driver killed with writes still queued never sent.
+    earlier_path: str | None = None
 
 
 @dataclass
@@ -261,6 +264,8 @@ class SweepTracker:
             run = self.adopt(cell, seed)
         if run is not None:  # a retried or resumed trial: go on in its run
             child = _Child(run.info.run_id, name, epochs, self._last_step(run))
+            earlier = run.data.tags.get(S.TUNE_PATH)
+            child.earlier_path = earlier if earlier and earlier != tune_path else None
             if run.info.status != RUNNING:
                 s.call("reopen a run", s.client.update_run, child.run_id, status=RUNNING)
             have = run.data.params

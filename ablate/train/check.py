@@ -6,14 +6,14 @@ reported. Errors are collected, so ``ablate plan`` lists every broken combinatio
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from ablate.config import Config
-from ablate.errors import AblateError, AblateErrors, did_you_mean
+from ablate.errors import AblateError, AblateErrors, did_you_mean, problems_line
 from ablate.plan import SweepPlan
 from ablate.registry import DATASETS
 from ablate.search.resolve import cell_id, resolve
@@ -30,6 +30,7 @@ from ablate.train.build import (
 )
 from ablate.train.loop import metric_names
 from ablate.train.metrics import build_metrics
+from ablate.train.static import config_problems
 
 #: Sections that shape a model, its sample batch or what reads its output; the rest
 #: (optimizer, train) never do. ``model_cfg`` and ``loss_cfg`` are OpenGait's names.
@@ -57,16 +58,48 @@ def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
     return json.dumps({k: resolved.get(k) for k in sections}, sort_keys=True, default=str)
 
 
-def dry_build(plan: SweepPlan) -> list[BuildReport]:
-    """Build each distinct model on a sample batch and check each distinct optimizer and
-    train section; errors are collected, not raised, so all of them are listed at once."""
-    reports: list[BuildReport] = []
-    models: set[str] = set()
-    optimizers: set[str] = set()
-    samples: dict[str, Any] = {}
+def _configs(plan: SweepPlan) -> Iterator[tuple[Point, dict[str, Any], Config]]:
+    """Each point ``ablate plan`` builds, resolved at the first seed."""
     for point in plan.build_points():
         resolved = resolve(plan.base, plan.space, point, plan.space.seeds[0])
-        cfg = Config(resolved, plan.cfg.file, dict(plan.cfg.origins), list(plan.cfg.order))
+        yield (
+            point,
+            resolved,
+            Config(resolved, plan.cfg.file, dict(plan.cfg.origins), list(plan.cfg.order)),
+        )
+
+
+def static_problems(plan: SweepPlan) -> list[str]:
+    """Every static mistake over all cells, one line each, no repeats."""
+    lines: dict[str, None] = {}
+    for point, _, cfg in _configs(plan):
+        lines.update(dict.fromkeys(_where(plan, point, err) for err in config_problems(cfg)))
+    return list(lines)
+
+
+def _where(plan: SweepPlan, point: Point, err: AblateError) -> str:
+    """A mistake in a searched value is the search's: the sweep file, and the values."""
+    key = err.key or ""
+    dims = [
+        d
+        for d in plan.space.active(point)
+        if key == d.path or key.startswith(d.path + ".") or d.path.startswith(key + ".")
+    ]
+    if not dims:
+        return str(err)
+    err.file = plan.cfg.file
+    return f"[{describe_point({d.label: point[d.label] for d in dims})}] {err}"
+
+
+def dry_build(plan: SweepPlan, optimizers: bool = True) -> list[BuildReport]:
+    """Build each distinct model on a sample batch and check each distinct optimizer and
+    train section; errors are collected, not raised, so all of them are listed at once.
+    ``optimizers=False`` leaves the optimizers to the static check."""
+    reports: list[BuildReport] = []
+    models: set[str] = set()
+    seen_opt: set[str] = set()
+    samples: dict[str, Any] = {}
+    for point, resolved, cfg in _configs(plan):
         mkey = _section_key(resolved, MODEL_SECTIONS)
         if mkey not in models:
             models.add(mkey)
@@ -88,8 +121,8 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
                     rep.evaluation_error = err
             reports.append(rep)
         okey = _section_key(resolved, ("optimizer", "train"))
-        if okey not in optimizers:
-            optimizers.add(okey)
+        if optimizers and okey not in seen_opt:
+            seen_opt.add(okey)
             try:
                 epochs = train_settings(cfg).epochs
                 build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
@@ -135,26 +168,35 @@ def _sample_for(cfg: Config, world_size: int = 1) -> tuple[Any, str | None]:
 
 
 def check_builds(plan: SweepPlan) -> list[BuildReport]:
-    """Dry-build every combination; raise once with every broken one listed.
+    """Check every cell statically, dry-build each, and raise once with everything found:
+    a shape that does not fit never hides a misspelt argument, nor the other way round.
 
     Raises:
-        AblateErrors: some combinations do not build (each one a problem line).
+        AblateErrors: static mistakes, or combinations that do not build (a line each).
         AblateError: some combination never reports the sweep's metric.
     """
-    _check_metric_configs(plan.cfg)
-    builds = dry_build(plan)
-    bad = [b for b in builds if b.error]
-    same = {b.error for b in bad}
-    if len(bad) == len(builds) and len(same) == 1 and bad[0].evaluation_error is not None:
+    static = static_problems(plan)
+    try:
+        _check_metric_configs(plan.cfg)
+    except AblateError as err:
+        static.insert(0, str(err))
+    builds = dry_build(plan, optimizers=False)
+    # A build stops at its first mistake; one the static check already named is not news.
+    bad = [b for b in builds if b.error and not any(b.error in line for line in static)]
+    if len(static) == 1 and not bad and not static[0].startswith("["):
+        raise AblateError(static[0])  # one mistake of the base config, one line
+    one_way = len(bad) == len(builds) and len({b.error for b in bad}) == 1
+    if not static and one_way and bad[0].evaluation_error is not None:
         # Every combination fails one way on its metrics: that is one mistake, one line.
         raise bad[0].evaluation_error
-    if bad:
-        raise AblateErrors(
-            f"{len(bad)} of {len(builds)} model combinations do not build",
-            [f"[{describe_point(b.point)}] {b.error}" for b in bad],
-            file=plan.cfg.file,
-            key="search",
+    if static or bad:
+        lines = static + [f"[{describe_point(b.point)}] {b.error}" for b in bad]
+        what = (
+            problems_line(len(lines))
+            if static
+            else f"{len(bad)} of {len(builds)} model combinations do not build"
         )
+        raise AblateErrors(what, lines, file=plan.cfg.file, key="search" if not static else None)
     problem = check_metric(plan, builds)
     if problem:
         raise plan.cfg.error(problem, "tune.metric")
@@ -209,4 +251,11 @@ def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
     )
 
 
-__all__ = ["MODEL_SECTIONS", "BuildReport", "check_builds", "check_metric", "dry_build"]
+__all__ = [
+    "MODEL_SECTIONS",
+    "BuildReport",
+    "check_builds",
+    "check_metric",
+    "dry_build",
+    "static_problems",
+]

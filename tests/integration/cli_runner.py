@@ -1,16 +1,22 @@
-"""Integration helpers: every sweep runs as its own ``ablate`` process, so each test's local
-Ray starts and stops with that process and nothing leaks between tests."""
+"""Integration helpers: every sweep runs as its own ``ablate`` process in its own PID
+namespace, so each test's local Ray (and every process Ray starts) ends with it and nothing
+leaks between tests."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+from chaos import isolation  # noqa: E402  (one definition, shared with the benchmarks)
 
 #: A quick base config: a small ResNet on part of Digits, one epoch = well under a second.
 TINY_BASE = f"""
@@ -38,20 +44,59 @@ def write(tmp: Path, name: str, text: str) -> Path:
     return path
 
 
-def ablate(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> Ran:
-    """Run the CLI in a fresh process (its own local Ray) and capture everything."""
-    full_env = {
+def spawn(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """``cmd`` as PID 1 of a new PID namespace (:func:`chaos.isolation`: when it ends, or
+    ``unshare`` is killed, the kernel kills every process inside, Ray's raylet, GCS and
+    workers included), in a session of its own; end it with :func:`end`."""
+    return subprocess.Popen([*isolation(), *cmd], start_new_session=True, **kwargs)
+
+
+def end(proc: subprocess.Popen[Any], grace: float = 20.0) -> None:
+    """SIGTERM to its process group, then SIGKILL: the namespace goes with its PID 1."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 10.0)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(wait)
+            if sig == signal.SIGTERM:
+                break
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
+    proc.wait(10)
+
+
+def cli_env(cwd: Path, env: dict[str, str] | None = None) -> dict[str, str]:
+    return {
         **os.environ,
         "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
         "PYTHONPATH": os.pathsep.join([str(cwd), os.environ.get("PYTHONPATH", "")]),
         **(env or {}),
     }
-    proc = subprocess.run(
+
+
+def start(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, **kw: Any
+) -> subprocess.Popen[str]:
+    """The CLI in a fresh, isolated process (its own local Ray)."""
+    return spawn(
         [sys.executable, "-m", "ablate.cli", *args],
         cwd=cwd,
-        env=full_env,
-        capture_output=True,
+        env=cli_env(cwd, env),
         text=True,
-        timeout=timeout,
+        **kw,
     )
-    return Ran(proc.returncode, proc.stdout, proc.stderr)
+
+
+def ablate(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> Ran:
+    """Run the CLI in a fresh, isolated process and capture everything."""
+    proc = start(*args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        end(proc, grace=5)
+        out, err = proc.communicate()
+        raise AssertionError(f"ablate timed out:\n{out[-3000:]}\n{err[-3000:]}") from None
+    finally:
+        if proc.poll() is None:
+            end(proc)
+    return Ran(proc.returncode, out, err)

@@ -1,10 +1,14 @@
 """A real two-node Ray cluster (token authentication on) and a real ``mlflow server``, all on
-this machine's loopback: ``ablate submit`` of a DDP sweep whose workers span both nodes,
-``ablate run --address ray://`` through Ray Client, and the refusals that happen before any
-connection.
+127.0.0.1, set up as a user sets one up on one machine: both nodes share one Ray temp dir (a
+user's default ``/tmp/ray``), so they share the directory Ray unpacks a job's
+``working_dir`` into, and the second node's agent replaces it while the job's driver stands
+in it. Then ``ablate submit`` of a DDP sweep whose workers span both nodes, from the sweep
+file's own directory with the default ``--storage``, and its resubmission; ``ablate run
+--address ray://`` through Ray Client; and the refusals that happen before any connection.
 
-One module-scoped cluster serves every test. Its processes run in their own sessions and are
-stopped through their own process groups; nothing machine-wide (``ray stop``) is ever run.
+One module-scoped cluster serves every test. Each of its processes is PID 1 of its own PID
+namespace (:func:`cli_runner.spawn`), so Ray's own children end with it; nothing
+machine-wide (``ray stop``) is ever run, and the fixture checks that nothing outlives it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -27,16 +30,19 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
-from cli_runner import ROOT, Ran
+from cli_runner import ROOT, Ran, end, spawn
+
+from ablate.layout import DEFAULT_CLUSTER_STORAGE
 
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
-# Ray maps 127.0.0.1 to the machine's outward address; other loopback addresses it takes as
-# given, so both nodes and all their traffic stay on lo.
-HEAD_IP, WORKER_IP = "127.0.0.2", "127.0.0.3"
+# Both nodes on 127.0.0.1, as the issue's user ran them (Ray reports the machine's outward
+# address as their node IP, but the dashboard, client server and MLflow bind to loopback).
+HEAD_IP = WORKER_IP = "127.0.0.1"
 
 BASE = f"""
 _base_: {ROOT / "configs" / "digits_resnet.yaml"}
@@ -79,7 +85,7 @@ def free_ports(n: int) -> list[int]:
         if port in ports:
             continue
         try:
-            for host in ("127.0.0.1", HEAD_IP, WORKER_IP):
+            for host in dict.fromkeys(("127.0.0.1", HEAD_IP, WORKER_IP)):
                 with socket.socket() as s:
                     s.bind((host, port))
         except OSError:
@@ -90,7 +96,7 @@ def free_ports(n: int) -> list[int]:
 
 @dataclass
 class Proc:
-    """A server started in its own session; stopped through its own process group."""
+    """A server started as PID 1 of its own PID namespace, in its own session."""
 
     name: str
     popen: subprocess.Popen[bytes]
@@ -100,9 +106,7 @@ class Proc:
     def start(cls, name: str, cmd: list[str], env: dict[str, str], cwd: Path) -> Proc:
         log = cwd / f"{name}.log"
         with log.open("wb") as out:
-            popen = subprocess.Popen(
-                cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+            popen = spawn(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
         return cls(name, popen, log)
 
     def check(self) -> None:
@@ -110,16 +114,20 @@ class Proc:
             tail = self.log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"{self.name} exited with {self.popen.returncode}:\n{tail}")
 
-    def signal(self, sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.popen.pid, sig)
-
     def stop(self, timeout: float = 20.0) -> None:
-        self.signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.popen.wait(timeout)
-        self.signal(signal.SIGKILL)  # anything of its group still there
-        self.popen.wait(10)
+        end(self.popen, grace=timeout)
+
+
+def survivors(root: Path) -> list[str]:
+    """Processes anywhere on the machine whose command line names ``root``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if str(root) in cmd:
+                    found.append(f"{proc.name}: {cmd[:200]}")
+    return found
 
 
 @dataclass
@@ -140,14 +148,18 @@ class Cluster:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return json.loads(resp.read())
 
-    def start(self, *args: str, cwd: Path, **env: str) -> subprocess.Popen[str]:
-        """The CLI as a user runs it: nothing of the cluster's token in the environment but
-        what the test gives (HOME is a scratch one, so ~/.ray/auth_token is not there)."""
+    def start(
+        self, *args: str, cwd: Path, home: Path | None = None, **env: str
+    ) -> subprocess.Popen[str]:
+        """The CLI as a user runs it, in ``cwd``: nothing of the cluster's token in the
+        environment but what the test gives (HOME is a scratch one, so ~/.ray/auth_token is
+        not there); the plugins are in ``<home>/plugins`` (``home`` defaults to ``cwd``)."""
+        home = home or cwd
         full = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_", "MLFLOW_"))}
         full.pop("PYTHONPATH", None)
-        (cwd / "home").mkdir(exist_ok=True)
-        full.update(HOME=str(cwd / "home"), PYTHONPATH=str(cwd / "plugins"), **env)
-        return subprocess.Popen(
+        (home / "home").mkdir(exist_ok=True)
+        full.update(HOME=str(home / "home"), PYTHONPATH=str(home / "plugins"), **env)
+        return spawn(
             [sys.executable, "-m", "ablate.cli", *args],
             cwd=cwd,
             env=full,
@@ -156,8 +168,10 @@ class Cluster:
             text=True,
         )
 
-    def ablate(self, *args: str, cwd: Path, timeout: float = 240, **env: str) -> Ran:
-        return result(self.start(*args, cwd=cwd, **env), timeout)
+    def ablate(
+        self, *args: str, cwd: Path, home: Path | None = None, timeout: float = 240, **env: str
+    ) -> Ran:
+        return result(self.start(*args, cwd=cwd, home=home, **env), timeout)
 
     def jobs_list(self) -> list[dict]:
         return self.http(f"{self.jobs}/api/jobs/")  # type: ignore[return-value]
@@ -183,7 +197,7 @@ def result(proc: subprocess.Popen[str], timeout: float = 240) -> Ran:
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        end(proc, grace=5)
         out, err = proc.communicate()
         raise AssertionError(f"ablate timed out:\n{out[-3000:]}\n{err[-3000:]}") from None
     return Ran(proc.returncode, out, err)
@@ -239,7 +253,7 @@ def cluster() -> Iterator[Cluster]:
                 *(ray, "start", "--head", f"--port={gcs}", f"--node-ip-address={HEAD_IP}"),
                 *("--dashboard-host=127.0.0.1", f"--dashboard-port={dash}"),
                 *(f"--ray-client-server-port={client}", f"--dashboard-agent-listen-port={agent1}"),
-                *(f"--temp-dir={root / 'ray-head'}", *common),
+                *(f"--temp-dir={root / 'ray'}", *common),
             ],
             env,
             root,
@@ -268,7 +282,7 @@ def cluster() -> Iterator[Cluster]:
             "worker",
             [
                 *(ray, "start", f"--address={HEAD_IP}:{gcs}", f"--node-ip-address={WORKER_IP}"),
-                *(f"--dashboard-agent-listen-port={agent2}", f"--temp-dir={root / 'ray-worker'}"),
+                *(f"--dashboard-agent-listen-port={agent2}", f"--temp-dir={root / 'ray'}"),
                 *common,
             ],
             env,
@@ -293,7 +307,9 @@ def cluster() -> Iterator[Cluster]:
     finally:
         for p in c.procs:
             p.stop(timeout=10)
+        left = survivors(root)
         shutil.rmtree(root, ignore_errors=True)
+    assert not left, f"processes outlived the cluster: {left}"
 
 
 def _sweep_dir(tmp_path: Path, name: str, extra: str) -> Path:
@@ -310,28 +326,29 @@ def _sweep_dir(tmp_path: Path, name: str, extra: str) -> Path:
     return sweep
 
 
-def _runs(c: Cluster, name: str) -> tuple[object, list[object], object]:
+def _runs(c: Cluster, name: str, invocations: int) -> tuple[list[Any], list[Any], Any]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=c.mlflow)
     exp = client.get_experiment_by_name(name)
     assert exp is not None, f"no experiment {name}"
-    runs = client.search_runs([exp.experiment_id])
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
     parents = [r for r in runs if r.data.tags.get("ablate.role") == "parent"]
     children = [r for r in runs if r.data.tags.get("ablate.role") == "trial"]
-    assert len(parents) == 1, [r.info.status for r in parents]
-    return parents[0], children, client
+    assert len(parents) == invocations, [r.info.status for r in parents]
+    return parents, children, client
 
 
-def _check_trials(c: Cluster, name: str, necks: set[str]) -> None:
-    parent, children, client = _runs(c, name)
-    assert parent.info.status == "FINISHED"  # type: ignore[attr-defined]
-    assert {r.data.params["neck"] for r in children} == necks  # type: ignore[attr-defined]
+def _check_trials(c: Cluster, name: str, necks: set[str], invocations: int = 1) -> None:
+    """Each neck trained once (in the first invocation), every epoch logged once."""
+    parents, children, client = _runs(c, name, invocations)
+    assert all(p.info.status == "FINISHED" for p in parents), [p.info.status for p in parents]
+    assert sorted(r.data.params["neck"] for r in children) == sorted(necks)  # once each
     for run in children:
-        assert run.info.status == "FINISHED"  # type: ignore[attr-defined]
-        assert run.data.tags["mlflow.parentRunId"] == parent.info.run_id  # type: ignore[attr-defined]
-        assert run.data.params["seed"] == "0"  # type: ignore[attr-defined]
-        hist = client.get_metric_history(run.info.run_id, "val/top1")  # type: ignore[attr-defined]
+        assert run.info.status == "FINISHED"
+        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert run.data.params["seed"] == "0"
+        hist = client.get_metric_history(run.info.run_id, "val/top1")
         assert sorted(m.step for m in hist) == [1, 2]
 
 
@@ -395,7 +412,6 @@ def test_token_is_required_and_checked(cluster: Cluster, tmp_path: Path) -> None
 
 
 DDP_SWEEP = """
-name: ddp
 _base_: base.yaml
 custom_imports: {imports: [shipped_neck]}
 search:
@@ -419,30 +435,50 @@ search:
 """
 
 
-@pytest.mark.timeout(1200)  # ~2.5 minutes on an idle 2-core machine
+@pytest.mark.timeout(1500)  # ~3.5 minutes on an idle 2-core machine
 def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    """A submitted 2-node DDP sweep, and while it runs, a sweep through Ray Client."""
-    ddp = _sweep_dir(tmp_path, "ddp", DDP_SWEEP)
+    """A submitted 2-node DDP sweep, as a user submits it (from the sweep file's directory,
+    the default --storage); while it runs, a sweep through Ray Client; then the same sweep
+    submitted again, which runs nothing twice."""
+    # The default storage is a fixed path on the head (this machine): a name of its own.
+    name = f"ddp-{secrets.token_hex(3)}"
+    ddp = _sweep_dir(tmp_path, name, f"name: {name}\n" + DDP_SWEEP)
     viaclient = _sweep_dir(tmp_path, "viaclient", CLIENT_SWEEP)
     storage = str(cluster.root / "storage")
     token = {"RAY_AUTH_TOKEN": cluster.token}
+    here = {"cwd": ddp.parent, "home": tmp_path}
+    try:
+        _submit_twice(cluster, tmp_path, name, ddp, viaclient, storage, token, here)
+    finally:
+        # <root>/<name>/ and the Ray Train runs <root>/<name>-train-*; the job's report.
+        default = Path(DEFAULT_CLUSTER_STORAGE)
+        for path in [*default.glob(f"{name}*"), default / "reports" / name]:
+            shutil.rmtree(path, ignore_errors=True)
+        for empty in (default / "reports", default):
+            with contextlib.suppress(OSError):
+                empty.rmdir()  # only when nothing else (another sweep) is there
+
+
+def _submit_twice(  # type: ignore[no-untyped-def]
+    cluster: Cluster, tmp_path: Path, name: str, ddp: Path, viaclient: Path, storage, token, here
+) -> None:
     # The token from its file only: ablate turns Ray's token mode on by itself.
     ran = cluster.ablate(
-        *("submit", str(ddp), "train.epochs=2", "--address", cluster.jobs),
-        *("--tracking-uri", cluster.mlflow, "--storage", storage),
-        cwd=tmp_path,
+        *("submit", ddp.name, "train.epochs=2", "--address", cluster.jobs),
+        *("--tracking-uri", cluster.mlflow),
         RAY_AUTH_TOKEN_PATH=str(cluster.token_file),
+        **here,
     )
     assert ran.code == 0, ran.err[-3000:]
     job = ran.out.strip()
-    assert job.startswith("ablate-ddp-") and "\n" not in job, ran.out
+    assert job.startswith(f"ablate-{name}-") and "\n" not in job, ran.out
 
     # While it runs: a second driver on the same sweep would fight over its Tune state...
     again = cluster.start(
-        *("submit", str(ddp), "--address", cluster.jobs, "--tracking-uri", cluster.mlflow),
-        cwd=tmp_path,
+        *("submit", ddp.name, "--address", cluster.jobs, "--tracking-uri", cluster.mlflow),
+        **here,
         **token,
     )
     # ...and another sweep, through Ray Client, shares the cluster.
@@ -469,19 +505,40 @@ def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
         "status", job, "--wait", "--address", cluster.jobs, cwd=tmp_path, timeout=900, **token
     )
     logs = cluster.ablate("logs", job, "--address", cluster.jobs, cwd=tmp_path, **token)
+    # Before the fix: FAILED, FileNotFoundError from os.path.relpath in Tune's
+    # ExperimentAnalysis, the driver's working directory replaced by the second node.
     assert waited.code == 0, (waited.out, logs.out[-5000:])
-    assert "SUCCEEDED" in waited.out and "sweep ddp" in waited.out
+    assert "SUCCEEDED" in waited.out and f"sweep {name}" in waited.out
     assert "2 of 2 trials finished" in logs.out, logs.out[-5000:]
     assert "Ray Train, 2 CPU workers" in logs.out
     info = cluster.http(f"{cluster.jobs}/api/jobs/{job}")
-    assert info["entrypoint"].startswith("python -m ablate.cli run ddp.yaml --name ddp")
+    assert info["entrypoint"].startswith(
+        f"python -m ablate.cli run {name}.yaml --name {name} --tracking-uri {cluster.mlflow} "
+        f"--storage {DEFAULT_CLUSTER_STORAGE}"
+    )
     assert info["runtime_env"]["env_vars"] == {
         "RAY_CHDIR_TO_TRIAL_DIR": "0",
         "PYTHONUNBUFFERED": "1",
         "ABLATE_PLUGINS": "ablate_components",
     }
-    _check_trials(cluster, "ddp", {"GlobalAveragePooling", "ShippedPooling"})
+    _check_trials(cluster, name, {"GlobalAveragePooling", "ShippedPooling"})
+
+    # Submitted again: it succeeds and trains nothing twice.
+    second = cluster.ablate(
+        *("submit", ddp.name, "--address", cluster.jobs, "--tracking-uri", cluster.mlflow),
+        **here,
+        **token,
+    )
+    assert second.code == 0, second.err[-3000:]
+    job2 = second.out.strip()
+    waited2 = cluster.ablate(
+        "status", job2, "--wait", "--address", cluster.jobs, cwd=tmp_path, timeout=600, **token
+    )
+    logs2 = cluster.ablate("logs", job2, "--address", cluster.jobs, cwd=tmp_path, **token)
+    assert waited2.code == 0 and "SUCCEEDED" in waited2.out, (waited2.out, logs2.out[-5000:])
+    assert "nothing new to run" in logs2.out, logs2.out[-3000:]
+    _check_trials(cluster, name, {"GlobalAveragePooling", "ShippedPooling"}, invocations=2)
 
     # The token is nowhere in the MLflow server's files, the reports, the job or the output.
     texts = [client_run.out, client_run.err, report.read_text(), json.dumps(info), logs.out]
-    _assert_no_token(cluster, *texts, waited.out)
+    _assert_no_token(cluster, *texts, waited.out, logs2.out)

@@ -354,3 +354,38 @@ def test_result_images_are_logged_at_their_epoch(tmp_path: Path) -> None:
     assert len(pngs) == 1 and pngs[0].startswith("images/sils+step+1+"), paths
     assert tracker.stats.images == 1
     assert "ablate_image/sils" not in tracker.store.client.get_run(run_id).data.metrics
+
+
+def test_an_adopted_run_is_filled_in_from_its_own_trial_dir(tmp_path: Path) -> None:
+    """A driver killed with epochs still queued (the store was down): the next invocation
+    is a new Tune experiment, and the adopted run gets those epochs from the old trial's
+    ``result.json``, not only from the new one (the chaos benchmark's epoch gaps)."""
+    import json
+
+    from ablate.tracking.callback import Jobs, TrialView
+
+    plan = plan_of(tmp_path)
+    t = plan.trials[0]
+    runs_dir = tmp_path / "ray" / "tiny" / "runs"
+    old, new = runs_dir / "first" / t.name, runs_dir / "second" / t.name
+    a = tracker_for(plan)
+    a.tune_experiment = str(runs_dir / "first")
+    config = {"trial": {"point": t.point, "seed": t.seed}}
+    run_id = a.trial_started("aaaaa_00000", str(old), t.name, config)
+    # Epochs 1-2 reached Tune's result.json but not MLflow (down, writes queued); SIGKILL.
+    old.mkdir(parents=True)
+    old.joinpath("result.json").write_text("\n".join(json.dumps(r) for r in results(range(1, 3))))
+
+    ckpt = tmp_path / "ray" / "tiny" / "checkpoints" / t.name / "state.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"")  # checkpointed at epoch 2
+    b = tracker_for(plan, a.store)
+    b.tune_experiment = str(runs_dir / "second")
+    new.mkdir(parents=True)  # the resumed trial re-reports epoch 2, then trains epoch 3
+    new.joinpath("result.json").write_text("\n".join(json.dumps(r) for r in results(range(2, 3))))
+    view = TrialView("bbbbb_00000", str(new), t.name, config, "RUNNING", {}, None, None)
+    Jobs(b, frozenset()).start(view)
+    b.trial_results("bbbbb_00000", results(range(2, 4)))
+    b.trial_ended("bbbbb_00000", "FINISHED")
+    assert b.runs["bbbbb_00000"].run_id == run_id
+    assert history(a.store, run_id) == [1, 2, 3]

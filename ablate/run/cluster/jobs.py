@@ -73,11 +73,27 @@ def job_client(address: str | None) -> Any:
         ) from None
 
 
+def running_jobs(client: Any, sweep: str) -> list[Any]:
+    """The jobs of ``sweep`` that have not ended yet, first submitted first."""
+    jobs = [
+        job
+        for job in client.list_jobs()
+        if (job.metadata or {}).get(SWEEP_META) == sweep and not job.status.is_terminal()
+    ]
+    return sorted(jobs, key=lambda j: (j.start_time or 0, j.submission_id or ""))
+
+
 def running_job(client: Any, sweep: str) -> Any:
     """The job of ``sweep`` that has not ended yet, or None."""
-    for job in client.list_jobs():
-        if (job.metadata or {}).get(SWEEP_META) == sweep and not job.status.is_terminal():
-            return job
+    jobs = running_jobs(client, sweep)
+    return jobs[0] if jobs else None
+
+
+def first_of_sweep(client: Any, sweep: str, job_id: str) -> Any:
+    """After submitting ``job_id``: the job of the same sweep submitted before it, if any
+    (two submits racing both pass the check before submitting; the later one yields)."""
+    for job in running_jobs(client, sweep):
+        return None if job.submission_id == job_id else job
     return None
 
 
@@ -171,12 +187,14 @@ __all__ = [
     "SWEEP_META",
     "TRACKING_META",
     "describe_job",
+    "first_of_sweep",
     "follow",
     "job_client",
     "job_exit_code",
     "job_info",
     "jobs_address",
     "running_job",
+    "running_jobs",
     "submit_job",
     "wait_for",
 ]
