@@ -38,6 +38,9 @@ _EXPORTS = {
     "BaseModel": "ablate.nn.model",
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
+    "HeadLoss": "ablate.nn.heads",
+    "build_conv_layer": "ablate.nn.layers",
+    "build_norm_layer": "ablate.nn.layers",
     "STRATEGIES": "ablate.search.strategies",
     "Strategy": "ablate.search.strategies",
     "SCHEDULERS": "ablate.search.schedulers",
@@ -60,11 +63,14 @@ __all__ = [
     "BaseLoss",
     "BaseModel",
     "BaseModule",
+    "HeadLoss",
     "LossAggregator",
     "Registry",
     "ReportSection",
     "Scheduler",
     "Strategy",
+    "build_conv_layer",
+    "build_norm_layer",
     "gather_and_scale",
     "weight_reduce_loss",
     "weighted_loss",
@@ -72,6 +78,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ablate.errors import AblateError
+    from ablate.nn.heads import HeadLoss
+    from ablate.nn.layers import build_conv_layer, build_norm_layer
     from ablate.nn.losses import BaseLoss, gather_and_scale, weight_reduce_loss, weighted_loss
     from ablate.nn.model import BaseModel, LossAggregator
     from ablate.nn.weights import BaseModule

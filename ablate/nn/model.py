@@ -147,15 +147,23 @@ class LossAggregator(nn.Module):
         losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
         key: Config path of the list, for messages.
         indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
+        positional: Call each loss with its ``training_feat`` tensors in order, as
+            mmpretrain's heads call ``loss_module(cls_score, target)``, whatever the loss
+            names its parameters. A ``losses:`` list calls by keyword (OpenGait's habit).
 
     Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
     ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
     """
 
     def __init__(
-        self, losses: list[dict[str, Any]], key: str = "losses", indexed: bool = True
+        self,
+        losses: list[dict[str, Any]],
+        key: str = "losses",
+        indexed: bool = True,
+        positional: bool = False,
     ) -> None:
         super().__init__()
+        self.positional = positional
         if not isinstance(losses, list) or not losses:
             raise AblateError("expected a non-empty list of {type, log_prefix, ...}", key=key)
         self.key = key
@@ -208,6 +216,11 @@ class LossAggregator(nn.Module):
         key = f"{self.item_keys[missing[0]]}.log_prefix" if missing and self.indexed else self.key
         raise AblateError("loss prefix mismatch: " + "; ".join(parts), key=key)
 
+    def call(self, prefix: str, feats: Mapping[str, Any]) -> Any:
+        """One loss term on its ``training_feat`` entry, positionally or by keyword."""
+        loss_fn = self.terms[prefix]
+        return loss_fn(*feats.values()) if self.positional else loss_fn(**feats)
+
     def forward(
         self, training_feat: Mapping[str, Mapping[str, Tensor]]
     ) -> tuple[Tensor, dict[str, float]]:
@@ -215,8 +228,8 @@ class LossAggregator(nn.Module):
         self.check(training_feat)
         total: Tensor | None = None
         info: dict[str, float] = {}
-        for prefix, loss_fn in self.terms.items():
-            out = loss_fn(**training_feat[prefix])
+        for prefix in self.terms:
+            out = self.call(prefix, training_feat[prefix])
             value, extra = out if isinstance(out, tuple) else (out, {})
             value = value * self.weights[prefix]
             total = value if total is None else total + value

@@ -19,18 +19,34 @@ from ablate.signature import accepts
 # --- resolution --------------------------------------------------------------------------
 
 
-def _set(node: dict[str, Any], path: str, value: Any) -> None:
+def _step(node: Any, part: str) -> tuple[Any, bool]:
+    """``node[part]``, a digit indexing a list (``losses.0``); and whether it was there."""
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)], True
+    if isinstance(node, Mapping) and part in node:
+        return node[part], True
+    return None, False
+
+
+def _set(node: Any, path: str, value: Any) -> None:
     parts = path.split(".")
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
+        nxt, found = _step(node, part)
+        if not found:
+            nxt = node[part] = {}
+        node = nxt
+    last = parts[-1]
+    if isinstance(node, list) and last.isdigit():
+        node[int(last)] = value
+    else:
+        node[last] = value
 
 
 def _get(node: Any, path: str) -> Any:
     for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        node, found = _step(node, part)
+        if not found:
             return None
-        node = node[part]
     return node
 
 

@@ -310,10 +310,16 @@ def base_config(cfg: Config) -> dict[str, Any]:
 
 
 def _flat_paths(node: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            yield f"{prefix}{k}"
-            yield from _flat_paths(v, f"{prefix}{k}.")
+    items = (
+        node.items()
+        if isinstance(node, Mapping)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for k, v in items:
+        yield f"{prefix}{k}"
+        yield from _flat_paths(v, f"{prefix}{k}.")
 
 
 def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
@@ -323,6 +329,9 @@ def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
     for i, part in enumerate(parts):
         if isinstance(node, Mapping) and part in node:
             node = node[part]
+            continue
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # `losses.0.loss_term_weight`, as an override indexes
             continue
         parent = ".".join(parts[:i])
         last = i == len(parts) - 1
