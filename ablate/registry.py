@@ -201,7 +201,7 @@ class Registry:
                 # `ablate plan` lists the override, so it is never silent.
                 self._shadowed[key] = held
             elif is_builtin(obj) and not is_builtin(held):
-                self._shadowed[key] = obj  # the built-ins loaded after the user's module
+                self._shadowed[key] = obj  # type: ignore[assignment]  # loaded after the user's
                 return obj
             elif not force:
                 raise AblateError(

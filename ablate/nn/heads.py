@@ -22,8 +22,8 @@ def owns_loss(head: nn.Module) -> bool:
 
 def as_topk(topk: int | Sequence[int]) -> tuple[int, ...]:
     """mmpretrain's ``topk: 1`` means ``(1,)``."""
-    if isinstance(topk, int) and not isinstance(topk, bool):
-        return (topk,)
+    if isinstance(topk, int):
+        return (int(topk),)
     return tuple(topk)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+import torch
 import torch.utils.checkpoint as cp
 from torch import Tensor, nn
 
@@ -121,7 +122,9 @@ class ResNet(BaseModule):
         inputs (N, in_channels, H, W) -> tuple of (N, C_i, H_i, W_i).
     """
 
-    arch_settings: ClassVar[dict[int, tuple[type[_Block], tuple[int, ...]]]] = {
+    arch_settings: ClassVar[
+        dict[int, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, ...]]]
+    ] = {
         18: (BasicBlock, (2, 2, 2, 2)),
         34: (BasicBlock, (3, 4, 6, 3)),
         50: (Bottleneck, (3, 4, 6, 3)),
@@ -189,7 +192,7 @@ class ResNet(BaseModule):
 
     def _make_res_layer(
         self,
-        block: type[_Block],
+        block: type[BasicBlock] | type[Bottleneck],
         cin: int,
         planes: int,
         n: int,
@@ -197,11 +200,11 @@ class ResNet(BaseModule):
         dilation: int,
         cfg: dict[str, Any],
     ) -> nn.Sequential:
-        blocks = [block(cin, planes, stride, dilation, cfg)]  # type: ignore[call-arg]
-        blocks[0].downsample = self._shortcut(cin, planes * block.expansion, stride)
+        first = block(cin, planes, stride, dilation, cfg)
+        first.downsample = self._shortcut(cin, planes * block.expansion, stride)
         cout = planes * block.expansion
-        blocks += [block(cout, planes, 1, dilation, cfg) for _ in range(n - 1)]  # type: ignore[call-arg]
-        return nn.Sequential(*blocks)
+        rest = [block(cout, planes, 1, dilation, cfg) for _ in range(n - 1)]
+        return nn.Sequential(first, *rest)
 
     def _shortcut(self, cin: int, cout: int, stride: int) -> nn.Module | None:
         if stride == 1 and cin == cout:
@@ -252,13 +255,12 @@ class ResNet(BaseModule):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if zero_init_residual:
             for m in self.modules():
-                last = (
-                    getattr(m, "bn3", None)
-                    if isinstance(m, Bottleneck)
-                    else getattr(m, "bn2", None)
-                )
-                if isinstance(m, _Block) and getattr(last, "weight", None) is not None:
-                    nn.init.zeros_(last.weight)
+                last = m.bn3 if isinstance(m, Bottleneck) else getattr(m, "bn2", None)
+                weight = getattr(last, "weight", None) if isinstance(m, _Block) else None
+                if isinstance(
+                    weight, torch.Tensor
+                ):  # GroupNorm or LayerNorm without affine have none
+                    nn.init.zeros_(weight)
 
     def _freeze_stages(self) -> None:
         if self.frozen_stages < 0:

@@ -135,7 +135,9 @@ def test_1_losses_list_keeps_keyword_calls(registered: Callable[..., Any]) -> No
     """OpenGait-style ``losses:`` call by training_feat names: mmpretrain names do not fit."""
     registered(LOSSES, PretrainNames, "CompatPretrainNames")
     cfg = config(losses=[{"type": "CompatPretrainNames", "log_prefix": "cls"}])
-    with pytest.raises(AblateError, match="missing 2 required positional arguments: 'cls_score' and 'label'"):
+    with pytest.raises(
+        AblateError, match="missing 2 required positional arguments: 'cls_score' and 'label'"
+    ):
         built(cfg)
 
 
