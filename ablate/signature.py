@@ -8,6 +8,7 @@ not checked here; the constructor gets the value and may raise ``ValueError`` it
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import sys
 import textwrap
@@ -155,7 +156,8 @@ def _kwargs_use(init: Any, name: str) -> str:
     return "super" if len(forwarded) == len(uses) else "other"
 
 
-def forwarded_names(cls: Any) -> set[str] | None:
+@functools.cache
+def forwarded_names(cls: Any) -> frozenset[str] | None:
     """Every argument name a class's ``**kwargs`` really reaches, or None when anything might.
 
     mmpretrain's heads take ``**kwargs`` and pass them to ``super().__init__``; an
@@ -169,7 +171,7 @@ def forwarded_names(cls: Any) -> set[str] | None:
     while mro:
         found = _init_owner(mro[0])
         if found is None or _takes_nothing(found[1]):
-            return names
+            return frozenset(names)
         owner, init = found
         sig = inspect.signature(init)
         names |= {
@@ -179,14 +181,14 @@ def forwarded_names(cls: Any) -> set[str] | None:
         }
         var_kw = next((n for n, p in sig.parameters.items() if p.kind is p.VAR_KEYWORD), None)
         if var_kw is None:
-            return names
+            return frozenset(names)
         use = _kwargs_use(init, var_kw)
         if use == "unused":
-            return names
+            return frozenset(names)
         if use == "other":
             return None
         mro = mro[mro.index(owner) + 1 :]
-    return names
+    return frozenset(names)
 
 
 def check_kwargs(
@@ -195,7 +197,7 @@ def check_kwargs(
     """Raise on an unknown argument, a missing required one, or a value of the wrong type."""
     params, var_kw = params_of(obj)
     sig = describe(obj, type_name)
-    reached = forwarded_names(obj) if var_kw else set(params)
+    reached = forwarded_names(obj) if var_kw else frozenset(params)
     if reached is not None:
         for name in kwargs:
             if name not in reached:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -147,9 +148,10 @@ class LossAggregator(nn.Module):
         losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
         key: Config path of the list, for messages.
         indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
-        positional: Call each loss with its ``training_feat`` tensors in order, as
-            mmpretrain's heads call ``loss_module(cls_score, target)``, whatever the loss
-            names its parameters. A ``losses:`` list calls by keyword (OpenGait's habit).
+        positional: A head's ``loss:`` slot: call a loss whose parameters are not named
+            after the ``training_feat`` keys with those tensors in order, as mmpretrain's
+            heads call ``loss_module(cls_score, target)``. A ``losses:`` list always calls
+            by keyword (OpenGait's habit).
 
     Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
     ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
@@ -219,7 +221,9 @@ class LossAggregator(nn.Module):
     def call(self, prefix: str, feats: Mapping[str, Any]) -> Any:
         """One loss term on its ``training_feat`` entry, positionally or by keyword."""
         loss_fn = self.terms[prefix]
-        return loss_fn(*feats.values()) if self.positional else loss_fn(**feats)
+        if self.positional and not _named_after(loss_fn, feats):
+            return loss_fn(*feats.values())
+        return loss_fn(**feats)
 
     def forward(
         self, training_feat: Mapping[str, Mapping[str, Tensor]]
@@ -238,6 +242,16 @@ class LossAggregator(nn.Module):
                 info[f"{prefix}/{k}"] = float(v.detach()) if isinstance(v, Tensor) else float(v)
         assert total is not None
         return total, info
+
+
+def _named_after(loss_fn: nn.Module, feats: Mapping[str, Any]) -> bool:
+    """Whether every ``training_feat`` key names a parameter of the loss's ``forward``."""
+    try:
+        params = inspect.signature(loss_fn.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return set(feats) <= named
 
 
 def scalar_summaries(summary: Mapping[str, Any]) -> dict[str, float]:
