@@ -8,6 +8,7 @@ ablate's real build funnel. The convention numbers are issue 9's.
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -613,3 +614,37 @@ def test_13_bad_list_dimension_is_named(dim: str, message: str, tmp_path: Path) 
     )
     with pytest.raises(AblateError, match=message):
         make_plan(load_config(path))
+
+
+@pytest.mark.parametrize(
+    ("neck", "shape", "error"),
+    [
+        ({"type": "GlobalAveragePooling", "dim": 2}, (2, 4, 3, 3), None),
+        ({"type": "GlobalAveragePooling", "dim": 1}, (2, 4, 5), None),
+        (
+            {"type": "GlobalAveragePooling", "dim": 2},
+            (2, 4, 5),
+            "GlobalAveragePooling(dim=2) expects",
+        ),
+        ({"type": "GlobalAveragePooling", "dim": 4}, (2, 4, 5), "expected Optional[Literal[1, 2, 3]]"),
+    ],
+)
+def test_11_global_average_pooling_dim(
+    neck: dict[str, Any], shape: tuple[int, ...], error: str | None
+) -> None:
+    if error is not None and "Literal" in error:
+        with pytest.raises(AblateError, match=re.escape(error)):
+            NECKS.build(neck, key="model.neck")
+        return
+    pool = NECKS.build(neck, key="model.neck")
+    if error is None:
+        assert pool((torch.randn(*shape),))[0].shape == shape[:2]
+        return
+    with pytest.raises(ValueError, match=re.escape(error)):
+        pool((torch.randn(*shape),))
+
+
+def test_scoped_type_names_get_a_close_match() -> None:
+    """mmengine scopes (``mmpretrain.ImageClassifier``) do not exist here; the error says so."""
+    with pytest.raises(AblateError, match=r"did you mean 'ImageClassifier'"):
+        MODELS.build({"type": "mmpretrain.ImageClassifier"}, key="model")
