@@ -626,7 +626,11 @@ def test_13_bad_list_dimension_is_named(dim: str, message: str, tmp_path: Path) 
             (2, 4, 5),
             "GlobalAveragePooling(dim=2) expects",
         ),
-        ({"type": "GlobalAveragePooling", "dim": 4}, (2, 4, 5), "expected Optional[Literal[1, 2, 3]]"),
+        (
+            {"type": "GlobalAveragePooling", "dim": 4},
+            (2, 4, 5),
+            "expected Optional[Literal[1, 2, 3]]",
+        ),
     ],
 )
 def test_11_global_average_pooling_dim(
