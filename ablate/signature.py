@@ -81,7 +81,10 @@ def describe(obj: Callable[..., Any], name: str | None = None) -> str:
             text += f" = {p.default!r}"
         parts.append(text)
     if var_kw:
-        parts.append("**kwargs")
+        reached = forwarded_names(obj)
+        passed = sorted(reached - set(params)) if reached is not None else []
+        # What **kwargs reaches in the parents' constructors, where the source shows it.
+        parts.append(f"**kwargs: {', '.join(passed)}" if passed else "**kwargs")
     return f"{name or getattr(obj, '__name__', '?')}({', '.join(parts)})"
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from doc_project import doc_pattern, forget_plugin, parse_markers, write_project
 
+from ablate import BACKBONES
 from ablate.cli import main
 from ablate.errors import EXIT_USER_ERROR
 
@@ -90,6 +91,8 @@ def test_documented_run_trains(
     metrics = json.loads(out.strip().splitlines()[-1])
     assert {"train/loss", "val/loss"} | EXPECTED[argv.split()[1]] <= set(metrics)
     assert all(math.isfinite(v) for v in metrics.values()), metrics
+    if "imports=[my_mm]" in argv:  # the ported ResNet_CIFAR, not the built-in, was trained
+        assert BACKBONES.get("ResNet_CIFAR").__module__ == "my_mm.resnet_cifar"
     if argv.split()[1] == "configs/sot.yaml":  # HeadLoss sums the head's two losses
         parts = metrics["train/track/loss_cls"] + metrics["train/track/loss_bbox"]
         assert metrics["train/track/loss"] == pytest.approx(parts, rel=1e-4)
