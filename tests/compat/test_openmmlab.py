@@ -395,6 +395,8 @@ def test_11_kwargs_do_not_swallow_typos(
     registered: Callable[..., Any],
 ) -> None:
     registered(HEADS, make(), "H")
+    if case.startswith("forwards"):  # `ablate components` shows what **kwargs reaches
+        assert HEADS.describe("H").endswith("**kwargs: cal_acc, init_cfg, loss, topk)")
     if error is None:
         HEADS.build({"type": "H", **kwargs}, key="model.head")
         return
