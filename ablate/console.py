@@ -65,7 +65,7 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
         if not dist.is_nccl_available():
             lines.append("  note: this torch has no NCCL; the cluster's torch must (a CUDA build)")
     # A user's class that takes a built-in's name wins; say so, so it is never silent.
-    lines += [f"  note: {line}" for line in overrides()]
+    lines += [f"  note: your class wins over the built-in: {line}" for line in overrides()]
     lines.append(f"  model combinations built on a sample batch: {len(builds)}")
     rows = []
     for b in builds:

@@ -233,9 +233,11 @@ class Registry:
         return next((c for c in found if not is_builtin(c)), found[0] if found else None)
 
     def unregister_package(self, package: str) -> None:
-        """Forget every class of ``package`` (tests), restoring the built-ins it hid."""
+        """Forget every class of module or package ``package`` (tests), restoring the
+        built-ins it hid."""
         for key, obj in list(self._table.items()):
-            if getattr(obj, "__module__", "").split(".")[0] == package:
+            module = getattr(obj, "__module__", "")
+            if module == package or module.startswith(package + "."):
                 del self._table[key]
                 if key in self._shadowed:
                     self._table[key] = self._shadowed.pop(key)
@@ -360,7 +362,8 @@ def qualname(obj: Any) -> str:
 
 
 def overrides() -> list[str]:
-    """One line per built-in a user's class of the same name replaces, for ``ablate plan``."""
+    """``'<name>: <your module> replaces <built-in module>'`` per built-in that a user's class
+    of the same name replaces, for ``ablate plan``'s notes."""
     lines = []
     for registry in REGISTRIES.values():
         for name in registry:
@@ -370,7 +373,5 @@ def overrides() -> list[str]:
             hidden = [registry._shadowed.get(name)]
             hidden += [r._table.get(name) for r in [*registry.children, registry.fallback] if r]
             for builtin in dict.fromkeys(h for h in hidden if h is not None and is_builtin(h)):
-                lines.append(
-                    f"{name}: your {qualname(mine)} replaces the built-in {qualname(builtin)}"
-                )
+                lines.append(f"{name}: {mine.__module__} replaces {builtin.__module__}")
     return lines

@@ -27,7 +27,7 @@ from ablate.registry import Registry, overrides
 from ablate.train.build import build_datasets, build_model, sample_batch
 from ablate.train.loop import metric_names, train
 
-HERE = __name__.split(".")[0]  # the package our test classes live in, for unregistering
+HERE = __name__  # the module our test classes live in, for unregistering
 
 #: An ImageClassifier on 200 digits: the skeleton every case fills in.
 BASE: dict[str, Any] = {
@@ -218,13 +218,22 @@ def test_3_users_class_wins_and_is_listed(
     builtin = slot.get(name)
     mine = registered(registry, _marked(builtin))
     assert slot.get(name) is mine and MODELS.get(name) is mine
-    assert (
-        f"{name}: your {HERE}.{name} replaces the built-in {builtin.__module__}.{name}"
-        in overrides()
-    )
+    assert f"{name}: {HERE} replaces {builtin.__module__}" in overrides()
     slot.unregister_package(HERE)
     registry.unregister_package(HERE)
     assert slot.get(name) is builtin and not [o for o in overrides() if o.startswith(f"{name}:")]
+
+
+def test_3_forgetting_a_plugin_brings_the_builtin_back() -> None:
+    """What the executed docs' teardown relies on: no later test sees the plugin's class."""
+    from doc_project import forget_plugin
+
+    builtin = BACKBONES.get("ResNet_CIFAR")
+    mine = type("ResNet_CIFAR", (builtin,), {"__module__": "fake_mm_plugin.backbones"})
+    BACKBONES.register_module(module=mine)
+    assert BACKBONES.get("ResNet_CIFAR") is mine
+    forget_plugin("fake_mm_plugin")
+    assert BACKBONES.get("ResNet_CIFAR") is builtin
 
 
 @pytest.mark.parametrize("builtin_first", [True, False])
