@@ -663,3 +663,57 @@ def test_scoped_type_names_get_a_close_match() -> None:
     """mmengine scopes (``mmpretrain.ImageClassifier``) do not exist here; the error says so."""
     with pytest.raises(AblateError, match=r"did you mean 'ImageClassifier'"):
         MODELS.build({"type": "mmpretrain.ImageClassifier"}, key="model")
+
+
+LOGITS = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]])
+LABELS = torch.tensor([0, 2])
+SOFT = torch.tensor([[0.7, 0.3, 0.0], [0.0, 0.5, 0.5]])
+CW = torch.tensor([1.0, 2.0, 0.5])
+
+CE_CASES = [
+    ("plain", {}, LABELS, F.cross_entropy(LOGITS, LABELS)),
+    (
+        "class_weight",
+        {"class_weight": [1.0, 2.0, 0.5]},
+        LABELS,
+        F.cross_entropy(LOGITS, LABELS, weight=CW, reduction="none").mean(),
+    ),
+    ("use_soft", {"use_soft": True}, SOFT, F.cross_entropy(LOGITS, SOFT)),
+    (
+        "use_sigmoid",
+        {"use_sigmoid": True},
+        LABELS,
+        F.binary_cross_entropy_with_logits(LOGITS, F.one_hot(LABELS, 3).float()),
+    ),
+    (
+        "use_sigmoid + pos_weight",
+        {"use_sigmoid": True, "pos_weight": [1.0, 2.0, 0.5]},
+        LABELS,
+        F.binary_cross_entropy_with_logits(LOGITS, F.one_hot(LABELS, 3).float(), pos_weight=CW),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "kwargs", "labels", "expected"), CE_CASES, ids=[c[0] for c in CE_CASES]
+)
+def test_11_cross_entropy_takes_mmpretrain_arguments(
+    case: str, kwargs: dict[str, Any], labels: torch.Tensor, expected: torch.Tensor
+) -> None:
+    loss = LOSSES.build({"type": "CrossEntropyLoss", "loss_weight": 1.0, **kwargs}, key="loss")
+    assert loss(LOGITS, labels).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"use_sigmoid": True, "use_soft": True}, "use_sigmoid takes neither"),
+        ({"pos_weight": [1.0]}, "pos_weight needs use_sigmoid=True"),
+        ({"use_mask": True}, "unknown argument 'use_mask'"),
+    ],
+)
+def test_11_cross_entropy_refuses_what_it_cannot_honour(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(AblateError, match=re.escape(message)):
+        LOSSES.build({"type": "CrossEntropyLoss", **kwargs}, key="loss")
