@@ -101,9 +101,9 @@ class _Reader:
     def _call(self, node: ast.Call) -> dict[str, Any]:
         if not (isinstance(node.func, ast.Name) and node.func.id == "dict"):
             raise self.fail(node, f"calling {ast.unparse(node.func)}(...) needs running")
-        if node.args:
-            raise self.fail(node, "dict(...) takes keyword arguments only here")
-        out: dict[str, Any] = {}
+        if len(node.args) > 1:
+            raise self.fail(node, "dict(...) takes at most one mapping and keywords")
+        out: dict[str, Any] = self._mapping(node.args[0]) if node.args else {}
         for kw in node.keywords:
             if kw.arg is None:
                 out.update(self._mapping(kw.value))

@@ -492,6 +492,11 @@ PY_OK = [
         '"""doc"""\nbase = dict(a=1)\nmodel = dict(**base, b=2)\n',
         {"model": {"a": 1, "b": 2}},
     ),
+    (
+        "dict of a mapping",
+        "base = dict(a=1, b=1)\nmodel = dict(base, b=2)\n",
+        {"model": {"a": 1, "b": 2}},
+    ),
 ]
 
 
