@@ -226,10 +226,10 @@ ROWS: dict[str, Row] = {
         ["(did you mean 'num_classes'?)"],
     ),
     "argument-to-module-without-init": Row(
-        child("model: {neck: {dim: 1}}\n"),
+        child("model: {neck: {type: Flatten, dim: 1}}\n"),
         train("cfg.yaml"),
         "cfg.yaml: model.neck.dim",
-        ["unknown argument 'dim' for GlobalAveragePooling", "accepted: GlobalAveragePooling()"],
+        ["unknown argument 'dim' for Flatten", "accepted: Flatten()"],
     ),
     "missing-required-argument": Row(
         child("model: {head: {_delete_: true, type: LinearClsHead}}\n"),
