@@ -113,7 +113,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
             raise TrackingLost(tracker.lost) from None
         raise
     print()
-    print(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
+    print(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
     failed = [t for t in outcome.trials if t.status == FAILED]
     for t in failed:
         print(

@@ -133,7 +133,11 @@ class BaseModel(nn.Module):
         raise NotImplementedError
 
     def default_losses(self) -> list[dict[str, Any]] | None:
-        """Loss configs used when the config has no ``losses:`` list (a head's ``loss:``)."""
+        """Loss configs used when the config has no ``losses:`` list (a head's ``loss:``).
+
+        Messages about them name ``self.losses_key``: one config path (``model.head.loss``),
+        or ``{log_prefix: path}`` when a head holds each loss under its own argument.
+        """
         return None
 
     def init_weights(self) -> None:
@@ -152,6 +156,8 @@ class LossAggregator(nn.Module):
             after the ``training_feat`` keys with those tensors in order, as mmpretrain's
             heads call ``loss_module(cls_score, target)``. A ``losses:`` list always calls
             by keyword (OpenGait's habit).
+        named: Config paths by ``log_prefix``, for losses a component holds under their own
+            names (a head's ``loss_cls`` / ``loss_bbox``); they replace ``key.<i>``.
 
     Unlike OpenGait's, a ``training_feat`` key with no loss, or a loss with no
     ``training_feat`` key, is an error: a silent drop is an ablation that changes nothing.
@@ -163,6 +169,7 @@ class LossAggregator(nn.Module):
         key: str = "losses",
         indexed: bool = True,
         positional: bool = False,
+        named: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.positional = positional
@@ -185,6 +192,7 @@ class LossAggregator(nn.Module):
                 )
             if prefix in self.terms:
                 raise AblateError(f"duplicate log_prefix '{prefix}'", key=f"{item_key}.log_prefix")
+            item_key = (named or {}).get(prefix, item_key)
             weight = cfg.pop("loss_term_weight", 1.0)
             if isinstance(weight, bool) or not isinstance(weight, int | float):
                 raise AblateError(

@@ -19,33 +19,30 @@ from ablate.signature import accepts
 # --- resolution --------------------------------------------------------------------------
 
 
-def _step(node: Any, part: str) -> tuple[Any, bool]:
-    """``node[part]``, a digit indexing a list (``losses.0``); and whether it was there."""
+def _index(node: Any, part: str) -> int | None:
+    """``part`` as an index into ``node`` when it is a list (``losses.0``, ``evaluation.metrics.1``)."""
     if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-        return node[int(part)], True
-    if isinstance(node, Mapping) and part in node:
-        return node[part], True
-    return None, False
+        return int(part)
+    return None
 
 
 def _set(node: Any, path: str, value: Any) -> None:
     parts = path.split(".")
     for part in parts[:-1]:
-        nxt, found = _step(node, part)
-        if not found:
-            nxt = node[part] = {}
-        node = nxt
-    last = parts[-1]
-    if isinstance(node, list) and last.isdigit():
-        node[int(last)] = value
-    else:
-        node[last] = value
+        i = _index(node, part)
+        node = node[i] if i is not None else node.setdefault(part, {})
+    i = _index(node, parts[-1])
+    node[i if i is not None else parts[-1]] = value
 
 
 def _get(node: Any, path: str) -> Any:
     for part in path.split("."):
-        node, found = _step(node, part)
-        if not found:
+        i = _index(node, part)
+        if i is not None:
+            node = node[i]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
             return None
     return node
 

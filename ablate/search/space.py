@@ -331,7 +331,7 @@ def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
             node = node[part]
             continue
         if isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]  # `losses.0.loss_term_weight`, as an override indexes
+            node = node[int(part)]  # a list's entry: losses.0, evaluation.metrics.1
             continue
         parent = ".".join(parts[:i])
         last = i == len(parts) - 1

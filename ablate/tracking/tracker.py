@@ -27,6 +27,7 @@ from ablate.tracking.store import (
     batches,
     is_server,
     log,
+    result_artifacts,
     result_metrics,
     result_step,
     run_filter,
@@ -114,6 +115,7 @@ class _Child:
     open: bool = True
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
     params: list[Any] = field(default_factory=list)  # params not written yet
+    artifacts: dict[str, Any] = field(default_factory=dict)  # the last result's, by key
 
 
 @dataclass
@@ -358,6 +360,7 @@ class SweepTracker:
             child.pending += [
                 Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
             ]
+            child.artifacts.update(result_artifacts(result))
             child.last_step = step
             new += 1
         self.stats.results += new
@@ -396,7 +399,11 @@ class SweepTracker:
             tags[S.DURATION] = f"{duration_s:.3f}"
         if error is not None:
             tags[S.ERROR] = error
+        if child.artifacts:
+            tags[S.METRIC_ARTIFACTS] = ",".join(sorted(child.artifacts))
         self._flush(child, [RunTag(k, tag_value(v)) for k, v in tags.items()])
+        for path, text in child.artifacts.items():
+            s.call("log a metric artifact", s.client.log_text, child.run_id, text, path)
         if traceback or error:
             s.call(
                 "log error.txt",
