@@ -39,7 +39,12 @@ STDOUTS = [(arg, block) for kind, arg, block in PARTS if kind == "stdout-lines"]
 EXPECTED = {
     "configs/bars.yaml": {"train/cls/loss", "train/cls/accuracy_top-1", "val/top1"},
     "configs/digits_resnet18.py": {"train/cls/loss", "val/top1", "val/top5"},
-    "configs/sot.yaml": {"train/track/loss_cls", "train/track/loss_bbox", "val/top1"},
+    "configs/sot.yaml": {
+        "train/track/loss_cls",
+        "train/track/loss_bbox",
+        "val/success_auc",
+        "val/iou",
+    },
 }
 
 
@@ -96,6 +101,7 @@ def test_documented_run_trains(
     if argv.split()[1] == "configs/sot.yaml":  # HeadLoss sums the head's two losses
         parts = metrics["train/track/loss_cls"] + metrics["train/track/loss_bbox"]
         assert metrics["train/track/loss"] == pytest.approx(parts, rel=1e-4)
+        assert 0.0 <= metrics["val/success_auc"] <= 1.0  # the box task's metric (issue 10)
 
 
 @pytest.mark.parametrize(("argv", "expected"), STDERRS, ids=[a for a, _ in STDERRS])
