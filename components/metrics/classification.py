@@ -85,7 +85,8 @@ class _LabelMetric(BaseMetric):
     def update(self, preds: Tensor, target: Tensor) -> None:
         self.pred_labels.append(preds.argmax(dim=1))
         self.true_labels.append(target.long())
-        self.num_classes = torch.maximum(self.num_classes, torch.tensor(preds.shape[1]))
+        width = torch.tensor(preds.shape[1], device=self.num_classes.device)
+        self.num_classes = torch.maximum(self.num_classes, width)
 
     def _labels(self) -> tuple[Tensor, Tensor, int]:
         return dim_zero_cat(self.pred_labels), dim_zero_cat(self.true_labels), int(self.num_classes)

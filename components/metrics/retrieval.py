@@ -52,10 +52,11 @@ def rank_scores(
     has = hits.any(dim=1)
     hits = hits[has]
     if hits.shape[0] == 0:
-        return torch.zeros(len(topk), dtype=torch.float64), torch.zeros((), dtype=torch.float64), 0
+        zeros = torch.zeros(len(topk) + 1, dtype=torch.float64, device=dist.device)
+        return zeros[:-1], zeros[-1], 0
     ranks = torch.stack([hits[:, :k].any(dim=1).double().mean() for k in topk])
     found = hits.double().cumsum(dim=1)
-    positions = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64)
+    positions = torch.arange(1, hits.shape[1] + 1, dtype=torch.float64, device=dist.device)
     ap = (found / positions * hits).sum(dim=1) / hits.sum(dim=1)
     return ranks, ap.mean(), int(has.sum())
 

@@ -67,3 +67,10 @@ def test_the_best_cell_s_confusion_matrix_is_drawn(tmp_path: Path) -> None:
     assert f"summed over its {seeds} seed(s)" in md and f"of {total} test items" in md
     assert (paths["figures"] / "confusion_test.png").is_file()
     assert "artifact/test/confusion" not in pd.read_csv(paths["csv"]).columns
+
+
+def test_two_cells_have_no_rank_correlation_to_show() -> None:
+    trials, curves, meta = synthetic_sweep({"neck": {"A": 0.0, "B": 0.03}}, n_seeds=2, epochs=0)
+    trials["test/top1"] = trials["val/top1"] - 0.01
+    text = str(held_out_blocks(analyze(prepare(trials, curves, meta)))[1])
+    assert "ranks 1 of 2 on test" in text and "rank correlation" not in text

@@ -55,7 +55,11 @@ def held_out_blocks(a: Analysis) -> list[Block]:
     rho = _spearman(a.cells.loc[both, "mean"], t.loc[both, "mean"])
     top = a.cells.index[0]
     top_rank = str(int(t.at[top, "rank"])) if top in t.index else "—"
-    corr = f"; the rank correlation of val and test over {len(both)} cells is {rho:.2f}"
+    corr = (
+        ""
+        if rho is None
+        else f"; the rank correlation of val and test over {len(both)} cells is {rho:.2f}"
+    )
     text = (
         f"Cells were selected and ranked on `{a.metric}` (val); `{test}` reports them. The test "
         "split is measured once, at each trial's end, and never seen by the ranking, by early "
@@ -63,7 +67,7 @@ def held_out_blocks(a: Analysis) -> list[Block]:
         f"The best cell by val, {a.cells.at[top, 'cell_id']}, ranks {top_rank} of {len(t)} on "
         f"test. Over the {len(shown)} best cells, test - val is "
         f"{a.num(float(gap.mean()), signed=True)} on average"
-        f"{corr if rho is not None else ''}."
+        f"{corr}."
     )
     png = figures.val_test(a.cells.loc[both, "mean"], t.loc[both, "mean"], a.metric, test)
     return [
