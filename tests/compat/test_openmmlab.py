@@ -314,7 +314,7 @@ def test_11_resnet_honours_mmpretrain_arguments(
 
 
 RESNET_BAD = [
-    ({"style": "tf"}, "model.backbone.style", "expected Literal['pytorch', 'caffe']"),
+    ({"style": "tf"}, "model.backbone.style", "expected 'pytorch' or 'caffe'"),
     ({"drop_path_rate": 0.1}, "model.backbone.drop_path_rate", "drop_path_rate is not supported"),
     ({"norm_cfg": {"type": "SyncBN"}}, "model.backbone.norm_cfg", "norm_cfg type must be one of"),
     ({"conv_cfg": {"type": "DCN"}}, "model.backbone.conv_cfg", "conv_cfg type must be one of"),
@@ -645,14 +645,14 @@ def test_13_bad_list_dimension_is_named(dim: str, message: str, tmp_path: Path) 
         (
             {"type": "GlobalAveragePooling", "dim": 4},
             (2, 4, 5),
-            "expected Optional[Literal[1, 2, 3]]",
+            "expected 1 or 2 or 3 or null",
         ),
     ],
 )
 def test_11_global_average_pooling_dim(
     neck: dict[str, Any], shape: tuple[int, ...], error: str | None
 ) -> None:
-    if error is not None and "Literal" in error:
+    if error is not None and error.startswith("expected"):
         with pytest.raises(AblateError, match=re.escape(error)):
             NECKS.build(neck, key="model.neck")
         return
