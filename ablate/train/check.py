@@ -46,6 +46,8 @@ class BuildReport:
     metrics: set[str] = field(default_factory=set)
     modes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The error itself, when it is about evaluation: (a metric that cannot read the output).
+    evaluation_error: AblateError | None = None
     synthetic: str | None = None
 
 
@@ -79,6 +81,8 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
                 rep.modes = dict(built.modes)
             except AblateError as err:
                 rep.error = str(err)
+                if (err.key or "").startswith("evaluation"):
+                    rep.evaluation_error = err
             reports.append(rep)
         okey = _section_key(resolved, ("optimizer", "train"))
         if okey not in optimizers:
@@ -135,6 +139,10 @@ def check_builds(plan: SweepPlan) -> list[BuildReport]:
     _check_metric_configs(plan.cfg)
     builds = dry_build(plan)
     bad = [b for b in builds if b.error]
+    same = {b.error for b in bad}
+    if len(bad) == len(builds) and len(same) == 1 and bad[0].evaluation_error is not None:
+        # Every combination fails one way on its metrics: that is one mistake, one line.
+        raise bad[0].evaluation_error
     if bad:
         raise AblateErrors(
             f"{len(bad)} of {len(builds)} model combinations do not build",
