@@ -314,7 +314,7 @@ def test_11_resnet_honours_mmpretrain_arguments(
 
 
 RESNET_BAD = [
-    ({"style": "tf"}, "model.backbone.style", "expected 'pytorch' or 'caffe'"),
+    ({"style": "tf"}, "model.backbone.style", "expected 'pytorch' | 'caffe'"),
     ({"drop_path_rate": 0.1}, "model.backbone.drop_path_rate", "drop_path_rate is not supported"),
     ({"norm_cfg": {"type": "SyncBN"}}, "model.backbone.norm_cfg", "norm_cfg type must be one of"),
     ({"conv_cfg": {"type": "DCN"}}, "model.backbone.conv_cfg", "conv_cfg type must be one of"),
@@ -645,7 +645,7 @@ def test_13_bad_list_dimension_is_named(dim: str, message: str, tmp_path: Path) 
         (
             {"type": "GlobalAveragePooling", "dim": 4},
             (2, 4, 5),
-            "expected 1 or 2 or 3 or null",
+            "expected 1 | 2 | 3 | None",
         ),
     ],
 )

@@ -47,7 +47,7 @@ class TestClutteredTarget:
     @pytest.mark.parametrize(
         ("cfg", "match"),
         [
-            ({"split": "dev"}, r"expected Literal\['train', 'val', 'test'\]"),
+            ({"split": "dev"}, r"expected 'train' \| 'val' \| 'test'"),
             ({"num_val": 0}, "num_val must be positive"),
             ({"min_size": 0.6, "max_size": 0.5}, "min_size <= max_size"),
             ({"noise": -1.0}, "noise must be >= 0"),

@@ -77,7 +77,7 @@ class TestIoULoss:
             IoULoss()(torch.zeros(2, 4), torch.zeros(2, 2))
         with pytest.raises(
             AblateError,
-            match=r"losses\.1\.mode: expected Literal\['linear', 'square', 'log'\] for IoULoss\.mode",
+            match=r"losses\.1\.mode: expected 'linear' \| 'square' \| 'log' for IoULoss\.mode",
         ):
             LOSSES.build({"type": "IoULoss", "mode": "cubic"}, key="losses.1")
 
