@@ -45,6 +45,9 @@ _EXPORTS = {
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
     "BaseSampler": "ablate.train.sampling",
+    "HeadLoss": "ablate.nn.heads",
+    "build_conv_layer": "ablate.nn.layers",
+    "build_norm_layer": "ablate.nn.layers",
     "STRATEGIES": "ablate.search.strategies",
     "Strategy": "ablate.search.strategies",
     "SCHEDULERS": "ablate.search.schedulers",
@@ -71,11 +74,14 @@ __all__ = [
     "BaseModel",
     "BaseModule",
     "BaseSampler",
+    "HeadLoss",
     "LossAggregator",
     "Registry",
     "ReportSection",
     "Scheduler",
     "Strategy",
+    "build_conv_layer",
+    "build_norm_layer",
     "gather_and_scale",
     "gather_and_scale_wrapper",
     "weight_reduce_loss",
@@ -84,6 +90,8 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ablate.errors import AblateError
+    from ablate.nn.heads import HeadLoss
+    from ablate.nn.layers import build_conv_layer, build_norm_layer
     from ablate.nn.losses import (
         BaseLoss,
         gather_and_scale,

@@ -1,4 +1,4 @@
-"""Config files: safe YAML, ``_base_`` inheritance, ``key.path=value`` overrides, custom_imports.
+"""Config files: safe YAML or ``.py`` read as data (:mod:`ablate.pyconfig`), ``_base_`` inheritance, ``key.path=value`` overrides, custom_imports.
 
 A config is plain data. The only way a config runs code is ``custom_imports``, which imports
 the named modules so their ``@X.register_module()`` decorators run.
@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from ablate.errors import AblateError, did_you_mean
+from ablate.pyconfig import read_py_config
 
 CLI = "<command line>"
 
@@ -141,14 +142,25 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass: plain data only
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
-    """Load one YAML file safely. Errors name the file and line."""
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise AblateError("file not found", file=_display(path)) from None
     except (OSError, UnicodeDecodeError) as err:
         raise AblateError(f"cannot read file: {err}", file=_display(path)) from None
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """One config file as data: YAML, or an OpenMMLab-style ``.py`` read without running it."""
+    if path.suffix == ".py":
+        return read_py_config(_read_text(path), _display(path), TOP_LEVEL_KEYS)
+    return read_yaml(path)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Load one YAML file safely. Errors name the file and line."""
+    text = _read_text(path)
     try:
         data = load_yaml(text)
     except yaml.YAMLError as err:
@@ -235,7 +247,7 @@ def _load_tree(
     if path in chain:
         cycle = " -> ".join(p.name for p in (*chain, path))
         raise AblateError(f"_base_ cycle: {cycle}", file=_display(chain[-1]), key="_base_")
-    raw = read_yaml(path)
+    raw = read_config(path)
     bases = raw.pop("_base_", None)
     merged: dict[str, Any] = {}
     origins: dict[str, str] = {}

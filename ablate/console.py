@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from ablate.errors import AblateError, ExitCode
 from ablate.layout import FAILED
 from ablate.plan import SweepPlan
+from ablate.registry import overrides
 from ablate.search.space import describe_point, format_value
 
 if TYPE_CHECKING:
@@ -70,8 +71,10 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
 
         if not dist.is_nccl_available():
             lines.append("  note: this torch has no NCCL; the cluster's torch must (a CUDA build)")
-    for note in dict.fromkeys(n for b in builds for n in b.replaced):
-        lines.append(f"  note: your class wins over the built-in: {note}")
+    # A user's class that takes a built-in's name wins; say so, so it is never silent. (By
+    # decorator: the registry knows; found by class name, OpenGait style: the build does.)
+    notes = [*overrides(), *(n for b in builds for n in b.replaced)]
+    lines += [f"  note: your class wins over the built-in: {n}" for n in dict.fromkeys(notes)]
     lines.append(f"  model combinations built on a sample batch: {len(builds)}")
     rows = []
     for b in builds:

@@ -37,6 +37,8 @@ T = TypeVar("T")
 COMPONENTS_GROUP = "ablate.components"
 EXTENSIONS_GROUP = "ablate.extensions"
 PLUGINS_ENV = "ABLATE_PLUGINS"
+#: Top-level packages whose classes are built-ins: a user's class of the same name wins.
+BUILTIN_PACKAGES = ("ablate", "ablate_components")
 
 _KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("ablate_build_key", default=None)
 _LOADED: set[str] = set()  # the modules imported as plugins so far
@@ -143,6 +145,11 @@ class Registry:
         self.ordered = ordered
         self.group = group
         self._table: dict[str, Callable[..., Any]] = {}
+        # Built-ins hidden by a user's class of the same name (see register_module).
+        self._shadowed: dict[str, Callable[..., Any]] = {}
+        self.children: list[Registry] = []  # for MODELS: every kind registry
+        if fallback is not None:
+            fallback.children.append(self)
 
     def _sorted(self, names: Any) -> list[str]:
         return list(names) if self.ordered else sorted(names)
@@ -173,18 +180,32 @@ class Registry:
     ) -> Any:
         """Register a class, as a decorator (``@BACKBONES.register_module()``) or directly.
 
+        A user's class that takes a built-in's name replaces it, whichever is imported
+        first (``ablate plan`` lists every such override); ``force=True`` lets any class
+        replace another.
+
         Raises:
-            AblateError: the name is taken and ``force`` is False. The message names the
-                module that already holds it.
+            AblateError: two classes that are not built-ins want one name and ``force`` is
+                False. The message names the module that holds it.
         """
 
         def _register(obj: T) -> T:
             key = name or obj.__name__  # type: ignore[attr-defined]
             held = self._table.get(key)
-            if held is not None and held is not obj and not force:
+            if held is None or held is obj:
+                self._table[key] = obj  # type: ignore[assignment]
+                return obj
+            if is_builtin(held) and not is_builtin(obj):
+                # mmpretrain's own code registers ResNet, CrossEntropyLoss, ... without
+                # force: a ported file must work unchanged. The user's class wins, and
+                # `ablate plan` lists the override, so it is never silent.
+                self._shadowed[key] = held
+            elif is_builtin(obj) and not is_builtin(held):
+                self._shadowed[key] = obj  # type: ignore[assignment]  # loaded after the user's
+                return obj
+            elif not force:
                 raise AblateError(
-                    f"{self.kind} '{key}' is already registered by {held.__module__}."
-                    f"{held.__qualname__}",
+                    f"{self.kind} '{key}' is already registered by {qualname(held)}",
                     hint="pick another name, or pass force=True to replace it",
                 )
             self._table[key] = obj  # type: ignore[assignment]
@@ -196,21 +217,39 @@ class Registry:
             raise TypeError("register_module(name=...) takes a string; use @X.register_module()")
         return _register
 
-    def _lookup(self, name: str) -> Callable[..., Any] | None:
+    def _own(self, name: str) -> Callable[..., Any] | None:
         found = self._table.get(name)
         if found is None:
             load_plugins(self.group)
             found = self._table.get(name)
-        if found is None and self.fallback is not None:
-            found = self.fallback._lookup(name)
         return found
+
+    def _lookup(self, name: str) -> Callable[..., Any] | None:
+        """Own table first, then the fallback (or, for ``MODELS``, every kind registry);
+        a user's class beats a built-in of the same name wherever each is registered."""
+        found = [c for c in [self._own(name)] if c is not None]
+        others = [self.fallback] if self.fallback is not None else self.children
+        found += [c for r in others if (c := r._own(name)) is not None]
+        return next((c for c in found if not is_builtin(c)), found[0] if found else None)
+
+    def unregister_package(self, package: str) -> None:
+        """Forget every class of module or package ``package`` (tests), restoring the
+        built-ins it hid."""
+        for key, obj in list(self._table.items()):
+            module = getattr(obj, "__module__", "")
+            if module == package or module.startswith(package + "."):
+                del self._table[key]
+                if key in self._shadowed:
+                    self._table[key] = self._shadowed.pop(key)
 
     def names(self) -> list[str]:
         """Every name usable in this slot, fallback included."""
         load_plugins(self.group)
         names = dict.fromkeys(self._table)
         if self.fallback is not None:
-            names.update(dict.fromkeys(self.fallback.names()))
+            names.update(dict.fromkeys(self.fallback._table))
+        for child in self.children:
+            names.update(dict.fromkeys(child._table))
         return self._sorted(names)
 
     def get(self, name: str, *, key: str | None = None) -> Callable[..., Any]:
@@ -260,9 +299,13 @@ class Registry:
                 key=full_key,
             )
         type_name = cfg["type"]
-        if not isinstance(type_name, str):
+        if callable(type_name) and not isinstance(type_name, str):
+            # mmengine's habit, for Python callers: `type` may be the class itself.
+            obj, type_name = type_name, getattr(type_name, "__name__", repr(type_name))
+        elif not isinstance(type_name, str):
             raise AblateError(f"'type' must be a string, got {type_name!r}", key=f"{full_key}.type")
-        obj = self.get(type_name, key=f"{full_key}.type" if full_key else "type")
+        else:
+            obj = self.get(type_name, key=f"{full_key}.type" if full_key else "type")
         kwargs = {**default_args, **{k: v for k, v in cfg.items() if k != "type"}}
         check_kwargs(obj, kwargs, key=full_key, type_name=type_name)
         token = _KEY.set(full_key)
@@ -309,8 +352,31 @@ REGISTRIES: dict[str, Registry] = {
 
 
 def find_component(type_name: str) -> Callable[..., Any] | None:
-    """The class registered as ``type_name`` in any component registry, or None."""
+    """The class registered as ``type_name`` in any component registry, or None
+    (a user's class before a built-in of the same name)."""
+    return MODELS._lookup(type_name)
+
+
+def is_builtin(obj: Any) -> bool:
+    """Whether ``obj`` comes with ablate (its built-in components included)."""
+    return getattr(obj, "__module__", "").split(".")[0] in BUILTIN_PACKAGES
+
+
+def qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', obj)}"
+
+
+def overrides() -> list[str]:
+    """``'<name>: <your module> replaces <built-in module>'`` per built-in that a user's class
+    of the same name replaces, for ``ablate plan``'s notes."""
+    lines = []
     for registry in REGISTRIES.values():
-        if type_name in registry:
-            return registry.get(type_name)
-    return None
+        for name in registry:
+            mine = registry._table[name]
+            if is_builtin(mine):
+                continue
+            hidden = [registry._shadowed.get(name)]
+            hidden += [r._table.get(name) for r in [*registry.children, registry.fallback] if r]
+            for builtin in dict.fromkeys(h for h in hidden if h is not None and is_builtin(h)):
+                lines.append(f"{name}: {mine.__module__} replaces {builtin.__module__}")
+    return lines

@@ -7,8 +7,11 @@ not checked here; the constructor gets the value and may raise ``ValueError`` it
 
 from __future__ import annotations
 
+import ast
+import functools
 import inspect
 import sys
+import textwrap
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -86,7 +89,10 @@ def describe(obj: Callable[..., Any], name: str | None = None) -> str:
             text += f" = {p.default!r}"
         parts.append(text)
     if var_kw:
-        parts.append("**kwargs")
+        reached = forwarded_names(obj)
+        passed = sorted(reached - set(params)) if reached is not None else []
+        # What **kwargs reaches in the parents' constructors, where the source shows it.
+        parts.append(f"**kwargs: {', '.join(passed)}" if passed else "**kwargs")
     return f"{name or getattr(obj, '__name__', '?')}({', '.join(parts)})"
 
 
@@ -122,6 +128,80 @@ def matches(value: Any, annotation: Any) -> bool:
     return True
 
 
+def _init_owner(cls: type) -> tuple[type, Any] | None:
+    """The class in ``cls``'s MRO that defines ``__init__``, and that ``__init__``."""
+    for klass in cls.__mro__:
+        if "__init__" in vars(klass):
+            return klass, vars(klass)["__init__"]
+    return None
+
+
+def _is_super_init(call: ast.Call) -> bool:
+    """``super().__init__(...)``, ``super(X, self).__init__(...)`` or ``Base.__init__(self, ...)``."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr != "__init__":
+        return False
+    owner = func.value
+    is_super = isinstance(owner, ast.Call) and getattr(owner.func, "id", None) == "super"
+    return is_super or isinstance(owner, ast.Name | ast.Attribute)
+
+
+def _kwargs_use(init: Any, name: str) -> str:
+    """How an ``__init__`` uses its ``**name``: ``unused`` (swallowed), ``super`` (only
+    forwarded to the parent's ``__init__``) or ``other`` (anything else, or no source)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return "other"
+    fn = tree.body[0]
+    uses = [n for n in ast.walk(fn) if isinstance(n, ast.Name) and n.id == name]
+    if not uses:
+        return "unused"
+    forwarded = [
+        kw
+        for call in ast.walk(fn)
+        if isinstance(call, ast.Call) and _is_super_init(call)
+        for kw in call.keywords
+        if kw.arg is None and isinstance(kw.value, ast.Name) and kw.value.id == name
+    ]
+    return "super" if len(forwarded) == len(uses) else "other"
+
+
+@functools.cache
+def forwarded_names(cls: Any) -> frozenset[str] | None:
+    """Every argument name a class's ``**kwargs`` really reaches, or None when anything might.
+
+    mmpretrain's heads take ``**kwargs`` and pass them to ``super().__init__``; an
+    mmtracking how-to's ``__init__(self, arg1, arg2, *args, **kwargs): pass`` drops them.
+    Either way a misspelt argument would vanish: it is checked against the parents' names.
+    """
+    if not inspect.isclass(cls):
+        return None
+    names: set[str] = set()
+    mro = list(cls.__mro__)
+    while mro:
+        found = _init_owner(mro[0])
+        if found is None or _takes_nothing(found[1]):
+            return frozenset(names)
+        owner, init = found
+        sig = inspect.signature(init)
+        names |= {
+            n
+            for n, p in sig.parameters.items()
+            if n != "self" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        }
+        var_kw = next((n for n, p in sig.parameters.items() if p.kind is p.VAR_KEYWORD), None)
+        if var_kw is None:
+            return frozenset(names)
+        use = _kwargs_use(init, var_kw)
+        if use == "unused":
+            return frozenset(names)
+        if use == "other":
+            return None
+        mro = mro[mro.index(owner) + 1 :]
+    return frozenset(names)
+
+
 def kwargs_problems(
     obj: Callable[..., Any],
     kwargs: Mapping[str, Any],
@@ -130,21 +210,27 @@ def kwargs_problems(
     type_name: str,
     required: bool = True,
 ) -> list[AblateError]:
-    """Every unknown argument, missing required one (when ``required``) and value of the
-    wrong type, in that order."""
+    """Every unknown argument (counting what ``**kwargs`` passes on), missing required one
+    (when ``required``) and value of the wrong type, in that order."""
     params, var_kw = params_of(obj)
     sig = describe(obj, type_name)
     found: list[AblateError] = []
-    if not var_kw:
-        found += [
-            AblateError(
-                f"unknown argument '{name}' for {type_name}{did_you_mean(name, params)}; "
-                f"accepted: {sig}",
-                key=f"{key}.{name}" if key else name,
+    reached = forwarded_names(obj) if var_kw else frozenset(params)
+    for name in kwargs if reached is not None else ():
+        if name in reached:  # type: ignore[operator]
+            continue
+        if var_kw:
+            message = (
+                f"unknown argument '{name}' for {type_name}"
+                f"{did_you_mean(name, sorted(reached))}; accepted, with what its **kwargs "  # type: ignore[arg-type]
+                f"passes on: {', '.join(sorted(reached))}"  # type: ignore[arg-type]
             )
-            for name in kwargs
-            if name not in params
-        ]
+        else:
+            message = (
+                f"unknown argument '{name}' for {type_name}{did_you_mean(name, params)}; "
+                f"accepted: {sig}"
+            )
+        found.append(AblateError(message, key=f"{key}.{name}" if key else name))
     if required:
         found += [
             AblateError(f"{type_name} needs argument '{name}'; signature: {sig}", key=key)
@@ -176,5 +262,5 @@ def check_kwargs(
 
 def accepts(obj: Callable[..., Any], name: str) -> bool:
     """Whether ``obj``'s constructor takes an argument called ``name``."""
-    params, _ = params_of(obj)
-    return name in params
+    params, var_kw = params_of(obj)
+    return name in params or (var_kw and name in (forwarded_names(obj) or ()))

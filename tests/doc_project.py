@@ -64,8 +64,6 @@ def forget_plugin(package: str) -> None:
 
     forget(package)
     for registry in [*REGISTRIES.values(), STRATEGIES, SCHEDULERS, SECTIONS]:
-        for name, obj in list(registry._table.items()):
-            if getattr(obj, "__module__", "").split(".")[0] == package:
-                del registry._table[name]
+        registry.unregister_package(package)  # built-ins its classes replaced come back
     for mod in [m for m in sys.modules if m.split(".")[0] == package]:
         del sys.modules[mod]

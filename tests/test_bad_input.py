@@ -57,13 +57,19 @@ class BadInputTwoBranchNet(BaseModel):
         }
 """
 
+# Two classes of one plugin under one name (a built-in's name would be the plugin's to take).
 DUPLICATE_PLUGIN = """\
 from torch import nn
 from ablate import BACKBONES
 
 
-@BACKBONES.register_module()
-class ResNet(nn.Module):
+@BACKBONES.register_module(name="BadInputNet")
+class First(nn.Module):
+    pass
+
+
+@BACKBONES.register_module(name="BadInputNet")
+class Second(nn.Module):
     pass
 """
 
@@ -220,10 +226,10 @@ ROWS: dict[str, Row] = {
         ["(did you mean 'num_classes'?)"],
     ),
     "argument-to-module-without-init": Row(
-        child("model: {neck: {dim: 1}}\n"),
+        child("model: {neck: {type: Flatten, dim: 1}}\n"),
         train("cfg.yaml"),
         "cfg.yaml: model.neck.dim",
-        ["unknown argument 'dim' for GlobalAveragePooling", "accepted: GlobalAveragePooling()"],
+        ["unknown argument 'dim' for Flatten", "accepted: Flatten()"],
     ),
     "missing-required-argument": Row(
         child("model: {head: {_delete_: true, type: LinearClsHead}}\n"),
@@ -253,7 +259,7 @@ ROWS: dict[str, Row] = {
         child(""),
         train("cfg.yaml", "model.backbone.depth=19"),
         "<command line>: model.backbone.depth",
-        ["ResNet_CIFAR: depth must be one of [18, 34, 50], got 19"],
+        ["ResNet_CIFAR: depth must be one of [18, 34, 50, 101, 152], got 19"],
     ),
     "constructor-rejects-value-in-file": Row(
         child("model: {head: {topk: [0]}}\n"),
@@ -322,7 +328,7 @@ ROWS: dict[str, Row] = {
         "cfg.yaml: custom_imports.imports",
         [
             "importing 'bad_input_duplicate'",
-            "backbone 'ResNet' is already registered by ablate_components.backbones.resnet.ResNet",
+            "backbone 'BadInputNet' is already registered by bad_input_duplicate.First",
             "force=True",
         ],
     ),

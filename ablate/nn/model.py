@@ -213,6 +213,10 @@ class LossAggregator(nn.Module):
         losses: ``[{type, log_prefix, loss_term_weight=1.0, **kwargs}, ...]``.
         key: Config path of the list, for messages.
         indexed: Whether ``key`` names a list (``losses.0``) or one loss (a head's ``loss``).
+        positional: A head's ``loss:`` slot: call a loss whose parameters are not named
+            after the ``training_feat`` keys with those tensors in order, as mmpretrain's
+            heads call ``loss_module(cls_score, target)``. A ``losses:`` list always calls
+            by keyword (OpenGait's habit).
         named: Config paths by ``log_prefix``, for losses a component holds under their own
             names (a head's ``loss_cls`` / ``loss_bbox``); they replace ``key.<i>``.
 
@@ -225,9 +229,11 @@ class LossAggregator(nn.Module):
         losses: list[dict[str, Any]],
         key: str = "losses",
         indexed: bool = True,
+        positional: bool = False,
         named: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__()
+        self.positional = positional
         if not isinstance(losses, list) or not losses:
             raise AblateError("expected a non-empty list of {type, log_prefix, ...}", key=key)
         self.key = key
@@ -288,6 +294,13 @@ class LossAggregator(nn.Module):
         key = f"{self.item_keys[missing[0]]}.log_prefix" if missing and self.indexed else self.key
         raise AblateError("loss prefix mismatch: " + "; ".join(parts), key=key)
 
+    def call(self, prefix: str, feats: Mapping[str, Any]) -> Any:
+        """One loss term on its ``training_feat`` entry, positionally or by keyword."""
+        loss_fn = self.terms[prefix]
+        if self.positional and not _named_after(loss_fn, feats):
+            return loss_fn(*feats.values())
+        return loss_fn(**feats)
+
     def forward(
         self, training_feat: Mapping[str, Mapping[str, Tensor]]
     ) -> tuple[Tensor, dict[str, float]]:
@@ -295,8 +308,8 @@ class LossAggregator(nn.Module):
         self.check(training_feat)
         total: Tensor | None = None
         info: dict[str, float] = {}
-        for prefix, loss_fn in self.terms.items():
-            out = loss_fn(**training_feat[prefix])
+        for prefix in self.terms:
+            out = self.call(prefix, training_feat[prefix])
             value, extra = out if isinstance(out, tuple) else (out, {})
             # A per-part loss (p,) counts as its mean, as in OpenGait's aggregator.
             value = value.mean() * self.weights[prefix]
@@ -329,6 +342,16 @@ def _takes(type_name: Any, arg: str) -> bool:
 def logged_value(v: Any) -> float:
     """One number to log: a tensor's mean (a per-part vector (p,) of OpenGait), else ``v``."""
     return float(v.detach().float().mean()) if isinstance(v, Tensor) else float(v)
+
+
+def _named_after(loss_fn: nn.Module, feats: Mapping[str, Any]) -> bool:
+    """Whether every ``training_feat`` key names a parameter of the loss's ``forward``."""
+    try:
+        params = inspect.signature(loss_fn.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    named = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return set(feats) <= named
 
 
 def scalar_summaries(summary: Mapping[str, Any]) -> dict[str, float]:

@@ -391,10 +391,16 @@ def base_config(cfg: Config) -> dict[str, Any]:
 
 
 def _flat_paths(node: Any, prefix: str = "") -> Iterator[str]:
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            yield f"{prefix}{k}"
-            yield from _flat_paths(v, f"{prefix}{k}.")
+    items = (
+        node.items()
+        if isinstance(node, Mapping)
+        else enumerate(node)
+        if isinstance(node, list)
+        else ()
+    )
+    for k, v in items:
+        yield f"{prefix}{k}"
+        yield from _flat_paths(v, f"{prefix}{k}.")
 
 
 def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:

@@ -202,9 +202,10 @@ def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
         )
     key = getattr(model, "losses_key", "model")
     if isinstance(key, Mapping):  # {log_prefix: path}: a head's loss_cls, loss_bbox, ...
-        return LossAggregator(default, key="model", indexed=False, named=key)
+        return LossAggregator(default, key="model", indexed=False, named=key, positional=True)
     # A head's single `loss:` dict is not a list: its errors name `model.head.loss.<arg>`.
-    return LossAggregator(default, key=key, indexed=len(default) > 1)
+    # A head's loss is called positionally, as mmpretrain's heads call theirs.
+    return LossAggregator(default, key=key, indexed=len(default) > 1, positional=True)
 
 
 def dry_run(
@@ -228,7 +229,7 @@ def dry_run(
             losses.check(out["training_feat"], type(model).__name__)
             for prefix, loss_fn in losses.terms.items():
                 try:
-                    loss_fn(**out["training_feat"][prefix])
+                    losses.call(prefix, out["training_feat"][prefix])
                 except (RuntimeError, TypeError, ValueError, IndexError) as err:
                     shapes = {
                         k: tuple(v.shape)

@@ -9,6 +9,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ablate import HEADS, BaseModule
+from ablate.nn.heads import as_topk
 
 DEFAULT_LOSS = {"type": "CrossEntropyLoss"}
 
@@ -18,7 +19,9 @@ class ClsHead(BaseModule):
 
     Args:
         loss: Loss config for the ``cls`` prefix.
-        topk: Accuracies to report (``val/top1``, ``val/top5``).
+        topk: Accuracies to report (``val/top1``, ``val/top5``); ``1`` means ``(1,)``.
+        cal_acc: Also log the training batches' top-k accuracy (``train/accuracy_top-1``),
+            as mmpretrain's; pointless under batch mixing such as Mixup.
         init_cfg: See ``ablate.nn.weights``.
     """
 
@@ -27,14 +30,17 @@ class ClsHead(BaseModule):
     def __init__(
         self,
         loss: dict[str, Any] | None = None,
-        topk: Sequence[int] = (1, 5),
+        topk: int | Sequence[int] = (1, 5),
+        cal_acc: bool = False,
         init_cfg: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(init_cfg)
+        topk = as_topk(topk)
         if not topk or any(k < 1 for k in topk):
             raise ValueError(f"topk must be positive integers, got {list(topk)}")
         self.loss_cfg = dict(loss) if loss is not None else dict(DEFAULT_LOSS)
-        self.topk = tuple(topk)
+        self.topk = topk
+        self.cal_acc = cal_acc
 
     def pre_logits(self, feats: Any) -> Tensor:
         """The features right before the classifier layer, (N, C)."""
@@ -53,7 +59,7 @@ class LinearClsHead(ClsHead):
     Args:
         num_classes: Number of classes.
         in_channels: Input width; inferred from the sample batch when omitted.
-        loss, topk, init_cfg: See ``ClsHead``.
+        loss, topk, cal_acc, init_cfg: See ``ClsHead``.
     """
 
     def __init__(
@@ -61,10 +67,11 @@ class LinearClsHead(ClsHead):
         num_classes: int,
         in_channels: int | None = None,
         loss: dict[str, Any] | None = None,
-        topk: Sequence[int] = (1, 5),
+        topk: int | Sequence[int] = (1, 5),
+        cal_acc: bool = False,
         init_cfg: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(loss, topk, init_cfg)
+        super().__init__(loss, topk, cal_acc, init_cfg)
         if in_channels is None:
             raise ValueError(
                 "in_channels is required when there is no sample batch to infer it from"

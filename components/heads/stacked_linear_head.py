@@ -25,7 +25,7 @@ class StackedLinearClsHead(ClsHead):
         dropout_rate: Dropout after each hidden block, in [0, 1).
         act: Activation name: ``relu``, ``gelu``, ``silu`` or ``tanh``.
         norm: ``none``, ``batch`` (BatchNorm1d) or ``layer`` (LayerNorm) in each hidden block.
-        loss, topk, init_cfg: See ``ClsHead``.
+        loss, topk, cal_acc, init_cfg: See ``ClsHead``.
 
     Shapes:
         (N, in_channels) (or a tuple whose last entry is that) -> (N, num_classes).
@@ -40,10 +40,11 @@ class StackedLinearClsHead(ClsHead):
         act: Activation = "relu",
         norm: Literal["none", "batch", "layer"] = "none",
         loss: dict[str, Any] | None = None,
-        topk: Sequence[int] = (1, 5),
+        topk: int | Sequence[int] = (1, 5),
+        cal_acc: bool = False,
         init_cfg: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(loss, topk, init_cfg)
+        super().__init__(loss, topk, cal_acc, init_cfg)
         if in_channels is None:
             raise ValueError(
                 "in_channels is required when there is no sample batch to infer it from"

@@ -20,7 +20,7 @@ class VisionTransformerClsHead(ClsHead):
         num_classes: Number of classes.
         in_channels: Input width (the class token's); inferred when omitted.
         hidden_dim: Width of the pre-logits layer; None for a single Linear.
-        loss, topk, init_cfg: See ``ClsHead``.
+        loss, topk, cal_acc, init_cfg: See ``ClsHead``.
 
     Shapes:
         (N, in_channels) (or a tuple whose last entry is that, e.g. a ViT with
@@ -33,10 +33,11 @@ class VisionTransformerClsHead(ClsHead):
         in_channels: int | None = None,
         hidden_dim: int | None = None,
         loss: dict[str, Any] | None = None,
-        topk: Sequence[int] = (1, 5),
+        topk: int | Sequence[int] = (1, 5),
+        cal_acc: bool = False,
         init_cfg: dict[str, Any] | list[dict[str, Any]] | None = None,
     ) -> None:
-        super().__init__(loss, topk, init_cfg)
+        super().__init__(loss, topk, cal_acc, init_cfg)
         if in_channels is None:
             raise ValueError(
                 "in_channels is required when there is no sample batch to infer it from"

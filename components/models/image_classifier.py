@@ -9,6 +9,7 @@ from torch import Tensor
 from ablate import BACKBONES, HEADS, MODELS, NECKS
 from ablate.errors import AblateError
 from ablate.nn import BaseModel, Batch, ModelOutput, sample_inputs, validate_init_cfg
+from ablate.nn.heads import HeadLoss, as_topk, owns_loss
 from ablate.signature import accepts
 
 
@@ -34,7 +35,9 @@ class ImageClassifier(BaseModel):
 
     Args:
         backbone: Backbone config.
-        head: Head config; its ``loss`` becomes the model's default loss (prefix ``cls``).
+        head: Head config; its ``loss`` becomes the model's default loss (prefix ``cls``),
+            called positionally as ``loss(cls_score, target)``. A head that owns its loss
+            (mmpretrain's ``loss(feats, targets)`` and ``predict(feats)``) computes it itself.
         neck: Neck config, or None to feed the backbone's output to the head.
         init_cfg: Initialiser(s) for the whole model.
     """
@@ -66,7 +69,8 @@ class ImageClassifier(BaseModel):
                 f"head {type(self.head).__name__} must return a tensor, got {type(out).__name__}",
                 key="model.head",
             )
-        self.topk = tuple(getattr(self.head, "topk", (1, 5)))
+        self.topk = as_topk(getattr(self.head, "topk", (1, 5)))
+        self.head_owns_loss = owns_loss(self.head)
         self.losses_key = "model.head.loss"
 
     def _infer_in_channels(
@@ -110,14 +114,39 @@ class ImageClassifier(BaseModel):
         return self.neck(feats) if self.neck is not None else feats
 
     def forward(self, batch: Batch) -> ModelOutput:
-        out = self.head(self.extract_feat(batch["inputs"]))
+        feats, labels = self.extract_feat(batch["inputs"]), batch["labels"]
         kind = getattr(self.head, "output", "logits")
+        if self.head_owns_loss:
+            predict = getattr(self.head, "predict", self.head)
+            out = predict(feats)
+            if not isinstance(out, Tensor):
+                raise AblateError(
+                    f"{type(self.head).__name__}.predict must return scores (N, C) as a "
+                    f"tensor, got {type(out).__name__}",
+                    key="model.head",
+                )
+            training_feat = {"cls": {"losses": self.head.loss(feats, labels)}}
+        else:
+            out = self.head(feats)
+            training_feat = {"cls": {kind: out, "labels": labels}}
         return {
-            "training_feat": {"cls": {kind: out, "labels": batch["labels"]}},
-            "visual_summary": {},
+            "training_feat": training_feat,
+            "visual_summary": self._train_accuracy(out, labels),
             "inference_feat": {kind: out},
         }
 
+    def _train_accuracy(self, scores: Tensor, labels: Tensor) -> dict[str, Tensor]:
+        """mmpretrain's ``cal_acc``: training top-k accuracy, logged as ``train/accuracy_top-k``."""
+        if not getattr(self.head, "cal_acc", False) or self.head_owns_loss or labels.dim() != 1:
+            return {}
+        ranked = scores.detach().topk(min(max(self.topk), scores.shape[1]), dim=1).indices
+        hits = ranked == labels[:, None]
+        return {
+            f"accuracy_top-{k}": 100.0 * hits[:, :k].any(dim=1).float().mean() for k in self.topk
+        }
+
     def default_losses(self) -> list[dict[str, Any]] | None:
+        if self.head_owns_loss:
+            return [{"type": HeadLoss, "log_prefix": "cls"}]
         loss = getattr(self.head, "loss_cfg", None)
         return None if loss is None else [{**loss, "log_prefix": "cls"}]

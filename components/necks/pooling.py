@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +19,29 @@ def _per_stage(feats: Any, fn: Any) -> Any:
 
 @NECKS.register_module()
 class GlobalAveragePooling(nn.Module):
-    """Average over all spatial positions: (N, C, *spatial) -> (N, C). (N, C) passes through."""
+    """Average over all spatial positions: (N, C, *spatial) -> (N, C). (N, C) passes through.
+
+    Args:
+        dim: Spatial dimensions the inputs must have (mmpretrain's argument): 1, 2 or 3;
+            None pools whatever spatial dimensions come.
+    """
+
+    def __init__(self, dim: Literal[1, 2, 3] | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def _pool(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            return x
+        if self.dim is not None and x.dim() != self.dim + 2:
+            raise ValueError(
+                f"GlobalAveragePooling(dim={self.dim}) expects (N, C) plus {self.dim} spatial "
+                f"dimensions, got {tuple(x.shape)}"
+            )
+        return x.flatten(2).mean(dim=2)
 
     def forward(self, feats: Any) -> Any:
-        return _per_stage(feats, lambda x: x if x.dim() == 2 else x.flatten(2).mean(dim=2))
+        return _per_stage(feats, self._pool)
 
 
 @NECKS.register_module()
