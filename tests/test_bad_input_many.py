@@ -67,7 +67,7 @@ ROWS: dict[str, Row] = {
         ],
     ),
     "unknown-type-arg-value-optimizer": Row(
-        "model:\n  backbone: {type: ResNet_CFAR}\n  neck: {type: GlobalAveragePooling, dim: 2}\n"
+        "model:\n  backbone: {type: ResNet_CFAR}\n  neck: {type: GlobalAveragePooling, dimm: 2}\n"
         "  head: {topk: one}\noptimizer: {type: Adamw}\n",
         train(),
         [
@@ -76,8 +76,8 @@ ROWS: dict[str, Row] = {
                 "unknown backbone type 'ResNet_CFAR'",
                 "ResNet_CIFAR",
             ],
-            ["sweep.yaml: model.neck.dim", "unknown argument 'dim'"],
-            ["sweep.yaml: model.head.topk", "expected Sequence[int]", "'one'"],
+            ["sweep.yaml: model.neck.dimm", "unknown argument 'dimm'", "did you mean 'dim'?"],
+            ["sweep.yaml: model.head.topk", "expected int | Sequence[int]", "'one'"],
             ["sweep.yaml: optimizer.type", "did you mean 'AdamW'?"],
         ],
     ),
