@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.config import load_config
 from ablate.console import plan_text, results_table
+from ablate.console.live import sink_for
+from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, ExitCode, TrackingLost
-from ablate.layout import FAILED, experiment_root
+from ablate.layout import FAILED, console_log, experiment_root
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.read import load_sweep
@@ -69,23 +74,47 @@ def plan_sweep(opts: SweepOptions) -> int:
 def run_here(opts: SweepOptions) -> int:
     """``ablate run`` with this process as the driver: only what is new, resumed where a run
     was cut short, tracked in MLflow, then the results table and the report."""
-    plan, _ = checked_plan(opts)
-    if not (opts.address or os.environ.get("RAY_ADDRESS")):
-        # A trial that can never fit on this machine is exit 2 before Ray or the store start.
-        check_fits(plan, local_nodes(), opts.max_concurrent)
-    # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
-    store = open_store(opts.tracking_uri)
-    plan, skipped = still_to_run(plan, store, opts)
-    if skipped:
-        print(
-            f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished in MLflow"
-        )
-    if not plan.trials and not plan.strategy.proposes:
-        return _nothing_new(plan, store, opts)
-    return _run(plan, store, opts)
+    from ablate.train.check import check_builds
+
+    plan = load_plan(opts)
+    with _terminal(plan, opts) as screen:
+        check_builds(plan)
+        if not (opts.address or os.environ.get("RAY_ADDRESS")):
+            # A trial that can never fit on this machine is exit 2 before Ray or the store start.
+            check_fits(plan, local_nodes(), opts.max_concurrent)
+        # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+        store = open_store(opts.tracking_uri)
+        plan, skipped = still_to_run(plan, store, opts)
+        if skipped:
+            screen.say(
+                f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished in MLflow"
+            )
+        if not plan.trials and not plan.strategy.proposes:
+            return _nothing_new(plan, store, opts, screen)
+        return _run(plan, store, opts, screen)
 
 
-def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+@contextmanager
+def _terminal(plan: SweepPlan, opts: SweepOptions) -> Iterator[Screen]:
+    """The terminal for ``ablate run``: with ``opts.quiet``, other libraries' output goes to
+    the sweep's log file, named once here."""
+    if not opts.quiet:
+        yield plain_screen()
+        return
+    log = console_log(experiment_root(opts.storage), plan.name, time.strftime("%Y%m%d-%H%M%S"))
+    with quiet(log) as screen:
+        screen.say(f"log of Ray, Tune and the trials: {_shown_path(log)}")
+        yield screen
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
     from ablate.run.driver import run_sweep as drive
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
@@ -98,61 +127,65 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
     tracker.start()
+    sink = sink_for(screen, f"starting Ray for sweep '{plan.name}'")
     try:
-        outcome = drive(
-            plan,
-            address=opts.address,
-            max_concurrent=opts.max_concurrent,
-            storage=opts.storage,
-            callbacks=[tracker_callback(tracker)],
-            experiment=experiment,
-        )
+        with sink:
+            outcome = drive(
+                plan,
+                address=opts.address,
+                max_concurrent=opts.max_concurrent,
+                storage=opts.storage,
+                callbacks=[tracker_callback(tracker)],
+                printer=sink.say,
+                sink=sink,
+                experiment=experiment,
+            )
     except BaseException as err:
-        tracker.abort(interrupted=isinstance(err, KeyboardInterrupt))
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if interrupted:
+            screen.warn("interrupted: the unfinished trials are marked INTERRUPTED in MLflow")
+        tracker.abort(interrupted=interrupted)
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None
         raise
-    print()
-    print(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
+    screen.say()
+    screen.say(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
     failed = [t for t in outcome.trials if t.status == FAILED]
-    for t in failed:
-        print(
-            f"failed: {t.name} [{', '.join(f'{k}={v}' for k, v in t.point.items())}]: {t.error}",
-            file=sys.stderr,
-        )
-    print(
+    screen.say(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
     try:
-        out = write_report(tracker.store, plan.name, opts.reports)["md"].parent
+        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say)["md"].parent
         tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
     except TrackingError as err:
         raise TrackingLost(err) from None
-    print(f"mlflow: {tracker.where()}")
+    screen.say(f"mlflow: {tracker.where()}")
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
 
 
-def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
     """Every trial already finished: record the invocation and refresh the report."""
-    print(
+    screen.say(
         f"nothing new to run: every trial of '{plan.name}' already finished (--rerun-all runs them again)"
     )
     tracker = SweepTracker(store, plan, command=opts.command)
     tracker.start()
-    out = write_report(store, plan.name, opts.reports)["md"].parent
+    out = write_report(store, plan.name, opts.reports, say=screen.say)["md"].parent
     tracker.finish({"total": 0, "failed": 0}, out)
     return ExitCode.OK
 
 
-def write_report(store: Store, name: str, out_root: str | Path) -> dict[str, Path]:
+def write_report(
+    store: Store, name: str, out_root: str | Path, say: Callable[[str], None] = print
+) -> dict[str, Path]:
     """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
     from ablate.report import write_report as write
 
     data = load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)
-    print(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
+    say(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
     return paths
 
 

@@ -17,6 +17,10 @@ from ablate.layout import FAILED, FINISHED, INCOMPLETE, INTERRUPTED, KILLED, RUN
 # --- roles ---------------------------------------------------------------------------------------
 ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
 
+# --- tags of the experiment only (what MLflow's UI reads; see .view) --------------------------------
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+VIEW_PREFIX = "mlflow.sharedViewState."  # + a key: a saved view of the runs table (JSON)
+
 # --- tags of the experiment and of both kinds of run -----------------------------------------------
 SWEEP = "ablate.sweep"
 CODE = "ablate.code"  # the code fingerprint (``--rerun-changed-code``)
@@ -64,6 +68,7 @@ __all__ = [
     "DURATION",
     "ERROR",
     "ERROR_ARTIFACT",
+    "EXPERIMENT_KIND",
     "FAILED",
     "FINISHED",
     "GIT_COMMIT",
@@ -74,6 +79,7 @@ __all__ = [
     "LAST_RETRIED_ERROR",
     "METRIC",
     "MODE",
+    "MODEL_TRAINING",
     "PARENT",
     "PARENT_RUN",
     "REPORT_ARTIFACT",
@@ -92,4 +98,5 @@ __all__ = [
     "TUNE_EXPERIMENT",
     "TUNE_PATH",
     "VERSION_PREFIX",
+    "VIEW_PREFIX",
 ]
