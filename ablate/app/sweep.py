@@ -23,7 +23,6 @@ from ablate.errors import AblateError, ExitCode, TrackingLost
 from ablate.layout import FAILED, console_log, experiment_root
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
-from ablate.tracking.read import load_sweep
 
 
 def load_plan(opts: SweepOptions) -> SweepPlan:
@@ -182,6 +181,7 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
     from ablate.report import write_report as write
+    from ablate.tracking.read import load_sweep  # pandas: only once there is a report to write
 
     data = load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)

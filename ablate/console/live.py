@@ -30,13 +30,21 @@ def _value(progress: SweepProgress, value: float | None) -> str:
 
 def summary(progress: SweepProgress) -> str:
     """``3/8 trials  eta 0:41  2 finished, 1 failed  best neck=GeM (val/top1=81.2, 2 seeds)``"""
-    parts = [f"{len(progress.ended)}/{progress.total} trials", f"eta {_clock(progress.eta_s())}"]
+    return f"{_count(progress)}  {standing(progress)}"
+
+
+def _count(progress: SweepProgress) -> str:
+    return f"{len(progress.ended)}/{progress.total} trials  eta {_clock(progress.eta_s())}"
+
+
+def standing(progress: SweepProgress) -> str:
+    """``2 finished, 1 failed  best neck=GeM (val/top1=81.2, 2 seeds)``"""
     counts = [f"{progress.count(FINISHED)} finished"]
     if progress.count(STOPPED):
         counts.append(f"{progress.count(STOPPED)} stopped early")
     if progress.count(FAILED):
         counts.append(f"{progress.count(FAILED)} failed")
-    parts.append(", ".join(counts))
+    parts = [", ".join(counts)]
     best = progress.best()
     if best is not None:
         cell, mean, n = best
@@ -122,17 +130,19 @@ class LiveView(ProgressSink):
         from rich.progress_bar import ProgressBar
         from rich.spinner import Spinner
         from rich.table import Table
+        from rich.text import Text
 
         p = self.progress
         if p is None:
             return Spinner("dots", self.starting)
         head = Table.grid(padding=(0, 1))
         head.add_row(
-            f"[bold]{p.name}[/]",
+            Text(p.name, style="bold"),
             ProgressBar(total=1.0, completed=p.done_fraction, width=30),
             f"{100 * p.done_fraction:3.0f}%",
-            summary(p),
+            _count(p),
         )
+        board = Text(standing(p), overflow="fold")
         rows = Table(box=None, padding=(0, 2), show_header=bool(p.running))
         rows.add_column("running")
         rows.add_column("epoch")
@@ -142,7 +152,7 @@ class LiveView(ProgressSink):
             bar = ProgressBar(total=max(p.epochs, 1), completed=t.epoch, width=12)
             value = f"{t.value:.4g}" if t.value is not None else ""
             rows.add_row(t.label, f"{t.epoch}/{p.epochs}", bar, value)
-        return Group(head, rows)
+        return Group(head, board, rows)
 
     def changed(self, progress: SweepProgress) -> None:
         self.progress = progress
@@ -158,4 +168,4 @@ def sink_for(screen: Screen, starting: str) -> LiveView | PlainLines:
     return LiveView(screen, starting) if screen.live else PlainLines(screen)
 
 
-__all__ = ["LiveView", "PlainLines", "ended_line", "sink_for", "summary"]
+__all__ = ["LiveView", "PlainLines", "ended_line", "sink_for", "standing", "summary"]
