@@ -202,11 +202,30 @@ def main() -> dict[str, Any]:
         n: {k: _median([row[n] for row in result["rounds"]], k) for k in result["rounds"][0][n]}
         for n in names
     }
-    result["machine"]["load_avg_at_end"] = os.getloadavg()[0]
     result["table"] = table(result)
     write_result("probe.json", result)
+    _into_benchmarks(result)
     print(result["table"])
     return result
+
+
+MARKERS = ("<!-- probe-table:start -->", "<!-- probe-table:end -->")
+
+
+def _into_benchmarks(result: dict[str, Any]) -> None:
+    """Replace the table between the markers of BENCHMARKS.md with this run's."""
+    doc = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
+    text = doc.read_text()
+    start, end = text.index(MARKERS[0]) + len(MARKERS[0]), text.index(MARKERS[1])
+    m = result["machine"]
+    loads = [r["load_avg_1m"] for r in result["rounds"]]
+    note = (
+        f"\n{time.strftime('%Y-%m-%d')}, {m['cores']} cores ({m['cpu']}), torch {m['torch']}, "
+        f"Ray {m['ray']}; {len(loads)} round(s), {result['args']['seeds']} seeds x "
+        f"{result['args']['epochs']} epochs; 1-minute load average {min(loads):.1f} to "
+        f"{max(loads):.1f} at the rounds' starts, {m['load_avg_at_end'][0]:.1f} at the end.\n\n"
+    )
+    doc.write_text(text[:start] + note + result["table"] + "\n" + text[end:])
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -147,6 +148,8 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None
         raise
+    if opts.quiet and not (opts.address or os.environ.get("RAY_ADDRESS")):
+        _stop_ray_meanwhile()  # the command's own local Ray, nobody else's
     screen.say()
     screen.say(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
     failed = [t for t in outcome.trials if t.status == FAILED]
@@ -162,6 +165,13 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _stop_ray_meanwhile() -> None:
+    """Shut Ray down while the report is written: the exit does not wait for it after."""
+    import ray
+
+    threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
 
 
 def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
