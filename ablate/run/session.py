@@ -104,7 +104,10 @@ def connect(
                 logging_level=logging.WARNING,
             )
         else:
+            # "local": a new Ray of this process's own. With no address, ray.init would attach
+            # to the newest `ray start` cluster on this machine, whoever started it.
             ray.init(
+                address="local",
                 include_dashboard=False,
                 runtime_env=runtime_env,
                 log_to_driver=False,
