@@ -127,7 +127,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
     tracker.start()
-    sink = sink_for(screen, f"starting Ray for sweep '{plan.name}'")
+    sink = sink_for(screen, "starting Ray and the first trials")
     try:
         with sink:
             outcome = drive(

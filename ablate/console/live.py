@@ -5,6 +5,7 @@ trial that ends. Trials are named by their choices; hashes stay in files."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from ablate.console.screen import Screen
@@ -99,7 +100,8 @@ class LiveView(ProgressSink):
         from rich.console import Console
         from rich.live import Live
 
-        self.console = Console(file=screen.out, force_terminal=True)
+        # rich measures the terminal on fds 1 and 2, which point at the log meanwhile.
+        self.console = Console(file=screen.out, force_terminal=True, width=_width(screen.out))
         self.progress: SweepProgress | None = None
         self.starting = starting
         # Redrawn twice a second from rich's thread, so the ETA ticks between epochs.
@@ -161,6 +163,13 @@ class LiveView(ProgressSink):
         self.progress = progress
         style = "red" if trial.status == FAILED else ""
         self.console.print(ended_line(progress, trial), style=style, markup=False, highlight=False)
+
+
+def _width(out: Any) -> int | None:
+    try:
+        return os.get_terminal_size(out.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return None
 
 
 def sink_for(screen: Screen, starting: str) -> LiveView | PlainLines:
