@@ -49,8 +49,6 @@ def runs_view(
             if group_by
             else None
         ),
-        # Room for choice labels such as GeneralizedMeanPooling(p=3.0).
-        "columnWidths": {_column("params", d): 240 for d in dims},
         "groupsExpanded": {},
         "runsExpanded": {},
         "runListHidden": False,
