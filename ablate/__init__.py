@@ -4,6 +4,7 @@ Plugin authors import everything they need from here::
 
     from ablate import BACKBONES, NECKS, HEADS, LOSSES, DATASETS, MODELS
     from ablate import BaseModel, BaseLoss, weighted_loss, gather_and_scale
+    from ablate import METRICS, BaseMetric
 
 and, to extend ablate itself, the extension points (``docs/extending.md``)::
 
@@ -28,6 +29,7 @@ _EXPORTS = {
     "DATASETS": "ablate.registry",
     "HEADS": "ablate.registry",
     "LOSSES": "ablate.registry",
+    "METRICS": "ablate.registry",
     "MODELS": "ablate.registry",
     "NECKS": "ablate.registry",
     "Registry": "ablate.registry",
@@ -35,6 +37,7 @@ _EXPORTS = {
     "gather_and_scale": "ablate.nn.losses",
     "weight_reduce_loss": "ablate.nn.losses",
     "weighted_loss": "ablate.nn.losses",
+    "BaseMetric": "ablate.train.metrics",
     "BaseModel": "ablate.nn.model",
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
@@ -51,6 +54,7 @@ __all__ = [
     "DATASETS",
     "HEADS",
     "LOSSES",
+    "METRICS",
     "MODELS",
     "NECKS",
     "SCHEDULERS",
@@ -58,6 +62,7 @@ __all__ = [
     "STRATEGIES",
     "AblateError",
     "BaseLoss",
+    "BaseMetric",
     "BaseModel",
     "BaseModule",
     "LossAggregator",
@@ -75,10 +80,20 @@ if TYPE_CHECKING:
     from ablate.nn.losses import BaseLoss, gather_and_scale, weight_reduce_loss, weighted_loss
     from ablate.nn.model import BaseModel, LossAggregator
     from ablate.nn.weights import BaseModule
-    from ablate.registry import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
+    from ablate.registry import (
+        BACKBONES,
+        DATASETS,
+        HEADS,
+        LOSSES,
+        METRICS,
+        MODELS,
+        NECKS,
+        Registry,
+    )
     from ablate.report.sections import SECTIONS, ReportSection
     from ablate.search.schedulers import SCHEDULERS, Scheduler
     from ablate.search.strategies import STRATEGIES, Strategy
+    from ablate.train.metrics import BaseMetric
 
 
 def __getattr__(name: str) -> Any:

@@ -35,6 +35,7 @@ TOP_LEVEL_KEYS = (
     "optimizer",
     "losses",
     "train",
+    "evaluation",
     "search",
     "tune",
     "scaling",

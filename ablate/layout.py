@@ -28,6 +28,10 @@ INTERRUPTED, INCOMPLETE = "INTERRUPTED", "INCOMPLETE"
 #: reader produces and the report takes (:mod:`ablate.report.frame` says what each means).
 TRIAL_COLUMNS = ("trial_id", "cell", "seed", "status", "error", "duration_s")
 CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
+#: A Tune result key holding a non-scalar metric result (a confusion matrix) as nested
+#: lists: ``artifact/<split>/<name>``. The tracker keeps the last and writes it to the trial
+#: run when the trial ends (``tracking.schema.METRIC_ARTIFACT_DIR``).
+RESULT_ARTIFACT_PREFIX = "artifact/"
 
 # --- trial names ---------------------------------------------------------------------------------
 

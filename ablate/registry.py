@@ -292,6 +292,8 @@ NECKS = Registry("neck", fallback=MODELS)
 HEADS = Registry("head", fallback=MODELS)
 LOSSES = Registry("loss", fallback=MODELS)
 DATASETS = Registry("dataset", fallback=MODELS)
+#: Metrics are components too (``evaluation.metrics``), but no model class fits their slot.
+METRICS = Registry("metric")
 
 REGISTRIES: dict[str, Registry] = {
     "backbones": BACKBONES,
@@ -300,6 +302,7 @@ REGISTRIES: dict[str, Registry] = {
     "losses": LOSSES,
     "datasets": DATASETS,
     "models": MODELS,
+    "metrics": METRICS,
 }
 
 

@@ -1,4 +1,5 @@
-"""The typed sections of a config: ``train:``, ``data:``, ``tune:`` and ``scaling:``.
+"""The typed sections of a config: ``train:``, ``data:``, ``evaluation:``, ``tune:`` and
+``scaling:``.
 
 Each section is a frozen dataclass read by one function, :func:`read_section`: unknown keys
 and wrong value types are errors naming the config path and the accepted fields. Checks
@@ -64,6 +65,7 @@ class DataSettings:
         val_batch_size: Defaults to ``batch_size``.
         loader_workers: DataLoader worker processes.
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
+        test_dataset: The same for the test split (``evaluation.test``).
     """
 
     dataset: dict[str, Any]
@@ -71,6 +73,7 @@ class DataSettings:
     val_batch_size: int | None = None
     loader_workers: int = 0
     val_dataset: dict[str, Any] | None = None
+    test_dataset: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,37 @@ def train_settings(cfg: Config) -> TrainSettings:
     return settings
 
 
+@dataclass(frozen=True)
+class EvaluationSettings:
+    """The ``evaluation:`` section.
+
+    Attributes:
+        metrics: ``[{type: <METRICS name>, ...}]``; None: the model kind's default
+            (``Accuracy`` on logits, ``Retrieval`` on embeddings).
+        test: Also build the dataset with ``split='test'`` and evaluate it once, at the
+            end of each trial (``test/<name>``); ``val`` still selects.
+    """
+
+    metrics: list[dict[str, Any]] | None = None
+    test: bool = False
+
+
+def evaluation_settings(cfg: Config) -> EvaluationSettings:
+    settings = read_section(cfg, "evaluation", EvaluationSettings, empty_ok=True)
+    for i, m in enumerate(settings.metrics or []):
+        if not isinstance(m, Mapping) or "type" not in m:
+            raise cfg.error(
+                f"expected a metric {{type: <name>, ...}}, got {m!r}", f"evaluation.metrics.{i}"
+            )
+    return settings
+
+
 #: The sections whose fields a search dimension may name (``train.epochs``, ``data.batch_size``).
-SECTION_FIELDS: dict[str, type] = {"train": TrainSettings, "data": DataSettings}
+SECTION_FIELDS: dict[str, type] = {
+    "train": TrainSettings,
+    "data": DataSettings,
+    "evaluation": EvaluationSettings,
+}
 
 
 # --- tune: ---------------------------------------------------------------------------------------
@@ -123,8 +155,10 @@ class TuneSettings:
 
     Attributes:
         strategy: A registered search strategy: factorial, one_at_a_time, random, optuna.
-        metric: The metric to rank and search by (``val/top1``).
-        mode: ``max`` or ``min``.
+        metric: The metric to rank and search by: any name the evaluation logs
+            (``val/top1``, ``val/mse``, ``val/success_auc``).
+        mode: ``max`` or ``min``; omitted, the metric's own (``val/mse`` min), which the
+            plan resolves from the built metrics (:func:`guess_mode` until then).
         scheduler: A registered scheduler (``fifo``, ``asha``), or ``{type: name, **options}``.
         num_samples: Points drawn by random/optuna, or levels of continuous dims.
         baseline: The reference cell (required by one_at_a_time).
@@ -138,7 +172,7 @@ class TuneSettings:
 
     strategy: str = "factorial"
     metric: str = "val/top1"
-    mode: Literal["max", "min"] = "max"
+    mode: Literal["max", "min"] | None = None
     scheduler: str | dict[str, Any] = "fifo"
     num_samples: int = 1
     baseline: dict[str, Any] | None = None
@@ -162,6 +196,12 @@ def tune_settings(cfg: Config) -> TuneSettings:
     return read_section(cfg, "tune", TuneSettings, empty_ok=True)
 
 
+def guess_mode(metric: str) -> Literal["max", "min"]:
+    """A metric's mode before any metric is built: losses and errors low, the rest high."""
+    last = metric.rsplit("/", 1)[-1].lower()
+    return "min" if last.endswith("loss") or last in ("mse", "mae", "rmse") else "max"
+
+
 def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
     """Counts and the metric name of the ``tune:`` block."""
     low = {"num_samples": 1, "seed": 0, "max_failures": -1, "max_concurrent": 1}
@@ -171,6 +211,12 @@ def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
             raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
     if not t.metric.strip():
         raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
+    if t.metric.startswith("test/"):
+        raise cfg.error(
+            f"'{t.metric}' is measured once, at a trial's end, and selecting on it would bias "
+            f"the test; select on val/{t.metric[5:]} (the report shows test/* beside it)",
+            "tune.metric",
+        )
 
 
 def check_trial_timeout(cfg: Config, t: TuneSettings) -> None:
@@ -224,12 +270,15 @@ def scaling_settings(cfg: Config) -> ScalingSettings:
 __all__ = [
     "SECTION_FIELDS",
     "DataSettings",
+    "EvaluationSettings",
     "ScalingSettings",
     "TrainSettings",
     "TuneSettings",
     "check_trial_timeout",
     "check_tune_bounds",
     "data_settings",
+    "evaluation_settings",
+    "guess_mode",
     "read_section",
     "scaling_settings",
     "train_settings",

@@ -84,13 +84,16 @@ def test_doc_marks_every_part() -> None:
         "my_plugins/losses.py",
         "my_plugins/datasets.py",
         "my_plugins/models.py",
+        "my_plugins/metrics.py",
         "configs/schedule.yaml",
+        "configs/my_calibrated.yaml",
         "configs/my_classifier.yaml",
         "configs/my_embedding.yaml",
     }
     assert {r.split()[1] for r in RUNS} == {
         "configs/my_classifier.yaml",
         "configs/my_embedding.yaml",
+        "configs/my_calibrated.yaml",
     }
     assert STDERRS and STDOUTS
     for rel, text in FILES.items():
@@ -106,7 +109,10 @@ EXPECTED = {
         "train/softmax/loss",
         "train/embedding_norm",
         "val/rank1",
+        "val/mAP",
     },
+    # The plugin metric, beside a built-in one.
+    "configs/my_calibrated.yaml": {"train/cls/loss", "val/top1", "val/top3", "val/ece"},
 }
 
 
@@ -121,6 +127,8 @@ def test_documented_run_trains(
     assert {"epoch", "train/loss", "val/loss"} | EXPECTED[config] <= set(metrics)
     assert metrics["epoch"] == 1.0
     assert all(math.isfinite(v) for v in metrics.values()), metrics
+    if config.endswith("my_calibrated.yaml"):
+        assert 0.0 <= metrics["val/ece"] <= 100.0
     if config.endswith("my_embedding.yaml"):
         # loss_term_weight=0.5 on the softmax term: the total is the weighted sum.
         total = metrics["train/triplet/loss"] + metrics["train/softmax/loss"]

@@ -23,7 +23,11 @@ def train_config(opts: TrainOptions) -> int:
     class Printer(Runtime):
         def report(self, metrics: dict[str, float], images: Any, state: Any) -> None:
             if not opts.json:
-                line = "  ".join(f"{k}={v:.4g}" for k, v in metrics.items() if k != "epoch")
+                line = "  ".join(
+                    f"{k}={v:.4g}"
+                    for k, v in metrics.items()
+                    if k != "epoch" and isinstance(v, int | float)  # not an artifact's lists
+                )
                 print(f"epoch {int(metrics['epoch'])}  {line}", flush=True)
 
     final = train(cfg, Printer())

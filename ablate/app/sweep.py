@@ -151,7 +151,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
     if opts.quiet and not (opts.address or os.environ.get("RAY_ADDRESS")):
         _stop_ray_meanwhile()  # the command's own local Ray, nobody else's
     screen.say()
-    screen.say(results_table(outcome.trials, plan.tune.metric, plan.tune.mode))
+    screen.say(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
     failed = [t for t in outcome.trials if t.status == FAILED]
     screen.say(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"

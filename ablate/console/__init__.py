@@ -34,6 +34,7 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     lines.append(
         f"  strategy {t.strategy}, scheduler {t.scheduler_name}, metric {t.metric} ({t.mode})"
     )
+    lines.append(_evaluation_line(builds))
     lines.append("  dimensions:")
     lines += [f"    {d}" for d in _dims(plan)]
     seeds = plan.space.seeds
@@ -85,6 +86,15 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     synthetic = {b.synthetic for b in builds if b.synthetic}
     lines += [f"  note: {s}" for s in sorted(synthetic)]
     return "\n".join(lines)
+
+
+def _evaluation_line(builds: list[BuildReport]) -> str:
+    """Which metrics the trials report, and which split selects and which reports."""
+    names = sorted({n for b in builds for n in b.modes if not n.endswith("/loss")})
+    val = [n for n in names if n.startswith("val/")]
+    test = [n for n in names if n.startswith("test/")]
+    reports = "test reports (once, at each trial's end)" if test else "no test split"
+    return f"  evaluation: {', '.join(val) or 'val/loss'}; val selects, {reports}"
 
 
 def _indent(text: str, by: str = "    ") -> str:

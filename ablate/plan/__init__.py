@@ -7,7 +7,7 @@ scheduler they name, the trial list, and what each trial asks of a cluster
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from ablate.settings import (
     TuneSettings,
     check_trial_timeout,
     check_tune_bounds,
+    guess_mode,
     scaling_settings,
     train_settings,
     tune_settings,
@@ -71,6 +72,8 @@ class SweepPlan:
     imports: list[str] = field(default_factory=list)
     strategy: Strategy = field(default_factory=lambda: STRATEGIES.get("factorial")())
     scheduler: Scheduler = field(default_factory=lambda: SCHEDULERS.get("fifo")())
+    #: ``tune.mode`` was written; else the dry build sets the metric's own mode.
+    mode_given: bool = True
 
     @property
     def cells(self) -> list[str]:
@@ -107,6 +110,8 @@ def read_tune(cfg: Config) -> tuple[TuneSettings, Strategy, Scheduler]:
     """The ``tune:`` block, with the strategy and the scheduler it names, each checked:
     names first, then bounds, then what the strategy and the scheduler say."""
     t = tune_settings(cfg)
+    if t.mode is None:  # the built metrics' own mode replaces this guess (train.check)
+        t = replace(t, mode=guess_mode(t.metric))
     if isinstance(t.scheduler, Mapping) and "type" not in t.scheduler:
         raise cfg.error("expected {type: <scheduler>, **options}", "tune.scheduler")
     _named(cfg, "strategy", t.strategy, STRATEGIES.names())
@@ -193,7 +198,13 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         _imports(cfg),
         strategy,
         scheduler,
+        mode_given=_mode_given(cfg),
     )
+
+
+def _mode_given(cfg: Config) -> bool:
+    tune = cfg.data.get("tune")
+    return isinstance(tune, Mapping) and tune.get("mode") is not None
 
 
 def _imports(cfg: Config) -> list[str]:

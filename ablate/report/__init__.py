@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from ablate.layout import RESULT_ARTIFACT_PREFIX
 from ablate.report.frame import Dim, SweepMeta, prepare
 
 __all__ = ["Dim", "SweepMeta", "write_report"]
@@ -86,7 +87,8 @@ def write_report(
     )
     paths["html"].write_text(render.to_html(title, subtitle, sections), encoding="utf-8")
 
-    res = prep.trials.copy()
+    # A metric artifact's JSON (a confusion matrix) is drawn, not listed.
+    res = prep.trials.drop(columns=[c for c in prep.trials if c.startswith(RESULT_ARTIFACT_PREFIX)])
     res.insert(0, "cell_id", res["cell"].map(a.names))
     res["error_line"] = res["error"].map(error_line)
     res.to_csv(paths["csv"], index=False)

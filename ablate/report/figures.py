@@ -138,6 +138,40 @@ def heatmap(pivot: pd.DataFrame, metric: str, mode: str) -> bytes:
     return _png(fig)
 
 
+def val_test(val: pd.Series, test: pd.Series, val_name: str, test_name: str) -> bytes:
+    """Each cell's val mean against its test mean, with the diagonal test = val."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    x, y = val.to_numpy(float), test.to_numpy(float)
+    ax.scatter(x, y, s=18, color="#0969da")
+    both = np.concatenate([x, y])
+    lo, hi = float(np.nanmin(both)), float(np.nanmax(both))
+    ax.plot([lo, hi], [lo, hi], color="#57606a", linewidth=1, linestyle="--")
+    ax.set_xlabel(f"{val_name} (selects)")
+    ax.set_ylabel(f"{test_name} (reports)")
+    return _png(fig)
+
+
+def confusion(matrix: np.ndarray) -> bytes:
+    """A (C, C) count matrix, true class by row, each row shaded by its share."""
+    plt = _plt()
+    c = matrix.shape[0]
+    share = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    fig, ax = plt.subplots(figsize=(min(7.5, 1.5 + 0.45 * c), min(7.0, 1.2 + 0.45 * c)))
+    im = ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    if c <= 20:
+        for i in range(c):
+            for j in range(c):
+                if matrix[i, j]:
+                    ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7,
+                            color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.grid(False)
+    fig.colorbar(im, ax=ax, label="share of the row", fraction=0.05, pad=0.02)
+    return _png(fig)
+
+
 def curves(
     means: pd.DataFrame,
     order: list[str],

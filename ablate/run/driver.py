@@ -137,7 +137,7 @@ def run_sweep(
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), plan.resources.driver)
     alg, param_space, num_samples = _search(plan)
     total = plan.num_trials
-    state = SweepProgress(plan.name, plan.tune.metric, plan.tune.mode, total, plan.epochs)
+    state = SweepProgress(plan.name, plan.tune.metric, str(plan.tune.mode), total, plan.epochs)
     progress = progress_callback(state, functools.partial(_label, ctx), sink or ProgressSink())
     runs, stamp, resume = experiment or tune_experiment(root, plan)
     run_config = tune.RunConfig(

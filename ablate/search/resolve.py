@@ -19,18 +19,31 @@ from ablate.signature import accepts
 # --- resolution --------------------------------------------------------------------------
 
 
-def _set(node: dict[str, Any], path: str, value: Any) -> None:
+def _index(node: Any, part: str) -> int | None:
+    """``part`` as an index into ``node`` when it is a list (``losses.0``, ``evaluation.metrics.1``)."""
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return int(part)
+    return None
+
+
+def _set(node: Any, path: str, value: Any) -> None:
     parts = path.split(".")
     for part in parts[:-1]:
-        node = node.setdefault(part, {})
-    node[parts[-1]] = value
+        i = _index(node, part)
+        node = node[i] if i is not None else node.setdefault(part, {})
+    i = _index(node, parts[-1])
+    node[i if i is not None else parts[-1]] = value
 
 
 def _get(node: Any, path: str) -> Any:
     for part in path.split("."):
-        if not isinstance(node, Mapping) or part not in node:
+        i = _index(node, part)
+        if i is not None:
+            node = node[i]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
             return None
-        node = node[part]
     return node
 
 

@@ -353,6 +353,9 @@ def _check_path(cfg: Config, base: Mapping[str, Any], path: str) -> None:
         if isinstance(node, Mapping) and part in node:
             node = node[part]
             continue
+        if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]  # a list's entry: losses.0, evaluation.metrics.1
+            continue
         parent = ".".join(parts[:i])
         last = i == len(parts) - 1
         accepted = _accepted(parent, node) if isinstance(node, Mapping) and last else []

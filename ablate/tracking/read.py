@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from ablate.errors import AblateError, did_you_mean
-from ablate.layout import CURVE_COLUMNS, TRIAL_COLUMNS
+from ablate.layout import CURVE_COLUMNS, RESULT_ARTIFACT_PREFIX, TRIAL_COLUMNS
 from ablate.tracking import schema as S
 from ablate.tracking.store import Store, run_filter, shown
 
@@ -108,6 +109,22 @@ def _row(run: Any, meta: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+def _artifacts(store: Store, run: Any) -> dict[str, str]:
+    """A finished trial's metric artifacts (a confusion matrix) as JSON text, by result key
+    (``artifact/val/confusion``): the report reads them from these trials columns."""
+    listed = run.data.tags.get(S.METRIC_ARTIFACTS)
+    if not listed or run.info.status != S.FINISHED:
+        return {}
+    out = {}
+    for path in listed.split(","):
+        local = store.call(
+            "download a metric artifact", store.client.download_artifacts, run.info.run_id, path
+        )
+        key = path.removeprefix(f"{S.METRIC_ARTIFACT_DIR}/").removesuffix(".json")
+        out[f"{RESULT_ARTIFACT_PREFIX}{key}"] = Path(local).read_text(encoding="utf-8")
+    return out
+
+
 def load_sweep(store: Store, name: str) -> SweepData:
     """Every ended trial of every ``ablate run`` of ``name``, and its per-epoch curves.
 
@@ -119,7 +136,7 @@ def load_sweep(store: Store, name: str) -> SweepData:
     metric = meta["metric"]
     trial_runs = store.all_runs(exp, run_filter(**{S.ROLE: S.TRIAL}))
     children = [r for r in trial_runs if r.info.end_time]
-    rows = [_row(r, meta) for r in children]
+    rows = [{**_row(r, meta), **_artifacts(store, r)} for r in children]
     trials = pd.DataFrame(rows, columns=None if rows else [*TRIAL_COLUMNS, metric])
     for d in meta["dimensions"]:
         if f"param.{d['name']}" not in trials:

@@ -49,10 +49,13 @@ STATUS = "ablate.status"  # how it ended, finer than MLflow's status (STOPPED, I
 DURATION = "ablate.duration_s"
 ERROR = "ablate.error"  # the failed trial's one-line cause
 LAST_RETRIED_ERROR = "ablate.last_retried_error"
+METRIC_ARTIFACTS = "ablate.metric_artifacts"  # comma-separated paths under METRIC_ARTIFACT_DIR
 
 # --- artifacts -----------------------------------------------------------------------------------
 CONFIG_ARTIFACT, ERROR_ARTIFACT = "config.yaml", "error.txt"
 SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
+#: A trial's non-scalar metric results: ``metrics/<split>/<name>.json`` (a confusion matrix).
+METRIC_ARTIFACT_DIR = "metrics"
 
 # --- metrics of a parent run ---------------------------------------------------------------------
 COUNT_PREFIX = "trials/"  # + total, failed
@@ -78,6 +81,8 @@ __all__ = [
     "KILLED",
     "LAST_RETRIED_ERROR",
     "METRIC",
+    "METRIC_ARTIFACTS",
+    "METRIC_ARTIFACT_DIR",
     "MODE",
     "MODEL_TRAINING",
     "PARENT",

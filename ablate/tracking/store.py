@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError, first_line
+from ablate.layout import RESULT_ARTIFACT_PREFIX
+from ablate.tracking.schema import METRIC_ARTIFACT_DIR
 
 log = logging.getLogger("ablate.tracking")
 
@@ -291,6 +293,15 @@ def result_metrics(result: Mapping[str, Any], ignore: Iterable[str] = ()) -> dic
         k: float(v)
         for k, v in result.items()
         if k not in skip and isinstance(v, numbers.Real) and not isinstance(v, bool)
+    }
+
+
+def result_artifacts(result: Mapping[str, Any]) -> dict[str, str]:
+    """A Tune result's non-scalar metric results as ``{artifact path: JSON text}``."""
+    return {
+        f"{METRIC_ARTIFACT_DIR}/{k[len(RESULT_ARTIFACT_PREFIX) :]}.json": json.dumps(v)
+        for k, v in result.items()
+        if k.startswith(RESULT_ARTIFACT_PREFIX)
     }
 
 

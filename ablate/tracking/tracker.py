@@ -27,6 +27,7 @@ from ablate.tracking.store import (
     batches,
     is_server,
     log,
+    result_artifacts,
     result_metrics,
     result_step,
     run_filter,
@@ -115,6 +116,7 @@ class _Child:
     open: bool = True
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
     params: list[Any] = field(default_factory=list)  # params not written yet
+    artifacts: dict[str, Any] = field(default_factory=dict)  # the last result's, by key
 
 
 @dataclass
@@ -227,7 +229,7 @@ class SweepTracker:
         """Have MLflow's UI open the sweep on its trials (:mod:`.view`); each run refreshes
         the views, since a sweep file's dimensions may change between runs."""
         dims = {d.label: d.discrete for d in self.plan.space.all_dims()}
-        tags = experiment_tags(dims, self.plan.tune.metric, self.plan.tune.mode)
+        tags = experiment_tags(dims, self.plan.tune.metric, str(self.plan.tune.mode))
         s = self.store
         for key, value in tags.items():
             s.call(
@@ -371,6 +373,7 @@ class SweepTracker:
             child.pending += [
                 Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
             ]
+            child.artifacts.update(result_artifacts(result))
             child.last_step = step
             new += 1
         self.stats.results += new
@@ -409,7 +412,11 @@ class SweepTracker:
             tags[S.DURATION] = f"{duration_s:.3f}"
         if error is not None:
             tags[S.ERROR] = error
+        if child.artifacts:
+            tags[S.METRIC_ARTIFACTS] = ",".join(sorted(child.artifacts))
         self._flush(child, [RunTag(k, tag_value(v)) for k, v in tags.items()])
+        for path, text in child.artifacts.items():
+            s.call("log a metric artifact", s.client.log_text, child.run_id, text, path)
         if traceback or error:
             s.call(
                 "log error.txt",

@@ -20,7 +20,9 @@ from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
 from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, scalar_summaries
 from ablate.registry import DATASETS, MODELS
-from ablate.settings import data_settings
+from ablate.settings import data_settings, evaluation_settings
+from ablate.train.evaluate import metric_modes
+from ablate.train.metrics import BaseMetric, Mode, dry_check, metrics_for
 
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
@@ -36,6 +38,28 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
         if len(ds) == 0:  # type: ignore[arg-type]
             raise cfg.error(f"the {split} split is empty", "data.dataset")
     return train, val
+
+
+def build_test_dataset(cfg: Config) -> Dataset | None:
+    """The ``split='test'`` dataset when ``evaluation.test`` asks for one, else None."""
+    if not evaluation_settings(cfg).test:
+        return None
+    settings = data_settings(cfg)
+    try:
+        test = DATASETS.build(
+            {**settings.dataset, **(settings.test_dataset or {})}, key="data.dataset", split="test"
+        )
+    except AblateError as err:
+        if (err.key or "").endswith(".split"):  # the dataset has no test split
+            raise cfg.error(
+                f"{settings.dataset.get('type')} cannot be built with split='test' "
+                f"({err.message}); set evaluation.test: false, or give it a test split",
+                "evaluation.test",
+            ) from None
+        raise cfg.locate(err) from None
+    if len(test) == 0:  # type: ignore[arg-type]
+        raise cfg.error("the test split is empty", "data.dataset")
+    return test
 
 
 def sample_batch(dataset: Dataset, n: int = 2) -> Batch:
@@ -54,7 +78,7 @@ class BuiltModel:
     """A built model, its losses, and what its dry run showed.
 
     Attributes:
-        inference: ``'logits'`` (validated by top-k accuracy) or ``'embeddings'`` (rank-1).
+        inference: The ``inference_feat`` keys of the dry run, comma-joined (``logits``).
         shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
         logged: Per-step names the loop logs under ``train/``: each loss term and its
             info (``cls/loss``) and the scalar ``visual_summary`` entries.
@@ -65,6 +89,9 @@ class BuiltModel:
     inference: str
     shapes: dict[str, dict[str, tuple[int, ...]]]
     logged: list[str] = field(default_factory=list)
+    metrics: list[BaseMetric] = field(default_factory=list)
+    #: Every evaluated name (``val/top1``, ``test/mse``, ``val/loss``) with its mode.
+    modes: dict[str, Mode] = field(default_factory=dict)
 
 
 def build_model(cfg: Config, sample: Batch) -> BuiltModel:
@@ -72,8 +99,10 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
 
     Raises:
         AblateError: any build error, a loss prefix mismatch, incompatible component
-            shapes, or a model that yields neither logits nor embeddings.
+            shapes, or a metric that cannot read the model's output (a missing key, a
+            wrong shape), each naming its config path.
     """
+    evaluation = evaluation_settings(cfg)
     model_cfg = cfg.data.get("model")
     if not isinstance(model_cfg, Mapping):
         raise cfg.error("a config needs a model: {type: ...} section", "model")
@@ -89,14 +118,17 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
             model.init_weights()
             losses = _build_losses(cfg, model)
             out = dry_run(model, losses, sample)
+            metrics = metrics_for(evaluation.metrics, out, getattr(model, "topk", None))
+            dry_check(metrics, out, sample, configured=evaluation.metrics is not None)
     except AblateError as err:
         raise cfg.locate(err) from None
     shapes = {
         prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
         for prefix, feats in out["training_feat"].items()
     }
-    inference = "logits" if "logits" in out["inference_feat"] else "embeddings"
-    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"))
+    inference = ",".join(sorted(out["inference_feat"]))
+    modes = metric_modes(metrics, evaluation.test)
+    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"), metrics, modes)
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
@@ -152,9 +184,10 @@ def _check_output(model: BaseModel, out: Any) -> None:
             key="model",
         )
     inf = out["inference_feat"]
-    if not isinstance(inf, Mapping) or not ({"logits", "embeddings"} & set(inf)):
+    if not isinstance(inf, Mapping) or not inf:
         raise AblateError(
-            f"{name}.forward's inference_feat needs 'logits' or 'embeddings', got {sorted(inf) if isinstance(inf, Mapping) else inf!r}",
+            f"{name}.forward's inference_feat must be a dict of what the metrics read (logits, "
+            f"embeddings, boxes, preds, ...), got {dict(inf) if isinstance(inf, Mapping) else inf!r}",
             key="model",
         )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
@@ -18,13 +18,21 @@ from ablate.plan import SweepPlan
 from ablate.registry import DATASETS
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space, describe_point
-from ablate.settings import data_settings, train_settings
+from ablate.settings import data_settings, evaluation_settings, train_settings
 from ablate.signature import check_kwargs
-from ablate.train.build import build_datasets, build_model, build_optimizer, sample_batch
+from ablate.train.build import (
+    build_datasets,
+    build_model,
+    build_optimizer,
+    build_test_dataset,
+    sample_batch,
+)
 from ablate.train.loop import metric_names
+from ablate.train.metrics import build_metrics
 
-#: Sections that shape a model and its sample batch; the rest (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses")
+#: Sections that shape a model, its sample batch or what reads its output; the rest
+#: (optimizer, train) never do.
+MODEL_SECTIONS = ("model", "data", "losses", "evaluation")
 
 
 @dataclass
@@ -36,6 +44,7 @@ class BuildReport:
     params: int = 0
     shapes: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     metrics: set[str] = field(default_factory=set)
+    modes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     synthetic: str | None = None
 
@@ -67,6 +76,7 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
                 rep.params = sum(p.numel() for p in built.model.parameters())
                 rep.shapes = built.shapes
                 rep.metrics = metric_names(built)
+                rep.modes = dict(built.modes)
             except AblateError as err:
                 rep.error = str(err)
             reports.append(rep)
@@ -94,6 +104,7 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
     the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
     try:
         train, _ = build_datasets(cfg)
+        build_test_dataset(cfg)  # evaluation.test on a dataset without a test split
         return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
@@ -121,6 +132,7 @@ def check_builds(plan: SweepPlan) -> list[BuildReport]:
         AblateErrors: some combinations do not build (each one a problem line).
         AblateError: some combination never reports the sweep's metric.
     """
+    _check_metric_configs(plan.cfg)
     builds = dry_build(plan)
     bad = [b for b in builds if b.error]
     if bad:
@@ -133,7 +145,36 @@ def check_builds(plan: SweepPlan) -> list[BuildReport]:
     problem = check_metric(plan, builds)
     if problem:
         raise plan.cfg.error(problem, "tune.metric")
+    _resolve_mode(plan, builds)
     return builds
+
+
+def _resolve_mode(plan: SweepPlan, builds: list[BuildReport]) -> None:
+    """An omitted ``tune.mode`` becomes the metric's own (``val/mse`` min); metrics that
+    disagree across combinations (two plugins' ``score``) need it written."""
+    if plan.mode_given:
+        return
+    modes = {b.modes[plan.tune.metric] for b in builds if plan.tune.metric in b.modes}
+    if len(modes) > 1:
+        raise plan.cfg.error(
+            f"metric '{plan.tune.metric}' is higher-is-better in some combinations and "
+            "lower-is-better in others; set tune.mode: max or min",
+            "tune.mode",
+        )
+    if modes:
+        plan.tune = replace(plan.tune, mode=modes.pop())  # type: ignore[arg-type]
+
+
+def _check_metric_configs(cfg: Config) -> None:
+    """``evaluation.metrics`` built once, on its own: a typo in a metric is one line, not
+    one per model combination."""
+    configured = evaluation_settings(cfg).metrics
+    if configured is None:
+        return
+    try:
+        build_metrics(configured)
+    except AblateError as err:
+        raise cfg.locate(err) from None
 
 
 def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
@@ -150,7 +191,8 @@ def check_metric(plan: SweepPlan, reports: list[BuildReport]) -> str | None:
     )
     return (
         f"metric '{plan.tune.metric}' is never reported by {which}"
-        f"{did_you_mean(plan.tune.metric, known, loose=True)}; reported: {', '.join(known)}"
+        f"{'' if plan.tune.metric in known else did_you_mean(plan.tune.metric, known, loose=True)}"
+        f"; reported: {', '.join(known)}"
     )
 
 

@@ -2,8 +2,9 @@
 trial, and every Ray Train worker. What differs between them lives in a :class:`Runtime`.
 
 Per epoch it reports ``train/loss``, each loss term (``train/<prefix>/loss``),
-``visual_summary`` scalars, ``val/loss`` and ``val/top1``/``val/top5`` (logits) or
-``val/rank1`` (embeddings). Validation sums counts over all ranks before dividing.
+``visual_summary`` scalars, ``val/loss`` and every metric of ``evaluation.metrics`` as
+``val/<name>`` (:mod:`ablate.train.evaluate`); the last epoch also ``test/<name>`` when
+``evaluation.test`` is on.
 """
 
 from __future__ import annotations
@@ -29,8 +30,11 @@ from ablate.train.build import (
     build_datasets,
     build_model,
     build_optimizer,
+    build_test_dataset,
     sample_batch,
 )
+from ablate.train.evaluate import TEST, VAL, evaluate, to_device
+from ablate.train.metrics import BaseMetric
 
 StateFn = Callable[[], dict[str, Any]]
 
@@ -67,27 +71,14 @@ class Runtime:
 
 def metric_names(built: BuiltModel) -> set[str]:
     """Every metric name the loop reports per epoch for this model."""
-    names = {"epoch", "lr", "time/train_epoch_s", "train/loss", "val/loss"}
-    names |= {f"train/{k}" for k in built.logged}
-    if built.inference == "logits":
-        names |= {f"val/top{k}" for k in getattr(built.model, "topk", (1, 5))}
-    else:
-        names.add("val/rank1")
-    return names
+    names = {"epoch", "lr", "time/train_epoch_s", "train/loss", *built.modes}
+    return names | {f"train/{k}" for k in built.logged}
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def to_device(batch: Batch, device: torch.device) -> Batch:
-    if device.type == "cpu":
-        return batch
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, Tensor) else v for k, v in batch.items()
-    }
 
 
 @dataclass
@@ -120,7 +111,7 @@ class _Parts:
     losses: LossAggregator
     optimizer: torch.optim.Optimizer
     scheduler: Any  # a torch LR scheduler, stepped once per epoch, or None
-    inference: str  # 'logits' or 'embeddings' (BuiltModel.inference)
+    metrics: list[BaseMetric]  # evaluation.metrics, built (states reset per split)
     runtime: Runtime
     settings: TrainSettings
     net: nn.Module | None = None
@@ -185,8 +176,9 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         )
     )
     val_batch = data.val_batch_size or data.batch_size
-    val_shard = Subset(val_set, range(runtime.rank, len(val_set), runtime.world_size))  # type: ignore[arg-type]
-    val_loader = DataLoader(val_shard, batch_size=val_batch, num_workers=data.loader_workers)
+    val_loader = _shard_loader(val_set, runtime, val_batch, data.loader_workers)
+    assert val_loader is not None
+    test_loader = _shard_loader(build_test_dataset(cfg), runtime, val_batch, data.loader_workers)
 
     metrics: dict[str, float] = {}
     for epoch in range(start_epoch, settings.epochs):
@@ -202,7 +194,9 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
         train_time = time.perf_counter() - t0
         if parts.scheduler is not None:
             parts.scheduler.step()
-        val_metrics = evaluate(parts, val_loader, train_set, val_batch)
+        val_metrics = _evaluate(parts, val_loader, VAL)
+        if test_loader is not None and epoch == settings.epochs - 1:
+            val_metrics.update(_evaluate(parts, test_loader, TEST))  # once, at the end
         metrics = {
             "epoch": float(epoch + 1),
             **train_metrics,
@@ -219,11 +213,11 @@ def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSet
     built = build_model(cfg, sample_batch(train_set))
     built.model.to(runtime.device)
     built.losses.to(runtime.device)
+    for metric in built.metrics:
+        metric.to(runtime.device)
     params = [p for p in built.model.parameters() if p.requires_grad]
     optimizer, scheduler = build_optimizer(cfg, params, settings.epochs)
-    return _Parts(
-        built.model, built.losses, optimizer, scheduler, built.inference, runtime, settings
-    )
+    return _Parts(built.model, built.losses, optimizer, scheduler, built.metrics, runtime, settings)
 
 
 def _sampler(train_set: Dataset, runtime: Runtime, seed: int) -> Any:
@@ -276,69 +270,17 @@ def _train_epoch(
     return out_metrics, images
 
 
-@torch.no_grad()
-def evaluate(
-    parts: _Parts, val_loader: DataLoader, gallery_set: Dataset, batch_size: int
-) -> dict[str, float]:
-    """Validation metrics, with every count summed over ranks before dividing.
-
-    Uses the unwrapped model. ``parts.inference`` is ``'logits'`` (top-k accuracy) or
-    ``'embeddings'`` (rank-1 against ``gallery_set``, the training set).
-    """
-    model, losses, runtime, inference = parts.model, parts.losses, parts.runtime, parts.inference
-    model.eval()
-    topk = tuple(getattr(model, "topk", (1, 5)))
-    loss_sum, n = 0.0, 0
-    hits = torch.zeros(len(topk) if inference == "logits" else 1, dtype=torch.float64)
-    queries: list[Tensor] = []
-    query_labels: list[Tensor] = []
-    for batch in val_loader:
-        batch = to_device(batch, runtime.device)
-        out = model(batch)
-        loss, _ = losses(out["training_feat"])
-        b = int(batch["labels"].shape[0])
-        loss_sum += float(loss) * b
-        n += b
-        labels = batch["labels"].view(-1, 1)
-        if inference == "logits":
-            logits = out["inference_feat"]["logits"]
-            ranked = logits.topk(min(max(topk), logits.shape[1]), dim=1).indices == labels
-            hits += torch.tensor(
-                [float(ranked[:, :k].any(dim=1).sum()) for k in topk], dtype=torch.float64
-            )
-        else:
-            queries.append(out["inference_feat"]["embeddings"].float().cpu())
-            query_labels.append(labels.view(-1).cpu())
-    if queries:
-        hits[0] = _rank1_hits(
-            model, torch.cat(queries), torch.cat(query_labels), gallery_set, batch_size, runtime
-        )
-    model.train()
-    totals = runtime.all_reduce_sum(
-        torch.cat([torch.tensor([loss_sum, n], dtype=torch.float64), hits])
-    )
-    denom = max(float(totals[1]), 1.0)
-    names = [f"val/top{k}" for k in topk] if inference == "logits" else ["val/rank1"]
-    return {
-        "val/loss": float(totals[0]) / denom,
-        **{m: 100.0 * float(h) / denom for m, h in zip(names, totals[2:])},
-    }
+def _shard_loader(
+    dataset: Dataset | None, runtime: Runtime, batch_size: int, workers: int
+) -> DataLoader | None:
+    """This rank's every-``world_size``-th item of an evaluated split (None stays None)."""
+    if dataset is None:
+        return None
+    shard = Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size))  # type: ignore[arg-type]
+    return DataLoader(shard, batch_size=batch_size, num_workers=workers)
 
 
-def _rank1_hits(
-    model: BaseModel,
-    queries: Tensor,
-    query_labels: Tensor,
-    gallery_set: Dataset,
-    batch_size: int,
-    runtime: Runtime,
-) -> float:
-    """Nearest-neighbour rank-1 hits of this rank's queries against the training set."""
-    gallery, gallery_labels = [], []
-    for batch in DataLoader(gallery_set, batch_size=batch_size):
-        batch = to_device(batch, runtime.device)
-        gallery.append(model(batch)["inference_feat"]["embeddings"].float().cpu())
-        gallery_labels.append(batch["labels"].cpu())
-    g, gl = torch.cat(gallery), torch.cat(gallery_labels)
-    nearest = torch.cdist(queries, g).argmin(dim=1)
-    return float((gl[nearest] == query_labels).sum())
+def _evaluate(parts: _Parts, loader: DataLoader, split: str) -> dict[str, Any]:
+    """``<split>/*`` of this epoch: the loss, the metrics, the artifacts (non-scalars)."""
+    ev = evaluate(parts.model, parts.losses, parts.metrics, loader, split, parts.runtime)
+    return ev.as_result()

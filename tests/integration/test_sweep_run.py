@@ -121,6 +121,8 @@ def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
 
 def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) -> None:
     # Two 1-CPU workers on a 2-CPU machine: the trial driver must hold no CPU, or this hangs.
+    # The metrics sync over the workers (torchmetrics under Ray Train's gloo group), the test
+    # split is evaluated at the end, and MLflow and the report carry test/*.
     sweep = write(
         tmp_path,
         "sweep.yaml",
@@ -132,6 +134,10 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
           seeds: [0]
         train: {epochs: 1}
         scaling: {num_workers: 2, use_gpu: false}
+        evaluation:
+          metrics: [{type: Accuracy, topk: 1}, {type: MacroF1}, {type: ConfusionMatrix}]
+          test: true
+        tune: {metric: val/f1}
         """,
     )
     ran = ablate(
@@ -146,6 +152,32 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
     assert ran.code == 0, ran.err[-3000:]
     assert "2 of 2 trials finished" in ran.out
     assert "Ray Train, 2 CPU workers" in ran.out
+    _check_test_split_in_mlflow(tmp_path, "ddp")
+
+
+def _check_test_split_in_mlflow(root: Path, sweep: str) -> None:
+    import json
+
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+    exp = client.get_experiment_by_name(sweep)
+    trials = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
+    assert len(trials) == 2
+    for run in trials:
+        m = run.data.metrics
+        assert {"val/top1", "val/f1", "test/top1", "test/f1", "test/loss"} <= set(m)
+        assert 0.0 <= m["test/f1"] <= 100.0
+        (step,) = [h.step for h in client.get_metric_history(run.info.run_id, "test/top1")]
+        assert step == 1  # the last epoch only
+        path = client.download_artifacts(run.info.run_id, "metrics/test/confusion.json")
+        confusion = json.loads(Path(path).read_text(encoding="utf-8"))
+        # Digits(limit=400) holds 360 test items, every one counted once over both workers.
+        assert len(confusion) == 10 and sum(map(sum, confusion)) == 360
+    report = (root / "reports" / sweep / "report.md").read_text(encoding="utf-8")
+    assert "Selected on `val/f1` (val); reported on `test/f1`" in report
+    assert "### Confusion matrix of the best cell (test)" in report
+    assert "of 360 test items on the diagonal" in report
 
 
 def test_resources_that_can_never_fit_fail_fast(tmp_path: Path, tiny_base: Path) -> None:

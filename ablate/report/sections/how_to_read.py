@@ -9,6 +9,7 @@ from ablate.report.sections.base import (
     Refs,
     ReportSection,
 )
+from ablate.report.sections.held_out import held_out_name
 
 
 @SECTIONS.register_module("how_to_read")
@@ -29,6 +30,12 @@ class HowToRead(ReportSection):
             f"- {len(t)} trials ({counts}) in {t['cell'].nunique()} cells; "
             f"{len(done)} finished trials in {len(a.cells)} cells are analysed.",
         ]
+        test = held_out_name(m.metric)
+        if test is not None and test in done and done[test].notna().any():
+            facts.append(
+                f"- Selected on `{m.metric}` (val); reported on `{test}`, a held-out test split "
+                f"measured once per trial ({refs.section('leaderboard')})."
+            )
         if runs:
             facts.append(f"- Merged from {runs} sweep invocation(s).")
         if a.prep.n_superseded:

@@ -1,4 +1,5 @@
-"""The leaderboard section: cells ranked by their mean over seeds, with 95% intervals."""
+"""The leaderboard section: cells ranked by their mean over seeds, with 95% intervals, and
+the best cells on the held-out test split (:mod:`.held_out`)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from ablate.report.sections.base import (
     no_finished,
     numeric_dims,
 )
+from ablate.report.sections.confusion import confusion_blocks
+from ablate.report.sections.held_out import held_out_blocks
 
 
 @SECTIONS.register_module("leaderboard")
@@ -49,4 +52,4 @@ class Leaderboard(ReportSection):
         blocks.append(
             Figure(png, "leaderboard", f"Cell means with 95% CIs (top {figures.MAX_ROWS}).")
         )
-        return blocks
+        return blocks + held_out_blocks(a) + confusion_blocks(a)
