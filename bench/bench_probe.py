@@ -89,7 +89,7 @@ def limit_arm(epochs: int, seeds: int) -> dict[str, Any]:
 
 def _timed(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall, end) of a fresh process; its output goes to a log file in ``cwd``."""
-    with (cwd / f"{Path(cmd[2] if len(cmd) > 2 else 'x').stem}.log").open("a") as log:
+    with (cwd / "output.log").open("a") as log:
         t0 = time.time()
         done = subprocess.run(
             cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
