@@ -57,16 +57,16 @@ def _hints(obj: Callable[..., Any]) -> dict[str, Any]:
 
 
 def ann_name(annotation: Any) -> str:
-    """An annotation as a config's author reads it: ``'max' or 'min'``, ``int or null``."""
+    """An annotation as Python spells it, shortest form: ``'max' | 'min'``, ``int | None``."""
     if annotation is _EMPTY:
         return ""
     if annotation is type(None):
-        return "null"
+        return "None"
     origin = typing.get_origin(annotation)
     if origin is typing.Literal:
-        return " or ".join(repr(a) for a in typing.get_args(annotation))
+        return " | ".join(repr(a) for a in typing.get_args(annotation))
     if origin in (typing.Union, types.UnionType):
-        return " or ".join(ann_name(a) for a in typing.get_args(annotation))
+        return " | ".join(ann_name(a) for a in typing.get_args(annotation))
     if isinstance(annotation, type):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("collections.abc.", "")

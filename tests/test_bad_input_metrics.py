@@ -60,7 +60,7 @@ ROWS: dict[str, Row] = {
     "metric-bad-choice": Row(
         "evaluation: {metrics: [{type: Retrieval, distance: cosin}]}",
         "sweep.yaml: evaluation.metrics.0.distance",
-        ["expected 'euclidean' or 'cosine'"],
+        ["expected 'euclidean' | 'cosine'"],
     ),
     "metric-names-clash": Row(
         "evaluation: {metrics: [{type: Accuracy}, {type: Accuracy, topk: 1}]}",

@@ -203,7 +203,7 @@ ROWS: dict[str, Row] = {
     "tune-mode": Row(
         sweep(SEARCH + "tune: {mode: maximise}\n"),
         "sweep.yaml: tune.mode",
-        ["expected 'max' or 'min'", "got 'maximise'"],
+        ["expected 'max' | 'min'", "got 'maximise'"],
     ),
     "sampling-seed-negative": Row(
         sweep(SEARCH + "tune: {seed: -1}\n"), "sweep.yaml: tune.seed", ["expected at least 0"]

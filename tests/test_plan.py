@@ -212,7 +212,7 @@ def test_random_never_samples_excluded_points() -> None:
         ),
         (NECK_HEAD, {"scheduler": "ashaa"}, "tune.scheduler", "(did you mean 'asha'?)"),
         (NECK_HEAD, {"metrc": "val/top1"}, "tune.metrc", "(did you mean 'metric'?)"),
-        (NECK_HEAD, {"mode": "maximum"}, "tune.mode", "expected 'max' or 'min'"),
+        (NECK_HEAD, {"mode": "maximum"}, "tune.mode", "expected 'max' | 'min'"),
         (NECK_HEAD, {"seed": -1}, "tune.seed", "expected at least 0, got -1"),
         (NECK_HEAD, {"seed": "a"}, "tune.seed", "expected int"),
         (NECK_HEAD, {"num_samples": 0}, "tune.num_samples", "expected at least 1, got 0"),
@@ -280,7 +280,11 @@ def test_tune_mistakes(search: dict[str, Any], tune: Any, key: str, message: str
         ({"num_workers": 0}, "scaling.num_workers", "expected at least 1 worker"),
         ({"use_gpu": "yes"}, "scaling.use_gpu", "expected bool"),
         ({"resources_per_worker": {"CPU": -1}}, "scaling.resources_per_worker.CPU", "non-negative"),
-        ({"placement_strategy": "PACKED"}, "scaling.placement_strategy", "expected 'PACK' or"),
+        (
+            {"placement_strategy": "PACKED"},
+            "scaling.placement_strategy",
+            "expected 'PACK' | 'SPREAD'",
+        ),
     ],
 )
 def test_scaling_mistakes(scaling: dict[str, Any], key: str, message: str) -> None:
