@@ -4,6 +4,7 @@ Plugin authors import everything they need from here::
 
     from ablate import BACKBONES, NECKS, HEADS, LOSSES, DATASETS, MODELS
     from ablate import BaseModel, BaseLoss, weighted_loss, gather_and_scale
+    from ablate import SAMPLERS, BaseSampler  # batches of training items (data.sampler)
     from ablate import METRICS, BaseMetric
 
 and, to extend ablate itself, the extension points (``docs/extending.md``)::
@@ -32,15 +33,18 @@ _EXPORTS = {
     "METRICS": "ablate.registry",
     "MODELS": "ablate.registry",
     "NECKS": "ablate.registry",
+    "SAMPLERS": "ablate.registry",
     "Registry": "ablate.registry",
     "BaseLoss": "ablate.nn.losses",
     "gather_and_scale": "ablate.nn.losses",
+    "gather_and_scale_wrapper": "ablate.nn.losses",
     "weight_reduce_loss": "ablate.nn.losses",
     "weighted_loss": "ablate.nn.losses",
     "BaseMetric": "ablate.train.metrics",
     "BaseModel": "ablate.nn.model",
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
+    "BaseSampler": "ablate.train.sampling",
     "STRATEGIES": "ablate.search.strategies",
     "Strategy": "ablate.search.strategies",
     "SCHEDULERS": "ablate.search.schedulers",
@@ -57,6 +61,7 @@ __all__ = [
     "METRICS",
     "MODELS",
     "NECKS",
+    "SAMPLERS",
     "SCHEDULERS",
     "SECTIONS",
     "STRATEGIES",
@@ -65,19 +70,27 @@ __all__ = [
     "BaseMetric",
     "BaseModel",
     "BaseModule",
+    "BaseSampler",
     "LossAggregator",
     "Registry",
     "ReportSection",
     "Scheduler",
     "Strategy",
     "gather_and_scale",
+    "gather_and_scale_wrapper",
     "weight_reduce_loss",
     "weighted_loss",
 ]
 
 if TYPE_CHECKING:
     from ablate.errors import AblateError
-    from ablate.nn.losses import BaseLoss, gather_and_scale, weight_reduce_loss, weighted_loss
+    from ablate.nn.losses import (
+        BaseLoss,
+        gather_and_scale,
+        gather_and_scale_wrapper,
+        weight_reduce_loss,
+        weighted_loss,
+    )
     from ablate.nn.model import BaseModel, LossAggregator
     from ablate.nn.weights import BaseModule
     from ablate.registry import (
@@ -88,12 +101,14 @@ if TYPE_CHECKING:
         METRICS,
         MODELS,
         NECKS,
+        SAMPLERS,
         Registry,
     )
     from ablate.report.sections import SECTIONS, ReportSection
     from ablate.search.schedulers import SCHEDULERS, Scheduler
     from ablate.search.strategies import STRATEGIES, Strategy
     from ablate.train.metrics import BaseMetric
+    from ablate.train.sampling import BaseSampler
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,16 @@ from typing import Any
 from ablate.errors import ExitCode
 
 #: ``ablate components KIND``: kept here, so that ``--help`` imports no registry.
-COMPONENT_KINDS = ("backbones", "necks", "heads", "losses", "datasets", "models", "metrics")
+COMPONENT_KINDS = (
+    "backbones",
+    "necks",
+    "heads",
+    "losses",
+    "datasets",
+    "models",
+    "metrics",
+    "samplers",
+)
 EXIT_SOME_FAILED, EXIT_ALL_FAILED = ExitCode.SOME_FAILED, ExitCode.ALL_FAILED
 EXIT_TRACKING_LOST = ExitCode.TRACKING_LOST
 

@@ -31,9 +31,11 @@ TOP_LEVEL_KEYS = (
     "_base_",
     "custom_imports",
     "model",
+    "model_cfg",  # OpenGait's name for model
     "data",
     "optimizer",
     "losses",
+    "loss_cfg",  # OpenGait's name for losses
     "train",
     "evaluation",
     "search",

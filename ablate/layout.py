@@ -32,6 +32,9 @@ CURVE_COLUMNS = ("trial_id", "step", "metric", "value")
 #: lists: ``artifact/<split>/<name>``. The tracker keeps the last and writes it to the trial
 #: run when the trial ends (``tracking.schema.METRIC_ARTIFACT_DIR``).
 RESULT_ARTIFACT_PREFIX = "artifact/"
+#: A Tune result key holding a ``visual_summary`` image as base64 PNG:
+#: ``ablate_image/<name>`` (:mod:`ablate.train.images`); logged as MLflow step images.
+RESULT_IMAGE_PREFIX = "ablate_image/"
 
 # --- trial names ---------------------------------------------------------------------------------
 

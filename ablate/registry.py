@@ -294,6 +294,7 @@ LOSSES = Registry("loss", fallback=MODELS)
 DATASETS = Registry("dataset", fallback=MODELS)
 #: Metrics are components too (``evaluation.metrics``), but no model class fits their slot.
 METRICS = Registry("metric")
+SAMPLERS = Registry("sampler")  # batches of training items (``data.sampler``)
 
 REGISTRIES: dict[str, Registry] = {
     "backbones": BACKBONES,
@@ -303,6 +304,7 @@ REGISTRIES: dict[str, Registry] = {
     "datasets": DATASETS,
     "models": MODELS,
     "metrics": METRICS,
+    "samplers": SAMPLERS,
 }
 
 

@@ -66,6 +66,11 @@ class DataSettings:
         loader_workers: DataLoader worker processes.
         val_dataset: Optional overrides merged into ``dataset`` for the val split.
         test_dataset: The same for the test split (``evaluation.test``).
+        sampler: ``{type, ...}``, a registered sampler of training batches (``SAMPLERS``);
+            by default a seeded shuffle, sharded across DDP ranks.
+        batch_format: What a model's forward gets: ``dict`` (the batch) or ``opengait``
+            (``(ipts, labs, typs, viws, seqL)``); the default is ``opengait`` for a
+            ``model_cfg`` config, else ``dict``.
     """
 
     dataset: dict[str, Any]
@@ -74,6 +79,8 @@ class DataSettings:
     loader_workers: int = 0
     val_dataset: dict[str, Any] | None = None
     test_dataset: dict[str, Any] | None = None
+    sampler: dict[str, Any] | None = None
+    batch_format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,7 +161,8 @@ class TuneSettings:
     """The ``tune:`` block.
 
     Attributes:
-        strategy: A registered search strategy: factorial, one_at_a_time, random, optuna.
+        strategy: A registered search strategy: factorial, one_at_a_time, random, optuna,
+            ablation_path.
         metric: The metric to rank and search by: any name the evaluation logs
             (``val/top1``, ``val/mse``, ``val/success_auc``).
         mode: ``max`` or ``min``; omitted, the metric's own (``val/mse`` min), which the
@@ -168,6 +176,13 @@ class TuneSettings:
         max_failures: Times Tune retries a failed trial (-1: forever).
         trial_timeout: Seconds after which a trial is stopped and marked failed.
         max_concurrent: Upper bound on trials at once (the cluster's size bounds it too).
+        min_effect: The smallest difference of the metric that matters: with it, a cell
+            within ±min_effect of the reference is ``equivalent`` (TOST), and the plan says
+            how many seeds detect it.
+        seed_sd: A stated prior of the metric's seed standard deviation, for the plan's
+            power when neither this sweep's runs nor a pilot give one.
+        pilot: Another sweep in the tracking store whose seed spread the plan's power uses.
+        target: The ablation path's end (dimension -> value); default: the best cell.
     """
 
     strategy: str = "factorial"
@@ -182,6 +197,10 @@ class TuneSettings:
     max_failures: int = 0
     trial_timeout: float | None = None
     max_concurrent: int | None = None
+    min_effect: float | None = None
+    seed_sd: float | None = None
+    pilot: str | None = None
+    target: dict[str, Any] | None = None
 
     @property
     def scheduler_name(self) -> str:
@@ -209,6 +228,10 @@ def check_tune_bounds(cfg: Config, t: TuneSettings) -> None:
         value = getattr(t, key)
         if value is not None and value < lo:
             raise cfg.error(f"expected at least {lo}, got {value}", f"tune.{key}")
+    for key in ("min_effect", "seed_sd"):
+        value = getattr(t, key)
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise cfg.error(f"expected a positive number, got {value}", f"tune.{key}")
     if not t.metric.strip():
         raise cfg.error("expected a metric name, e.g. val/top1", "tune.metric")
     if t.metric.startswith("test/"):

@@ -58,7 +58,11 @@ def write_project(root: Path, files: dict[str, str]) -> None:
 
 
 def forget_plugin(package: str) -> None:
-    """Unregister and unimport ``package``, so no other test sees it."""
+    """Unregister and unimport ``package``, so no other test sees it; the built-ins its
+    OpenGait-style classes replaced come back."""
+    from ablate.nn.opengait import forget
+
+    forget(package)
     for registry in [*REGISTRIES.values(), STRATEGIES, SCHEDULERS, SECTIONS]:
         for name, obj in list(registry._table.items()):
             if getattr(obj, "__module__", "").split(".")[0] == package:

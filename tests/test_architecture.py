@@ -233,7 +233,7 @@ def test_a_report_imports_no_component_and_no_torch(tmp_path: Path) -> None:
         import sys
         from ablate.report.sections import ordered_sections
         from ablate import SCHEDULERS, STRATEGIES
-        assert len(ordered_sections()) == 8 and "asha" in SCHEDULERS and "optuna" in STRATEGIES
+        assert len(ordered_sections()) == 9 and "asha" in SCHEDULERS and "optuna" in STRATEGIES
         print(sorted(m for m in ("torch", "ablate_components") if m in sys.modules))
         """,
         tmp_path,
@@ -245,7 +245,13 @@ def test_extension_registries_list_their_builtins_in_order() -> None:
     from ablate import SCHEDULERS, SECTIONS, STRATEGIES
     from ablate.report.sections import ordered_sections
 
-    assert list(STRATEGIES) == ["factorial", "one_at_a_time", "random", "optuna"]
+    assert list(STRATEGIES) == [
+        "factorial",
+        "one_at_a_time",
+        "random",
+        "optuna",
+        "ablation_path",
+    ]
     assert list(SCHEDULERS) == ["fifo", "asha"]
     assert [name for name, _ in ordered_sections()] == [
         "how_to_read",
@@ -253,6 +259,7 @@ def test_extension_registries_list_their_builtins_in_order() -> None:
         "marginals",
         "interactions",
         "reference",
+        "path",
         "importance",
         "curves",
         "failures",
@@ -307,14 +314,18 @@ def test_every_strategy_plans_through_its_registry(name: str) -> None:
         num_samples=1 if strategy.levels_from_num_samples else 3,  # no continuous dims here
         baseline={"neck": "GlobalAveragePooling", "optimizer.lr": 0.1},
     )
-    baseline = tune.baseline if name == "one_at_a_time" else None
-    points = strategy.plan(Planning(cfg, space, tune, baseline, [], np.random.default_rng(0)))
+    baseline = tune.baseline if strategy.varies_from_baseline else None
+    target = {"neck": "Flatten", "optimizer.lr": 0.01} if strategy.rounds else None
+    points = strategy.plan(
+        Planning(cfg, space, tune, baseline, [], np.random.default_rng(0), target)
+    )
     if strategy.proposes:
         assert points == [] and strategy.num_trials(tune, 0) == 3
         assert len(strategy.build_points(space, tune, points)) == 4
         assert strategy.searcher(space, tune) is not None
         return
-    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3}[name]  # a new one: add it
+    # a new one: add it (ablation_path plans the baseline, then round by round)
+    expected = {"factorial": 4, "one_at_a_time": 3, "random": 3, "ablation_path": 1}[name]
     assert len(points) == expected and strategy.searcher(space, tune) is None
     neck = next(d for d in space.all_dims() if d.label == "neck")
     assert all(neck.contains(p["neck"]) for p in points)

@@ -2,7 +2,8 @@
 ``ablate plan``, before anything runs: the pattern of ``tests/test_bad_input_sweep.py``.
 
 ``where`` is the ``FILE: KEY`` the last stderr line starts with; ``expected`` must all be in
-stderr (a combination's line, for a metric that cannot read one model's output).
+stderr. A metric that cannot read the output of every combination is one line; of only some
+combinations, one line each plus the summary.
 """
 
 from __future__ import annotations
@@ -84,33 +85,39 @@ ROWS: dict[str, Row] = {
     ),
     "metric-input-the-model-lacks": Row(
         "evaluation: {metrics: [{type: MSE}]}",
-        "sweep.yaml: search",
+        "sweep.yaml: evaluation.metrics.0",
         [
-            "evaluation.metrics.0: MSE reads inference_feat.preds but the model's "
-            "inference_feat has no 'preds'; it has: logits",
-            "1 of 1 model combinations do not build",
+            "MSE reads inference_feat.preds but the model's inference_feat has no 'preds'; "
+            "it has: logits"
         ],
-        lines=2,
     ),
     "metric-batch-key-misspelt": Row(
         "evaluation: {metrics: [{type: Accuracy, target_key: label}]}",
-        "sweep.yaml: search",
+        "sweep.yaml: evaluation.metrics.0",
         ["the batch has no 'label' (did you mean 'labels'?)"],
-        lines=2,
     ),
     "metric-on-every-combination": Row(
         "evaluation: {metrics: [{type: BoxIoU}]}",
-        "sweep.yaml: search",
-        ["BoxIoU reads inference_feat.boxes", "2 of 2 model combinations do not build"],
-        lines=3,
+        "sweep.yaml: evaluation.metrics.0",
+        ["BoxIoU reads inference_feat.boxes"],
         search=NECKS,
+    ),
+    "metric-on-some-combinations": Row(
+        "evaluation: {metrics: [{type: Accuracy}]}",
+        "sweep.yaml: search",
+        [
+            "[evaluation.metrics.0=MSE] ",
+            "MSE reads inference_feat.preds",
+            "1 of 2 model combinations do not build",
+        ],
+        lines=2,
+        search="search:\n  evaluation.metrics.0: [{type: Accuracy, topk: 1}, {type: MSE}]\n",
     ),
     "no-test-split": Row(
         "data: {dataset: {_delete_: true, type: SyntheticImages, num_samples: 16}}\n"
         "evaluation: {test: true}",
-        "sweep.yaml: search",
-        ["evaluation.test: SyntheticImages cannot be built with split='test'"],
-        lines=2,
+        "sweep.yaml: evaluation.test",
+        ["SyntheticImages cannot be built with split='test'"],
     ),
     "tune-metric-typo": Row(
         "tune: {metric: val/top2}",

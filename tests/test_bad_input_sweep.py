@@ -138,6 +138,57 @@ ROWS: dict[str, Row] = {
     "seeds-not-integers": Row(
         sweep(SEARCH + "  seeds: [0, one]\n"), "sweep.yaml: search.seeds", ["integer seeds"]
     ),
+    "adaptive-unknown-option": Row(
+        sweep(
+            SEARCH
+            + "  seeds: {adaptive: {min: 3, maxi: 6}}\n"
+            + f"tune: {{baseline: {BASELINE}}}\n"
+        ),
+        "sweep.yaml: search.seeds.adaptive.maxi",
+        ["unknown option 'maxi'", "(did you mean 'max'?)"],
+    ),
+    "adaptive-max-below-min": Row(
+        sweep(
+            SEARCH + "  seeds: {adaptive: {min: 5, max: 3}}\n" + f"tune: {{baseline: {BASELINE}}}\n"
+        ),
+        "sweep.yaml: search.seeds.adaptive.max",
+        ["max 3 is below min 5"],
+    ),
+    "adaptive-one-seed": Row(
+        sweep(SEARCH + "  seeds: {adaptive: {min: 1, max: 3}}\n"),
+        "sweep.yaml: search.seeds.adaptive.min",
+        ["at least 2 seeds to start with"],
+    ),
+    "adaptive-spending": Row(
+        sweep(SEARCH + "  seeds: {adaptive: {spending: pocok}}\n"),
+        "sweep.yaml: search.seeds.adaptive.spending",
+        ["expected one of obrien_fleming, pocock", "(did you mean 'pocock'?)"],
+    ),
+    "adaptive-needs-baseline": Row(
+        sweep(SEARCH + "  seeds: {adaptive: {min: 3, max: 6}}\n"),
+        "sweep.yaml: search.seeds",
+        ["adaptive seeds", "need tune.baseline"],
+    ),
+    "adaptive-not-a-mapping": Row(
+        sweep(SEARCH + "  seeds: {min: 3}\n"),
+        "sweep.yaml: search.seeds",
+        ["expected a list of seeds or {adaptive: {min: 3, max: 10}}"],
+    ),
+    "min-effect-not-positive": Row(
+        sweep(SEARCH + "tune: {min_effect: -1}\n"),
+        "sweep.yaml: tune.min_effect",
+        ["expected a positive number, got -1"],
+    ),
+    "ablation-path-needs-target": Row(
+        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}}}\n"),
+        "sweep.yaml: tune.target",
+        ["ablation_path needs a target"],
+    ),
+    "asha-promote": Row(
+        sweep(SEARCH + "tune: {scheduler: asha, asha: {promote: lbc}}\n"),
+        "sweep.yaml: tune.asha.promote",
+        ["expected one of mean, lcb, trial", "(did you mean 'lcb'?)"],
+    ),
     "seed-as-dimension": Row(
         sweep("search:\n  train.seed: [0, 1]\n"),
         "sweep.yaml: search.train.seed",

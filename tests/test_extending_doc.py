@@ -308,8 +308,8 @@ def test_report_numbers_the_new_section(
     # Most expensive first: cell3 (40 s + 41 s), which is also the best, so C1.
     assert rows[0] == "| C1 | GeneralizedMeanPooling | 0.3 | 2 | 80.50 | 81.0 | 40.5 | 40% |"
     assert [r.split(" | ")[0] for r in rows] == ["| C1", "| C2", "| C3", "| C4"]
-    # Failed trials moved down to section 9, the failed trial with it.
-    assert "RuntimeError: the GPU fell off" in _section(md, "9. Failed trials")
+    # Failed trials moved down to section 10, the failed trial with it.
+    assert "RuntimeError: the GPU fell off" in _section(md, "10. Failed trials")
 
 
 def test_report_cross_references_follow_when_no_trial_finished(
@@ -320,10 +320,10 @@ def test_report_cross_references_follow_when_no_trial_finished(
     lines = md.splitlines()
     for line in _block_lines(expected):
         assert line in lines, f"doc line not in the report:\n{line}\n---\n{md}"
-    assert md.count("section 9 lists why they failed") >= 6  # every section, the new one too
+    assert md.count("section 10 lists why they failed") >= 6  # every section, the new one too
     assert _section(md, "3. Cost of each cell").strip() == _block_lines(expected)[0]
-    assert "See section 9." in _section(md, "1. How to read this")
-    assert "section 8" not in md
+    assert "See section 10." in _section(md, "1. How to read this")
+    assert "section 9" not in md
 
 
 # --- a real sweep ----------------------------------------------------------------------------
@@ -381,7 +381,7 @@ def test_documented_run_works(project: Path) -> None:
     bare = _ablate_process("report corners_smoke", project, timeout=120)
     assert bare.returncode == 0, bare.stderr
     bare_titles = re.findall(r"^## (.+)$", report.read_text(encoding="utf-8"), flags=re.M)
-    assert bare_titles[-1] == "8. Failed trials" and len(bare_titles) == 8
+    assert bare_titles[-1] == "9. Failed trials" and len(bare_titles) == 9
 
     again = _ablate_process(RUNS[1], project, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]

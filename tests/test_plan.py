@@ -502,3 +502,4 @@ def test_both_forms_of_scheduler_options_build_the_same_scheduler(tune: dict[str
     plan = make_plan(sweep(NECK_HEAD, tune))
     assert plan.scheduler.stops_early and plan.scheduler.grace_period == 2  # type: ignore[attr-defined]
     assert plan.scheduler.tune_scheduler(plan.epochs)._max_t == plan.epochs
+    assert plan.scheduler.promote == "mean"  # type: ignore[attr-defined]

@@ -13,17 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
+from ablate.app.power import plan_power
+from ablate.app.rounds import in_rounds, path_json, run_rounds
 from ablate.config import load_config
-from ablate.console import plan_text, results_table
+from ablate.console import plan_text, power_text, results_table
 from ablate.console.live import sink_for
 from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, ExitCode, TrackingLost
 from ablate.layout import FAILED, console_log, experiment_root
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
+from ablate.tracking.read import load_sweep
+from ablate.tracking.schema import PATH
 
 
 def load_plan(opts: SweepOptions) -> SweepPlan:
@@ -67,6 +72,7 @@ def plan_sweep(opts: SweepOptions) -> int:
                 f"does not fit on this machine ({err.message}); give --address to check a cluster",
             )
     print(plan_text(plan, fits, note, builds))
+    print(power_text(plan_power(plan, opts)))
     print(skips_line(plan, opts))
     return ExitCode.OK
 
@@ -84,6 +90,8 @@ def run_here(opts: SweepOptions) -> int:
             check_fits(plan, local_nodes(), opts.max_concurrent)
         # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
         store = open_store(opts.tracking_uri)
+        if in_rounds(plan):  # each round skips what already finished
+            return _run(plan, store, opts, screen)
         plan, skipped = still_to_run(plan, store, opts)
         if skipped:
             screen.say(
@@ -119,7 +127,9 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
 
-    experiment = tune_experiment(experiment_root(opts.storage), plan)
+    root = experiment_root(opts.storage)
+    experiment: tuple[str, str, bool] | None = tune_experiment(root, plan)
+    assert experiment is not None
     tracker = SweepTracker(
         store,
         plan,
@@ -128,18 +138,31 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
     )
     tracker.start()
     sink = sink_for(screen, "starting Ray and the first trials")
+
+    def one_round(sub: SweepPlan) -> list:
+        nonlocal experiment
+        experiment = experiment or tune_experiment(root, sub)
+        tracker.next_experiment(os.path.join(experiment[0], experiment[1]))
+        outcome = drive(
+            sub,
+            address=opts.address,
+            max_concurrent=opts.max_concurrent,
+            storage=opts.storage,
+            callbacks=[tracker_callback(tracker)],
+            printer=sink.say,
+            sink=sink,
+            experiment=experiment,
+        )
+        experiment = None  # the next round is another Tune experiment
+        return outcome.trials
+
+    t0 = time.perf_counter()
     try:
         with sink:
-            outcome = drive(
-                plan,
-                address=opts.address,
-                max_concurrent=opts.max_concurrent,
-                storage=opts.storage,
-                callbacks=[tracker_callback(tracker)],
-                printer=sink.say,
-                sink=sink,
-                experiment=experiment,
-            )
+            if in_rounds(plan):
+                trials = run_rounds(plan, tracker.store, opts, one_round, tracker.settle)
+            else:
+                trials = one_round(plan)
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt)
         if interrupted:
@@ -148,6 +171,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None
         raise
+    outcome = SimpleNamespace(trials=trials, wall_s=time.perf_counter() - t0)
     if opts.quiet and not (opts.address or os.environ.get("RAY_ADDRESS")):
         _stop_ray_meanwhile()  # the command's own local Ray, nobody else's
     screen.say()
@@ -157,7 +181,14 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> i
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
     try:
+        tracker.settle()
+        path = path_json(plan, tracker.store)
+        if path is not None:
+            tracker.store.call(
+                "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
+            )
         out = write_report(tracker.store, plan.name, opts.reports, say=screen.say)["md"].parent
+        tracker.log_cells(_summaries(tracker.store, plan.name))
         tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
     except TrackingError as err:
         raise TrackingLost(err) from None
@@ -172,6 +203,13 @@ def _stop_ray_meanwhile() -> None:
     import ray
 
     threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
+
+
+def _summaries(store: Store, name: str) -> dict:
+    from ablate.report.summary import cell_summaries
+
+    data = load_sweep(store, name)
+    return cell_summaries(data.trials, data.curves, data.meta)
 
 
 def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
@@ -191,7 +229,6 @@ def write_report(
 ) -> dict[str, Path]:
     """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
     from ablate.report import write_report as write
-    from ablate.tracking.read import load_sweep  # pandas: only once there is a report to write
 
     data = load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)

@@ -14,6 +14,7 @@ from ablate.plan import SweepPlan
 from ablate.search.space import describe_point, format_value
 
 if TYPE_CHECKING:
+    from ablate.report.verdicts import Power
     from ablate.train.check import BuildReport
 
 
@@ -38,7 +39,15 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     lines.append("  dimensions:")
     lines += [f"    {d}" for d in _dims(plan)]
     seeds = plan.space.seeds
-    lines.append(f"  trials: {plan.strategy.describe_trials(t, len(plan.cells), seeds)}")
+    a = plan.space.adaptive
+    if a is not None and not plan.strategy.rounds:
+        n = len(plan.cells)
+        lines.append(
+            f"  trials: {n} cells x adaptive seeds {a.min}..{a.max} (rounds {list(a.rounds())}, "
+            f"{a.spending.replace('_', '-')} spending) = {n * a.min} to {n * a.max}"
+        )
+    else:
+        lines.append(f"  trials: {plan.strategy.describe_trials(t, len(plan.cells), seeds)}")
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")
     per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())
@@ -65,6 +74,8 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
 
         if not dist.is_nccl_available():
             lines.append("  note: this torch has no NCCL; the cluster's torch must (a CUDA build)")
+    for note in dict.fromkeys(n for b in builds for n in b.replaced):
+        lines.append(f"  note: your class wins over the built-in: {note}")
     lines.append(f"  model combinations built on a sample batch: {len(builds)}")
     rows = []
     for b in builds:
@@ -85,6 +96,45 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
         lines.append(_indent(pd.DataFrame(rows).to_string(index=False)))
     synthetic = {b.synthetic for b in builds if b.synthetic}
     lines += [f"  note: {s}" for s in sorted(synthetic)]
+    return "\n".join(lines)
+
+
+def power_text(p: Power) -> str:
+    """The plan's power lines: the seed spread and its source, the detectable effect of the
+    planned seeds, and the seeds ``tune.min_effect`` needs."""
+    from ablate.report.verdicts import detectable_effect
+
+    m, holm = p.comparisons, 0.05 / p.comparisons
+    lines = [
+        f"  power (two-sided t-test, 80% power, alpha 0.05; Holm over {m}: down to {holm:.3g}):"
+    ]
+    known = p.sd == p.sd
+    lines.append(
+        f"    seed sd {p.sd:.4g}, from {p.source}"
+        if known
+        else f"    seed sd {p.source}: effects in seed sd; set tune.seed_sd (a prior) or tune.pilot"
+    )
+    if p.seeds < 2:
+        lines.append("    one seed: no seed spread, so no test and no detectable effect")
+        return "\n".join(lines)
+    sd = p.sd if known else 1.0
+    one, worst = detectable_effect(p.seeds, sd), detectable_effect(p.seeds, sd, holm)
+    unit = "" if known else " sd"
+    ratio = f" ({one / p.sd:.2f} sd)" if known else ""
+    lines.append(
+        f"    detectable with {p.seeds} seeds: {one:.4g}{unit}{ratio}, Holm worst case "
+        f"{worst:.4g}{unit}"
+    )
+    if p.min_effect is not None:
+        if known:
+            lines.append(
+                f"    seeds needed for min_effect {p.min_effect:g}: {p.needed()} per cell "
+                f"(Holm worst case {p.needed(holm)})"
+            )
+        else:
+            lines.append(
+                f"    seeds needed for min_effect {p.min_effect:g}: unknown without a seed sd"
+            )
     return "\n".join(lines)
 
 
@@ -162,4 +212,4 @@ def guarded(fn: Callable[..., int], *args: Any) -> int:
         return ExitCode.INTERRUPTED
 
 
-__all__ = ["guarded", "plan_text", "print_error", "results_table"]
+__all__ = ["guarded", "plan_text", "power_text", "print_error", "results_table"]

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+
+from ablate.nn.opengait import remember
+from ablate.registry import LOSSES
 
 LossOutput = Tensor | tuple[Tensor, dict[str, Any]]
 
@@ -82,20 +86,48 @@ class BaseLoss(nn.Module):
     """Base of every loss. ``forward`` takes the tensors of one ``training_feat`` entry.
 
     Lifecycle: built once from the ``losses:`` list (or a head's ``loss:``); called each step
-    with the keyword tensors its ``log_prefix`` entry holds; returns a scalar loss, or
-    ``(loss, info)`` where ``info`` holds extra scalars to log under the prefix.
+    with the keyword tensors its ``log_prefix`` entry holds; returns a loss, or ``(loss,
+    info)`` where ``info`` holds extra values to log under the prefix. A loss may be a
+    scalar or a per-part vector (p,) (OpenGait's); the aggregator takes its mean.
 
     Args:
         loss_weight: Scale of this loss, applied by the loss itself (mmpretrain's habit).
         reduction: Default reduction, overridable per call with ``reduction_override``.
+        loss_term_weight: The term's weight in the total, applied by the aggregator
+            (OpenGait's). The aggregator sets it from the config's ``loss_term_weight``.
+
+    Attributes:
+        info: An ordered dict a loss may fill with values to log and return as its info,
+            as OpenGait's losses do (``return loss, self.info``).
     """
 
-    def __init__(self, loss_weight: float = 1.0, reduction: str = "mean") -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        remember(LOSSES, cls)
+
+    def __init__(
+        self,
+        loss_weight: float = 1.0,
+        reduction: str = "mean",
+        *,
+        loss_term_weight: float | None = None,
+    ) -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        params = inspect.signature(type(self).__init__).parameters
+        if (
+            loss_term_weight is None
+            and "loss_term_weight" in params
+            and "loss_weight" not in params
+        ):
+            # An OpenGait-style loss: its constructor names loss_term_weight, not loss_weight,
+            # and passes it on positionally (``super().__init__(loss_term_weight)``).
+            loss_term_weight, loss_weight = loss_weight, 1.0
         self.loss_weight = loss_weight
         self.reduction = reduction
+        self.loss_term_weight = 1.0 if loss_term_weight is None else float(loss_term_weight)
+        self.info: OrderedDict[str, Any] = OrderedDict()
 
     def pick_reduction(self, reduction_override: str | None) -> str:
         if reduction_override is not None and reduction_override not in REDUCTIONS:
@@ -160,3 +192,7 @@ def gather_and_scale(forward: Callable[..., LossOutput]) -> Callable[..., LossOu
         return scaled if info is None else (scaled, info)
 
     return wrapper
+
+
+#: OpenGait's name for :func:`gather_and_scale`, so its losses need only their imports changed.
+gather_and_scale_wrapper = gather_and_scale

@@ -72,6 +72,7 @@ class SweepPlan:
     imports: list[str] = field(default_factory=list)
     strategy: Strategy = field(default_factory=lambda: STRATEGIES.get("factorial")())
     scheduler: Scheduler = field(default_factory=lambda: SCHEDULERS.get("fifo")())
+    planning: Planning | None = None  # what the strategy planned from (round by round)
     #: ``tune.mode`` was written; else the dry build sets the metric's own mode.
     mode_given: bool = True
 
@@ -171,6 +172,13 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
     baseline = (
         parse_point(space, t.baseline, "tune.baseline", cfg) if t.baseline is not None else None
     )
+    if space.adaptive is not None and (baseline is None or strategy.proposes):
+        raise cfg.error(
+            "adaptive seeds add seeds where the verdict against the baseline is open: they need "
+            "tune.baseline and a strategy that plans its cells"
+            + (f" ({t.strategy} proposes them)" if strategy.proposes else ""),
+            "search.seeds",
+        )
     rules = exclude_rules(cfg, space, t.exclude)
     if baseline is not None and any(matches(baseline, r) for r in rules):
         raise cfg.error(
@@ -178,12 +186,14 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
             "every cell is compared with it",
             "tune.exclude",
         )
-    points = strategy.plan(Planning(cfg, space, t, baseline, rules, np.random.default_rng(t.seed)))
+    target = parse_point(space, t.target, "tune.target", cfg) if t.target is not None else None
+    planning = Planning(cfg, space, t, baseline, rules, np.random.default_rng(t.seed), target)
+    points = strategy.plan(planning)
     base = base_config(cfg)
     trials = []
     for p in points:
         cell = cell_id(resolve(base, space, p, 0))
-        trials += [TrialSpec(p, seed, cell) for seed in space.seeds]
+        trials += [TrialSpec(p, seed, cell) for seed in space.first_seeds]
     return SweepPlan(
         name,
         cfg,
@@ -198,6 +208,7 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         _imports(cfg),
         strategy,
         scheduler,
+        planning,
         mode_given=_mode_given(cfg),
     )
 

@@ -20,6 +20,8 @@ FLAG_COLOURS = {
     "within seed noise": "#57606a",
     "not enough seeds": "#b0b7bf",
     "reference": "#0969da",
+    "equivalent": "#8250df",
+    "undecided": "#57606a",
 }
 
 
@@ -230,4 +232,31 @@ def importance_bars(table: pd.DataFrame) -> bytes:
     ax.set_xlabel("importance (sums to 1)")
     ax.grid(axis="y", visible=False)
     ax.legend(frameon=False, fontsize=8)
+    return _png(fig)
+
+
+def waterfall(
+    labels: list[str], start: float, deltas: Any, low: Any, high: Any, metric: str
+) -> bytes:
+    """The ablation path as a waterfall: the baseline's mean, then each step's change as a
+    bar from the running total, with the change's 95% CI as an error bar."""
+    plt = _plt()
+    deltas, low, high = (np.asarray(a, dtype=float) for a in (deltas, low, high))
+    k = len(deltas)
+    fig, ax = plt.subplots(figsize=(7.0, 3.4))
+    ax.bar(0, start, color="#0969da", width=0.6)
+    level = start
+    for i, (d, lo, hi) in enumerate(zip(deltas, low, high), 1):
+        colour = FLAG_COLOURS["better"] if d >= 0 else FLAG_COLOURS["worse"]
+        ax.bar(i, d, bottom=level, color=colour, width=0.6)
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.errorbar(i, level + d, yerr=[[d - lo], [hi - d]], color="#24292f", capsize=3, lw=1)
+        level += d
+    ax.bar(k + 1, level, color="#0969da", width=0.6, alpha=0.6)
+    ax.set_xticks(range(k + 2), [_clip(s, 18) for s in ["baseline", *labels, "target"]],
+                  rotation=20, ha="right")  # fmt: skip
+    lows = [start, level, *(start + np.cumsum(deltas))]
+    pad = (max(lows) - min(lows)) or abs(start) * 0.05 or 1.0
+    ax.set_ylim(min(lows) - pad, max(lows) + pad)
+    ax.set_ylabel(metric)
     return _png(fig)

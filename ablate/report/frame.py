@@ -81,6 +81,12 @@ class SweepMeta:
             dicts are accepted; a bare string's kind is inferred from its column's dtype.
             Empty means every ``param.*`` column, in column order.
         runs: How many sweep invocations (MLflow parent runs) the table merges, or their ids.
+        min_effect: ``tune.min_effect``: with it, cells within ± of the reference are
+            ``equivalent`` (TOST); None: three verdicts only.
+        adaptive: The adaptive seeds (``{min, max, step, spending}``) the sweep ran with, or
+            None for fixed seeds: the verdicts are then replayed look by look.
+        seeds: The sweep's seed order (adaptive rounds take the first ones).
+        path: An ablation path's steps, ``[{flip, cell, raced}, ...]``, baseline first.
     """
 
     name: str
@@ -90,6 +96,10 @@ class SweepMeta:
     baseline: dict[str, Any] | None = None
     dimensions: list[Any] = field(default_factory=list)
     runs: int | Sequence[str] | None = None
+    min_effect: float | None = None
+    adaptive: dict[str, Any] | None = None
+    seeds: list[int] | None = None
+    path: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

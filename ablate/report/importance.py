@@ -83,6 +83,40 @@ def _study(frame: pd.DataFrame, dists: dict[str, Any], values: pd.Series, mode: 
     return study
 
 
+def conditional(frame: pd.DataFrame, names: list[str]) -> list[str]:
+    """The dimensions that do not apply to every row (``neck.p`` under some necks only)."""
+    out = []
+    for name in names:
+        v = frame[name]
+        if (v.isna() | (v.astype(str) == NA)).any():
+            out.append(name)
+    return out
+
+
+def _coverage(
+    evaluator: str, frame: pd.DataFrame, dists: dict[str, Any], imp: dict[str, float], rows: str
+) -> list[str]:
+    """What an evaluator did with the conditional dimensions: assessed them (a
+    conditional-aware evaluator, e.g. Optuna 5's Conditional PED-ANOVA) or left them out."""
+    cond = conditional(frame, list(dists))
+    if not cond:
+        return []
+    left = [d for d in dists if d not in imp]
+    kept = [d for d in cond if d in imp]
+    notes = []
+    if kept:
+        notes.append(
+            f"{evaluator} assessed the conditional dimensions {', '.join(kept)} over the {rows} "
+            "where they apply (a conditional-aware evaluator)."
+        )
+    if left:
+        notes.append(
+            f"{evaluator} left out {', '.join(left)}: they apply to only some {rows} "
+            "(conditional), and this evaluator assesses only dimensions every one of them has."
+        )
+    return notes
+
+
 def param_importance(
     done: pd.DataFrame, cells: pd.DataFrame, dims: list[Dim], metric: str, mode: str
 ) -> tuple[pd.DataFrame | None, list[str]]:
@@ -121,6 +155,7 @@ def param_importance(
             imp = optuna.importance.get_param_importances(study, evaluator=ev)
         result["ped_anova"] = pd.Series(imp, dtype=float)
         notes.append(f"PED-ANOVA on {len(frame)} trials, top quantile q = {q:.2f}.")
+        notes += _coverage("PED-ANOVA", frame, dists, imp, "trials")
     except Exception as e:  # a degenerate study must not sink the whole report
         notes.append(f"PED-ANOVA failed: {type(e).__name__}: {e}")
 
@@ -134,6 +169,7 @@ def param_importance(
                 imp = optuna.importance.get_param_importances(cstudy, evaluator=fanova)
             result["fanova"] = pd.Series(imp, dtype=float)
             notes.append(f"fANOVA on the means of {len(cells)} cells.")
+            notes += _coverage("fANOVA", cells, cdists, imp, "cells")
         except Exception as e:
             notes.append(f"fANOVA failed: {type(e).__name__}: {e}")
     else:

@@ -115,18 +115,29 @@ class CellModel:
         return float(np.ravel(tt.effect)[0]), float(lo), float(hi), float(np.ravel(tt.pvalue)[0])
 
 
+def from_baseline(strategy: str) -> bool:
+    """Whether the named strategy varies dimensions one at a time from the baseline (its
+    :attr:`~ablate.search.strategies.Strategy.varies_from_baseline`). A strategy this process
+    does not know (a plugin's, not installed here) counts as crossed."""
+    from ablate.search.strategies import STRATEGIES
+
+    if strategy not in STRATEGIES.names():
+        return False
+    return bool(getattr(STRATEGIES.get(strategy), "varies_from_baseline", False))
+
+
 def comparable_cells(
     cells: pd.DataFrame, dim: Dim, dims: list[Dim], strategy: str, base: str | None
 ) -> pd.DataFrame:
     """The cells whose average is fair for ``dim``.
 
-    In a one-at-a-time sweep only the cells that differ from the baseline in ``dim`` alone
+    In a sweep that varies from the baseline (one_at_a_time, ablation_path) only the cells that differ from the baseline in ``dim`` alone
     (and in the dimensions nested under it, which change with it) are comparable; averaging
     the baseline choice over every other variation would not be. A nested dimension
     (``neck.p``) may also differ in its parents (``neck``), since it exists only under some of
     their choices. Elsewhere: all cells.
     """
-    if strategy != "one_at_a_time" or base is None or base not in cells.index:
+    if not from_baseline(strategy) or base is None or base not in cells.index:
         return cells
     b = cells.loc[base]
 

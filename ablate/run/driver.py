@@ -85,6 +85,22 @@ class TrialNamer:
         return trial_name(cell, seed)
 
 
+def seed_groups(plan: SweepPlan) -> dict[str, int]:
+    """Seeds per cell in this run, by the key a seed-aware scheduler groups trials on."""
+    from collections import Counter
+
+    from ablate.search.schedulers.seed_groups import group_key
+
+    return dict(Counter(group_key(tune_params(t.point, t.seed)) for t in plan.trials))
+
+
+def _scheduler(plan: SweepPlan) -> Any:
+    s = plan.scheduler
+    if s.seed_groups:
+        return s.tune_scheduler(plan.epochs, groups=seed_groups(plan))  # type: ignore[call-arg]
+    return s.tune_scheduler(plan.epochs)
+
+
 def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
     """(search_alg, param_space, num_samples) for the plan's strategy."""
     from ray import tune
@@ -151,7 +167,7 @@ def run_sweep(
         metric=plan.tune.metric,
         mode=plan.tune.mode,
         search_alg=alg,
-        scheduler=plan.scheduler.tune_scheduler(plan.epochs),
+        scheduler=_scheduler(plan),
         num_samples=num_samples,
         max_concurrent_trials=fits,
         # In-process trials share nothing but imports, so Tune may reuse their actors:

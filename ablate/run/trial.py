@@ -34,6 +34,7 @@ from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
 from ablate.settings import train_settings
 from ablate.train.checkpoint import load_state, save_state
+from ablate.train.images import encode_images
 from ablate.train.loop import Runtime, StateFn, train
 
 
@@ -132,7 +133,7 @@ class TuneRuntime(Runtime):
 
         if self.cadence.due(metrics):
             save_state(self.checkpoint, state())
-        tune.report({**metrics, **self.extra})
+        tune.report({**metrics, **self.extra, **encode_images(images)})
 
 
 # --- Ray Train: a TorchTrainer per trial ------------------------------------------------------
@@ -185,7 +186,8 @@ class RayTrainRuntime(Runtime):
 
         if self.rank == 0 and self.cadence.due(metrics):
             save_state(self.checkpoint, state())
-        ray.train.report({**metrics, **self.extra})
+        shown = encode_images(images) if self.rank == 0 else {}  # Tune gets rank 0's report
+        ray.train.report({**metrics, **self.extra, **shown})
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:

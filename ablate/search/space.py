@@ -98,12 +98,37 @@ class Dim:
         return self.dist.describe()
 
 
+SPENDING = ("obrien_fleming", "pocock")
+
+
+@dataclass(frozen=True)
+class AdaptiveSeeds:
+    """``search.seeds: {adaptive: {min, max, step, spending}}``: every cell runs ``min``
+    seeds; each round adds ``step`` more to the cells whose verdict is still open, up to
+    ``max``. ``spending`` is the alpha-spending function of the repeated looks."""
+
+    min: int = 3
+    max: int = 10
+    step: int = 1
+    spending: str = "obrien_fleming"
+
+    def rounds(self) -> tuple[int, ...]:
+        """Seeds per cell after each round: min, min + step, ..., max."""
+        return tuple(dict.fromkeys([*range(self.min, self.max, self.step), self.max]))
+
+
 @dataclass
 class Space:
     """A parsed search space: top-level dims (conditional ones hang off choices) and seeds."""
 
     dims: list[Dim]
     seeds: list[int]
+    adaptive: AdaptiveSeeds | None = None  # seeds: {adaptive: ...}; ``seeds`` is 0..max-1
+
+    @property
+    def first_seeds(self) -> list[int]:
+        """The seeds every cell runs: all of them, or an adaptive sweep's first round."""
+        return self.seeds[: self.adaptive.min] if self.adaptive else self.seeds
 
     def all_dims(self) -> Iterator[Dim]:
         """Every dimension, conditional ones included, parents first."""
@@ -171,7 +196,7 @@ def parse_space(cfg: Config) -> Space:
         )
     if not isinstance(raw, Mapping):
         raise cfg.error(f"expected a mapping of config paths to choices, got {raw!r}", "search")
-    seeds = _parse_seeds(cfg, raw.get("seeds", [cfg.get("train.seed", 0)]))
+    seeds, adaptive = _parse_seeds(cfg, raw.get("seeds", [cfg.get("train.seed", 0)]))
     base = base_config(cfg)
     dims: list[Dim] = []
     for path, value in raw.items():
@@ -194,10 +219,13 @@ def parse_space(cfg: Config) -> Space:
             )
         _check_path(cfg, base, path)
         dims.append(_parse_dim(cfg, path, readable(path), value, f"search.{path}"))
-    return Space(dims, seeds)
+    return Space(dims, seeds, adaptive)
 
 
-def _parse_seeds(cfg: Config, seeds: Any) -> list[int]:
+def _parse_seeds(cfg: Config, seeds: Any) -> tuple[list[int], AdaptiveSeeds | None]:
+    if isinstance(seeds, Mapping):
+        adaptive = _parse_adaptive(cfg, seeds)
+        return list(range(adaptive.max)), adaptive
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         raise cfg.error(
             f"expected a list of integer seeds, got {seeds}",
@@ -216,7 +244,44 @@ def _parse_seeds(cfg: Config, seeds: Any) -> list[int]:
         raise cfg.error(
             f"duplicate seeds in {seeds}; each seed repeats every cell once", "search.seeds"
         )
-    return list(seeds)
+    return list(seeds), None
+
+
+def _parse_adaptive(cfg: Config, raw: Mapping[str, Any]) -> AdaptiveSeeds:
+    key = "search.seeds"
+    if list(raw) != ["adaptive"] or not isinstance(raw["adaptive"], Mapping):
+        raise cfg.error(
+            f"expected a list of seeds or {{adaptive: {{min: 3, max: 10}}}}, got {dict(raw)!r}",
+            key,
+        )
+    opts = raw["adaptive"]
+    fields = ("min", "max", "step", "spending")
+    for name, value in opts.items():
+        where = f"{key}.adaptive.{name}"
+        if name not in fields:
+            raise cfg.error(
+                f"unknown option '{name}'{did_you_mean(str(name), fields)}; expected "
+                f"{', '.join(fields)}",
+                where,
+            )
+        if name == "spending":
+            if value not in SPENDING:
+                raise cfg.error(
+                    f"expected one of {', '.join(SPENDING)}, got {value!r}"
+                    f"{did_you_mean(str(value), SPENDING)}",
+                    where,
+                )
+        elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise cfg.error(f"expected a whole number >= 1, got {value!r}", where)
+    a = AdaptiveSeeds(**opts)
+    if a.min < 2:
+        raise cfg.error(
+            f"expected at least 2 seeds to start with (a verdict needs a seed spread), got {a.min}",
+            f"{key}.adaptive.min",
+        )
+    if a.max < a.min:
+        raise cfg.error(f"max {a.max} is below min {a.min}", f"{key}.adaptive.max")
+    return a
 
 
 def _parse_dim(

@@ -80,6 +80,10 @@ def _meta(name: str, parents: list[Any]) -> dict[str, Any]:
         "baseline": baseline or None,
         "dimensions": dims,
         "runs": [r.info.run_id for r in parents],
+        "min_effect": float(latest[S.MIN_EFFECT]) if latest.get(S.MIN_EFFECT) else None,
+        "adaptive": json.loads(latest.get(S.ADAPTIVE) or "null"),
+        "seeds": json.loads(latest.get(S.SEEDS) or "null"),
+        "path": json.loads(latest.get(S.PATH) or "null"),
     }
 
 

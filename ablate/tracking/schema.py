@@ -5,9 +5,14 @@ writer (:mod:`.tracker`) writes and the reader (:mod:`.read`, :mod:`.history`) r
 - One *parent* run per ``ablate run`` (:data:`ROLE` = :data:`PARENT`): what a report needs
   to know of the sweep, the sweep file (:data:`SWEEP_ARTIFACT`) and, at the end, the report
   (:data:`REPORT_ARTIFACT`).
-- One *trial* run per Tune trial (:data:`ROLE` = :data:`TRIAL`, :data:`PARENT_RUN`): params
-  are the point's readable labels and ``seed``; metrics every epoch at step = epoch;
-  :data:`CONFIG_ARTIFACT` is the fully resolved config.
+- One *cell* run per cell an ``ablate run`` trains (:data:`ROLE` = :data:`CELL_ROLE`, child of
+  the parent): params are the point's labels; at the end, metrics :data:`CELL_METRICS` over the
+  cell's seeds (mean, CI low and high, n) and the tag :data:`VERDICT`, so MLflow's UI compares
+  cells directly.
+- One *trial* run per Tune trial (:data:`ROLE` = :data:`TRIAL`, :data:`PARENT_RUN`: its cell
+  run; in stores written before cell runs, the parent run): params are the point's readable
+  labels and ``seed``; metrics every epoch at step = epoch; :data:`CONFIG_ARTIFACT` is the
+  fully resolved config. Readers select trials by :data:`ROLE`, so both layouts read alike.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from ablate.layout import FAILED, FINISHED, INCOMPLETE, INTERRUPTED, KILLED, RUN
 
 # --- roles ---------------------------------------------------------------------------------------
 ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
+CELL_ROLE = "cell"  # a cell run: under the parent, over the cell's seed trials
 
 # --- tags of the experiment only (what MLflow's UI reads; see .view) --------------------------------
 EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
@@ -37,6 +43,11 @@ BASELINE = "ablate.baseline"  # JSON
 DIMENSIONS = "ablate.dimensions"  # JSON: [{name, categorical}, ...]
 SWEEP_FILE = "ablate.sweep_file"
 COMMAND = "ablate.command"
+MIN_EFFECT = "ablate.min_effect"
+ADAPTIVE = "ablate.adaptive"  # JSON: {min, max, step, spending}
+SEEDS = "ablate.seeds"  # JSON: the sweep's seed order
+TARGET = "ablate.target"  # JSON: the ablation path's end
+PATH = "ablate.path"  # JSON: the ablation path's steps [{flip, cell, raced}, ...]
 
 # --- tags of a trial run -------------------------------------------------------------------------
 PARENT_RUN = "mlflow.parentRunId"
@@ -57,12 +68,19 @@ SWEEP_ARTIFACT, REPORT_ARTIFACT = "sweep.yaml", "report"
 #: A trial's non-scalar metric results: ``metrics/<split>/<name>.json`` (a confusion matrix).
 METRIC_ARTIFACT_DIR = "metrics"
 
+# --- a cell run: its tag and metrics (``<metric>/<stat>``) -----------------------------------
+VERDICT = "ablate.verdict"
+CELL_METRICS = ("mean", "ci_low", "ci_high", "n")
+
 # --- metrics of a parent run ---------------------------------------------------------------------
 COUNT_PREFIX = "trials/"  # + total, failed
 
 __all__ = [
+    "ADAPTIVE",
     "BASELINE",
     "CELL",
+    "CELL_METRICS",
+    "CELL_ROLE",
     "CODE",
     "COMMAND",
     "CONFIG_ARTIFACT",
@@ -83,25 +101,30 @@ __all__ = [
     "METRIC",
     "METRIC_ARTIFACTS",
     "METRIC_ARTIFACT_DIR",
+    "MIN_EFFECT",
     "MODE",
     "MODEL_TRAINING",
     "PARENT",
     "PARENT_RUN",
+    "PATH",
     "REPORT_ARTIFACT",
     "ROLE",
     "RUNNING",
     "SEED",
+    "SEEDS",
     "STATUS",
     "STOPPED",
     "STRATEGY",
     "SWEEP",
     "SWEEP_ARTIFACT",
     "SWEEP_FILE",
+    "TARGET",
     "TRIAL",
     "TRIAL_ID",
     "TRIAL_NAME",
     "TUNE_EXPERIMENT",
     "TUNE_PATH",
+    "VERDICT",
     "VERSION_PREFIX",
     "VIEW_PREFIX",
 ]

@@ -3,6 +3,7 @@ layout :mod:`.schema` names."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import numbers
 import subprocess
@@ -37,6 +38,7 @@ from ablate.tracking.store import (
 )
 from ablate.tracking.view import experiment_tags, view_url
 from ablate.tracking.worker import Writer
+from ablate.train.images import decoded_images
 
 PACKAGES = ("ablate", "torch", "ray", "mlflow", "optuna")
 
@@ -124,6 +126,7 @@ class TrackerStats:
     callback_s: float = 0.0
     callbacks: int = 0
     results: int = 0
+    images: int = 0
 
 
 @dataclass
@@ -143,6 +146,7 @@ class SweepTracker:
     experiment_id: str = ""
     parent_id: str = ""
     runs: dict[str, _Child] = field(default_factory=dict)
+    cells: dict[str, str] = field(default_factory=dict)  # cell -> its cell run's id
     stats: TrackerStats = field(default_factory=TrackerStats)
     lost: TrackingError | None = None
     _source: dict[str, str] = field(default_factory=dict)
@@ -185,8 +189,13 @@ class SweepTracker:
             S.DIMENSIONS: json.dumps(dimensions(plan.space)),
             S.SWEEP_FILE: str(plan.cfg.file),
             S.COMMAND: self.command,
+            S.SEEDS: json.dumps(plan.space.seeds),
             **self._source,
         }
+        if plan.tune.min_effect is not None:
+            tags[S.MIN_EFFECT] = str(plan.tune.min_effect)
+        if plan.space.adaptive is not None:
+            tags[S.ADAPTIVE] = json.dumps(dataclasses.asdict(plan.space.adaptive))
         if self.tune_experiment:
             tags[S.TUNE_EXPERIMENT] = self.tune_experiment
             self._end_killed_parents()
@@ -207,6 +216,12 @@ class SweepTracker:
         )
         ACTIVE[plan.name] = self
         return self.parent_id
+
+    def next_experiment(self, tune_experiment: str) -> None:
+        """A sweep in rounds runs one Tune experiment per round: this invocation's parent
+        run spans them all; the runs of each are looked up afresh."""
+        self.tune_experiment = tune_experiment
+        self._earlier = None
 
     def _end_killed_parents(self) -> None:
         """A parent still RUNNING for this Tune experiment is from an ``ablate run`` that was
@@ -265,7 +280,7 @@ class SweepTracker:
             child.params = [Param(k, v) for k, v in params.items() if k not in have]
         else:
             tags = {
-                S.PARENT_RUN: self.parent_id,
+                S.PARENT_RUN: self.cell_run(cell, point),
                 S.ROLE: S.TRIAL,
                 S.SWEEP: self.plan.name,
                 S.CELL: cell,
@@ -295,6 +310,42 @@ class SweepTracker:
             )
         self.runs[trial_id] = child
         return child.run_id
+
+    def cell_run(self, cell: str, point: Mapping[str, Any]) -> str:
+        """This invocation's run of ``cell`` (created on its first trial): the parent of its
+        seed trials."""
+        from mlflow.entities import Param
+
+        if cell in self.cells:
+            return self.cells[cell]
+        s = self.store
+        tags = {S.PARENT_RUN: self.parent_id, S.ROLE: S.CELL_ROLE, S.SWEEP: self.plan.name,
+                S.CELL: cell}  # fmt: skip
+        run = s.call(
+            "create a cell run",
+            s.client.create_run,
+            self.experiment_id,
+            run_name=f"cell {cell}",
+            tags={k: tag_value(v) for k, v in tags.items()},
+        )
+        params = [Param(k, v) for k, v in trial_params(point, 0).items() if k != "seed"]
+        s.log_batch(run.info.run_id, params=params)
+        self.cells[cell] = run.info.run_id
+        return run.info.run_id
+
+    def log_cells(self, summaries: Mapping[str, Mapping[str, Any]]) -> None:
+        """The cells' aggregates (``{cell: {"<metric>/mean": ..., "verdict": ...}}``) on their
+        cell runs, which then end FINISHED. Cells this invocation did not train have none."""
+        from mlflow.entities import Metric, RunTag
+
+        now = int(time.time() * 1000)
+        for cell, run_id in self.cells.items():
+            got = summaries.get(cell, {})
+            metrics = [Metric(k, float(v), now, 0) for k, v in got.items()
+                       if k != "verdict" and v == v]  # fmt: skip
+            tags = [RunTag(S.VERDICT, str(got["verdict"]))] if "verdict" in got else []
+            self.store.log_batch(run_id, metrics=metrics, tags=tags)
+            self.store.call("end a cell run", self.store.client.set_terminated, run_id)
 
     def find_run(self, trial_id: str, tune_path: str) -> Any:
         """The child run of this Tune trial from an earlier invocation of the sweep, or None.
@@ -374,12 +425,21 @@ class SweepTracker:
                 Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
             ]
             child.artifacts.update(result_artifacts(result))
+            self._log_images(child, result, step)
             child.last_step = step
             new += 1
         self.stats.results += new
         if child.pending and child.last_step < child.epochs:
             self._flush(child)
         return new
+
+    def _log_images(self, child: _Child, result: Mapping[str, Any], step: int) -> None:
+        """The result's ``visual_summary`` images (:mod:`ablate.train.images`), one MLflow
+        image history per name, at the result's epoch."""
+        s = self.store
+        for name, image in decoded_images(result).items():
+            s.call("log an image", s.client.log_image, child.run_id, image, key=name, step=step)
+            self.stats.images += 1
 
     def _flush(self, child: _Child, tags: Iterable[Any] = ()) -> None:
         """One ``log_batch`` (more past MLflow's limits): pending metrics, params, ``tags``."""
@@ -479,6 +539,8 @@ class SweepTracker:
                 for m, p, t in batches(child.pending, child.params, tags):
                     _try(client.log_batch, child.run_id, metrics=m, params=p, tags=t)
                 _try(client.set_terminated, child.run_id, status=KILLED)
+        for run_id in self.cells.values():
+            _try(client.set_terminated, run_id, status=KILLED)
         if self.parent_id:
             _try(client.set_terminated, self.parent_id, status=KILLED if interrupted else FAILED)
 

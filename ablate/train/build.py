@@ -14,15 +14,18 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Sampler, default_collate
 
 from ablate.config import Config
 from ablate.errors import AblateError, did_you_mean
 from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, scalar_summaries
-from ablate.registry import DATASETS, MODELS
+from ablate.nn.opengait import adopt, opengait_inputs
+from ablate.registry import DATASETS, MODELS, SAMPLERS
 from ablate.settings import data_settings, evaluation_settings
 from ablate.train.evaluate import metric_modes
 from ablate.train.metrics import BaseMetric, Mode, dry_check, metrics_for
+from ablate.train.sampling import BaseSampler, default_sampler
+from ablate.train.sections import batch_format, custom_modules, loss_section, model_section
 
 
 def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
@@ -38,6 +41,43 @@ def build_datasets(cfg: Config) -> tuple[Dataset, Dataset]:
         if len(ds) == 0:  # type: ignore[arg-type]
             raise cfg.error(f"the {split} split is empty", "data.dataset")
     return train, val
+
+
+def build_sampler(
+    cfg: Config, dataset: Dataset, rank: int = 0, world_size: int = 1, seed: int = 0
+) -> Sampler:
+    """This rank's sampler of training items: ``data.sampler`` (a ``SAMPLERS`` component,
+    yielding batches), else a seeded shuffle sharded across ranks. Each has ``set_epoch``."""
+    spec = data_settings(cfg).sampler
+    if spec is None:
+        return default_sampler(dataset, rank, world_size, seed)
+    try:
+        sampler = SAMPLERS.build(
+            spec, key="data.sampler", dataset=dataset, rank=rank, world_size=world_size, seed=seed
+        )
+    except AblateError as err:
+        raise cfg.locate(err) from None
+    if not isinstance(sampler, BaseSampler):
+        raise cfg.error(
+            f"{spec.get('type')} is a {type(sampler).__name__}, not an ablate BaseSampler",
+            "data.sampler.type",
+        )
+    return sampler
+
+
+def train_loader(cfg: Config, dataset: Dataset, sampler: Sampler) -> DataLoader:
+    """The training DataLoader over ``sampler``: its batches, or ``data.batch_size`` items."""
+    data = data_settings(cfg)
+    if isinstance(sampler, BaseSampler):
+        return DataLoader(dataset, batch_sampler=sampler, num_workers=data.loader_workers)
+    return DataLoader(
+        dataset,
+        batch_size=data.batch_size,
+        sampler=sampler,
+        num_workers=data.loader_workers,
+        # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
+        drop_last=len(sampler) % data.batch_size == 1,  # type: ignore[arg-type]
+    )
 
 
 def build_test_dataset(cfg: Config) -> Dataset | None:
@@ -82,6 +122,8 @@ class BuiltModel:
         shapes: ``training_feat`` tensor shapes per loss prefix, from the dry run.
         logged: Per-step names the loop logs under ``train/``: each loss term and its
             info (``cls/loss``) and the scalar ``visual_summary`` entries.
+        replaced: Built-ins that the config's own classes of the same name replaced, as
+            ``'<name>: <module> replaces <module>'`` (the first build that adopted them).
     """
 
     model: BaseModel
@@ -92,6 +134,7 @@ class BuiltModel:
     metrics: list[BaseMetric] = field(default_factory=list)
     #: Every evaluated name (``val/top1``, ``test/mse``, ``val/loss``) with its mode.
     modes: dict[str, Mode] = field(default_factory=dict)
+    replaced: list[str] = field(default_factory=list)
 
 
 def build_model(cfg: Config, sample: Batch) -> BuiltModel:
@@ -103,37 +146,47 @@ def build_model(cfg: Config, sample: Batch) -> BuiltModel:
             wrong shape), each naming its config path.
     """
     evaluation = evaluation_settings(cfg)
-    model_cfg = cfg.data.get("model")
-    if not isinstance(model_cfg, Mapping):
-        raise cfg.error("a config needs a model: {type: ...} section", "model")
+    section = model_section(cfg)
+    fmt = batch_format(cfg)
     try:
-        with building_with(sample):
-            model = MODELS.build(model_cfg, key="model")
+        replaced = adopt(custom_modules(cfg))  # OpenGait-style classes, found by class name
+        with building_with(sample, cfg.data):
+            model = MODELS.build(section.cfg, key=section.key)
             if not isinstance(model, BaseModel):
                 raise AblateError(
-                    f"{model_cfg.get('type')} is a {type(model).__name__}, not an ablate BaseModel; "
+                    f"{section.cfg.get('type')} is a {type(model).__name__}, not an ablate BaseModel; "
                     "a model's forward must return training_feat/visual_summary/inference_feat",
-                    key="model.type",
+                    key=section.type_key,
                 )
+            if fmt == "opengait":
+                model.register_forward_pre_hook(opengait_inputs)
             model.init_weights()
             losses = _build_losses(cfg, model)
-            out = dry_run(model, losses, sample)
+            out = dry_run(model, losses, sample, section.key)
             metrics = metrics_for(evaluation.metrics, out, getattr(model, "topk", None))
             dry_check(metrics, out, sample, configured=evaluation.metrics is not None)
     except AblateError as err:
-        raise cfg.locate(err) from None
+        if fmt == "dict" and "values to unpack" in err.message and err.hint is None:
+            err.hint = (
+                "a model that unpacks OpenGait's inputs tuple needs data.batch_format: opengait"
+            )
+        raise cfg.locate(section.located(err)) from None
     shapes = {
         prefix: {k: tuple(v.shape) for k, v in feats.items() if isinstance(v, Tensor)}
         for prefix, feats in out["training_feat"].items()
     }
     inference = ",".join(sorted(out["inference_feat"]))
     modes = metric_modes(metrics, evaluation.test)
-    return BuiltModel(model, losses, inference, shapes, out.pop("_logged"), metrics, modes)
+    return BuiltModel(
+        model, losses, inference, shapes, out.pop("_logged"), metrics, modes, replaced
+    )
 
 
 def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
-    if cfg.data.get("losses") is not None:
-        return LossAggregator(cfg.data["losses"], key="losses")
+    configured = loss_section(cfg)
+    if configured is not None:
+        key, items, indexed = configured
+        return LossAggregator(items, key=key, indexed=indexed)
     default = model.default_losses()
     if default is None:
         raise AblateError(
@@ -141,17 +194,29 @@ def _build_losses(cfg: Config, model: BaseModel) -> LossAggregator:
             key="losses",
         )
     key = getattr(model, "losses_key", "model")
+    if isinstance(key, Mapping):  # {log_prefix: path}: a head's loss_cls, loss_bbox, ...
+        return LossAggregator(default, key="model", indexed=False, named=key)
     # A head's single `loss:` dict is not a list: its errors name `model.head.loss.<arg>`.
     return LossAggregator(default, key=key, indexed=len(default) > 1)
 
 
-def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str, Any]:
+def dry_run(
+    model: BaseModel, losses: LossAggregator, sample: Batch, key: str = "model"
+) -> dict[str, Any]:
     """One no-grad forward and loss in eval mode (BatchNorm statistics stay untouched)."""
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            out = model(sample)
+            try:
+                out = model(sample)
+            except (RuntimeError, TypeError, ValueError, IndexError) as err:
+                # A model that builds its own network (OpenGait's) meets its shapes here.
+                raise AblateError(
+                    f"{type(model).__name__}.forward fails on a sample batch of inputs "
+                    f"{_shape(sample.get('inputs'))}: {str(err).splitlines()[0]}",
+                    key=key,
+                ) from None
             _check_output(model, out)
             losses.check(out["training_feat"], type(model).__name__)
             for prefix, loss_fn in losses.terms.items():
@@ -173,6 +238,12 @@ def dry_run(model: BaseModel, losses: LossAggregator, sample: Batch) -> dict[str
     finally:
         model.train(was_training)
     return out
+
+
+def _shape(x: Any) -> Any:
+    if isinstance(x, Tensor):
+        return list(x.shape)
+    return [_shape(v) for v in x] if isinstance(x, list | tuple) else type(x).__name__
 
 
 def _check_output(model: BaseModel, out: Any) -> None:

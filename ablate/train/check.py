@@ -24,6 +24,7 @@ from ablate.train.build import (
     build_datasets,
     build_model,
     build_optimizer,
+    build_sampler,
     build_test_dataset,
     sample_batch,
 )
@@ -31,8 +32,8 @@ from ablate.train.loop import metric_names
 from ablate.train.metrics import build_metrics
 
 #: Sections that shape a model, its sample batch or what reads its output; the rest
-#: (optimizer, train) never do.
-MODEL_SECTIONS = ("model", "data", "losses", "evaluation")
+#: (optimizer, train) never do. ``model_cfg`` and ``loss_cfg`` are OpenGait's names.
+MODEL_SECTIONS = ("model", "data", "losses", "evaluation", "model_cfg", "loss_cfg")
 
 
 @dataclass
@@ -46,7 +47,10 @@ class BuildReport:
     metrics: set[str] = field(default_factory=set)
     modes: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    #: The error itself, when it is about evaluation: (a metric that cannot read the output).
+    evaluation_error: AblateError | None = None
     synthetic: str | None = None
+    replaced: list[str] = field(default_factory=list)
 
 
 def _section_key(resolved: Mapping[str, Any], sections: tuple[str, ...]) -> str:
@@ -70,15 +74,18 @@ def dry_build(plan: SweepPlan) -> list[BuildReport]:
             try:
                 data_key = json.dumps(resolved.get("data"), sort_keys=True, default=str)
                 if data_key not in samples:
-                    samples[data_key] = _sample_for(cfg)
+                    samples[data_key] = _sample_for(cfg, plan.scaling.num_workers)
                 sample, rep.synthetic = samples[data_key]
                 built = build_model(cfg, sample)
                 rep.params = sum(p.numel() for p in built.model.parameters())
                 rep.shapes = built.shapes
                 rep.metrics = metric_names(built)
                 rep.modes = dict(built.modes)
+                rep.replaced = built.replaced
             except AblateError as err:
                 rep.error = str(err)
+                if (err.key or "").startswith("evaluation"):
+                    rep.evaluation_error = err
             reports.append(rep)
         okey = _section_key(resolved, ("optimizer", "train"))
         if okey not in optimizers:
@@ -99,13 +106,13 @@ def _model_part(space: Space, point: Point) -> Point:
     }
 
 
-def _sample_for(cfg: Config) -> tuple[Any, str | None]:
+def _sample_for(cfg: Config, world_size: int = 1) -> tuple[Any, str | None]:
     """A sample batch from the real dataset, or, when its files are not on this machine and
-    the dataset declares ``sample_spec``, a synthetic batch of the same shape."""
+    the dataset declares ``sample_spec``, a synthetic batch of the same shape. With the real
+    dataset, ``data.sampler`` is built too, for rank 0 of ``world_size``."""
     try:
         train, _ = build_datasets(cfg)
         build_test_dataset(cfg)  # evaluation.test on a dataset without a test split
-        return sample_batch(train), None
     except AblateError as err:
         ds_cfg = data_settings(cfg).dataset
         cls = DATASETS.get(ds_cfg["type"]) if ds_cfg.get("type") in DATASETS else None
@@ -123,6 +130,8 @@ def _sample_for(cfg: Config) -> tuple[Any, str | None]:
         shape, classes = tuple(spec["inputs"]), int(spec["num_classes"])
         batch = {"inputs": torch.randn(2, *shape), "labels": torch.arange(2) % classes}
         return batch, f"{err.message}; models were built on a synthetic {shape} batch"
+    build_sampler(cfg, train, 0, world_size, train_settings(cfg).seed)
+    return sample_batch(train), None
 
 
 def check_builds(plan: SweepPlan) -> list[BuildReport]:
@@ -135,6 +144,10 @@ def check_builds(plan: SweepPlan) -> list[BuildReport]:
     _check_metric_configs(plan.cfg)
     builds = dry_build(plan)
     bad = [b for b in builds if b.error]
+    same = {b.error for b in bad}
+    if len(bad) == len(builds) and len(same) == 1 and bad[0].evaluation_error is not None:
+        # Every combination fails one way on its metrics: that is one mistake, one line.
+        raise bad[0].evaluation_error
     if bad:
         raise AblateErrors(
             f"{len(bad)} of {len(builds)} model combinations do not build",

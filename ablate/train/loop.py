@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ablate.config import Config
 from ablate.nn.model import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
@@ -30,8 +30,10 @@ from ablate.train.build import (
     build_datasets,
     build_model,
     build_optimizer,
+    build_sampler,
     build_test_dataset,
     sample_batch,
+    train_loader,
 )
 from ablate.train.evaluate import TEST, VAL, evaluate, to_device
 from ablate.train.metrics import BaseMetric
@@ -164,17 +166,8 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             return last
 
     parts.net = runtime.prepare_model(parts.model)
-    sampler = _sampler(train_set, runtime, settings.seed)
-    loader = runtime.prepare_loader(
-        DataLoader(
-            train_set,
-            batch_size=data.batch_size,
-            sampler=sampler,
-            num_workers=data.loader_workers,
-            # A last batch of one sample breaks BatchNorm in train mode; drop only that one.
-            drop_last=len(sampler) % data.batch_size == 1,
-        )
-    )
+    sampler = build_sampler(cfg, train_set, runtime.rank, runtime.world_size, settings.seed)
+    loader = runtime.prepare_loader(train_loader(cfg, train_set, sampler))
     val_batch = data.val_batch_size or data.batch_size
     val_loader = _shard_loader(val_set, runtime, val_batch, data.loader_workers)
     assert val_loader is not None
@@ -184,10 +177,7 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     for epoch in range(start_epoch, settings.epochs):
         # The data order of an epoch depends on the seed and the epoch alone, so a resumed
         # trial sees the order it would have seen.
-        if isinstance(sampler, DistributedSampler):
-            sampler.set_epoch(epoch)
-        else:
-            sampler.generator.manual_seed(settings.seed * 100_003 + epoch)  # type: ignore[union-attr]
+        sampler.set_epoch(epoch)  # type: ignore[attr-defined]
         want_images = settings.image_every > 0 and (epoch + 1) % settings.image_every == 0
         t0 = time.perf_counter()
         train_metrics, images = _train_epoch(parts, loader, epoch, want_images)
@@ -218,15 +208,6 @@ def _build(cfg: Config, train_set: Dataset, runtime: Runtime, settings: TrainSet
     params = [p for p in built.model.parameters() if p.requires_grad]
     optimizer, scheduler = build_optimizer(cfg, params, settings.epochs)
     return _Parts(built.model, built.losses, optimizer, scheduler, built.metrics, runtime, settings)
-
-
-def _sampler(train_set: Dataset, runtime: Runtime, seed: int) -> Any:
-    """This rank's shard under DDP, else a seeded random order."""
-    if runtime.world_size > 1:
-        return DistributedSampler(
-            train_set, num_replicas=runtime.world_size, rank=runtime.rank, shuffle=True, seed=seed
-        )
-    return RandomSampler(train_set, generator=torch.Generator())  # type: ignore[arg-type]
 
 
 def _train_epoch(

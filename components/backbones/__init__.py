@@ -1,3 +1,3 @@
 """Built-in backbones."""
 
-from ablate_components.backbones import convnet, resnet, vision_transformer  # noqa: F401
+from ablate_components.backbones import convnet, mlp, resnet, vision_transformer  # noqa: F401

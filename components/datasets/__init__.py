@@ -1,3 +1,11 @@
 """Built-in datasets."""
 
-from ablate_components.datasets import cifar, digits, npz, synthetic  # noqa: F401
+from ablate_components.datasets import (  # noqa: F401
+    cifar,
+    clutter,
+    diabetes,
+    digit_identities,
+    digits,
+    npz,
+    synthetic,
+)

@@ -1,3 +1,10 @@
 """Built-in losses."""
 
-from ablate_components.losses import cross_entropy, focal, l1, triplet  # noqa: F401
+from ablate_components.losses import (  # noqa: F401
+    cross_entropy,
+    focal,
+    iou,
+    l1,
+    regression,
+    triplet,
+)

@@ -1,3 +1,3 @@
 """Built-in models."""
 
-from ablate_components.models import image_classifier  # noqa: F401
+from ablate_components.models import image_classifier, localizer, regressor, retrieval_net  # noqa: F401

@@ -16,18 +16,21 @@ import torch
 from data_files import write_cifar, write_npz
 from torch import Tensor, nn
 
-from ablate import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, Registry
+from ablate import BACKBONES, DATASETS, HEADS, LOSSES, MODELS, NECKS, SAMPLERS, Registry
 from ablate.config import Config
 from ablate.train.build import build_model, sample_batch
 
-# name -> [(config without 'type', input shape (C, H, W))]
-BACKBONE_CASES: dict[str, list[tuple[dict[str, Any], tuple[int, int, int]]]] = {
+# name -> [(config without 'type', input shape (C, H, W), or (C,) for tabular inputs)]
+BACKBONE_CASES: dict[str, list[tuple[dict[str, Any], tuple[int, ...]]]] = {
     "ConvNet": [
         ({"in_channels": 1, "widths": [4, 8], "out_indices": [0, -1]}, (1, 8, 8)),
         (
             {"in_channels": 3, "widths": [4, 4, 8], "convs_per_stage": 2, "norm": False, "act": "gelu"},
             (3, 32, 32),
         ),
+    ],
+    "MLP": [
+        ({"in_channels": 10, "widths": [8, 6], "norm": True, "dropout": 0.1, "act": "gelu", "out_indices": [0, -1]}, (10,)),
     ],
     "ResNet": [
         ({"depth": 18, "in_channels": 1, "base_channels": 4, "num_stages": 2, "out_indices": [0, 1]}, (1, 8, 8)),
@@ -77,11 +80,53 @@ HEAD_CASES: dict[str, dict[str, Any]] = {
     "StackedLinearClsHead": {"num_classes": 3, "mid_channels": [6, 5], "dropout_rate": 0.1, "act": "silu", "norm": "layer"},
     "VisionTransformerClsHead": {"num_classes": 3, "hidden_dim": 6},
     "EmbeddingHead": {"embed_dims": 5},
+    "RegressionHead": {"out_dims": 1},
+    "DenseBoxHead": {"feat_channels": 6, "stacked_convs": 2},
+    "BNNeckHead": {"num_classes": 3, "embed_dims": 5},
 }  # fmt: skip
+
+
+def _box_head_output(head: nn.Module) -> Tensor:
+    """A dense box head on a 4x4 map: scores and non-negative distances per cell."""
+    cls_score, distances = head((torch.randn(2, 8, 4, 4),))
+    assert cls_score.shape == (2, 2, 4, 4) and distances.shape == (2, 4, 4, 4)
+    assert (distances >= 0).all()
+    boxes = head.decode(distances)
+    assert boxes.shape == (2, 16, 4) and (boxes[..., 2:] >= boxes[..., :2]).all()
+    return cls_score.mean() + distances.mean()
+
+
+def _bnneck_output(head: nn.Module) -> Tensor:
+    embeddings, logits = head((torch.randn(4, 8),))
+    assert embeddings.shape == (4, 5) and logits.shape == (4, 3)
+    cfg = {k: v for k, v in head.loss_cfgs["softmax"].items() if k != "loss_term_weight"}
+    loss = LOSSES.build(cfg, key="model.head.loss_softmax")
+    return loss(logits, torch.tensor([0, 1, 2, 1])) + embeddings.pow(2).mean()
+
+
+def _regression_output(head: nn.Module) -> Tensor:
+    preds = head((torch.randn(4, 8),))
+    assert preds.shape == (4,)
+    loss = LOSSES.build(head.loss_cfg, key="model.head.loss")
+    return loss(pred=preds, target=torch.randn(4))
+
+
+# Heads whose output is not one (N, width) tensor for their default loss: name -> run the
+# head, check its output, return a scalar to backpropagate.
+HEAD_CHECKS: dict[str, Callable[[nn.Module], Tensor]] = {
+    "DenseBoxHead": _box_head_output,
+    "BNNeckHead": _bnneck_output,
+    "RegressionHead": _regression_output,
+}
 
 
 def _logits_inputs() -> dict[str, Tensor]:
     return {"logits": torch.randn(4, 3, requires_grad=True), "labels": torch.tensor([0, 2, 1, 2])}
+
+
+def _box_inputs() -> dict[str, Tensor]:
+    pred = torch.tensor([[0.1, 0.1, 0.5, 0.6], [0.2, 0.3, 0.9, 0.8]], requires_grad=True)
+    return {"pred": pred, "target": torch.tensor([[0.2, 0.1, 0.6, 0.5], [0.1, 0.2, 0.7, 0.9]])}
 
 
 # name -> (config without 'type', make the keyword tensors of one training_feat entry)
@@ -89,6 +134,10 @@ LOSS_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Tensor]]]] = 
     "CrossEntropyLoss": ({"label_smoothing": 0.1}, _logits_inputs),
     "FocalLoss": ({"gamma": 2.0, "alpha": 0.25}, _logits_inputs),
     "L1Loss": ({"loss_weight": 0.5}, lambda: {"pred": torch.randn(4, 2, requires_grad=True), "target": torch.randn(4, 2)}),
+    "IoULoss": ({"mode": "log"}, lambda: _box_inputs()),
+    "GIoULoss": ({"loss_weight": 2.0}, lambda: _box_inputs()),
+    "MSELoss": ({}, lambda: {"pred": torch.randn(4, requires_grad=True), "target": torch.randn(4)}),
+    "SmoothL1Loss": ({"beta": 0.5}, lambda: {"pred": torch.randn(4, 2, requires_grad=True), "target": torch.randn(4, 2)}),
     "TripletLoss": (
         {"margin": 10.0},  # every anchor active, so every embedding gets a gradient
         lambda: {"embeddings": torch.randn(6, 4, requires_grad=True), "labels": torch.tensor([0, 0, 1, 1, 2, 2])},
@@ -99,6 +148,9 @@ LOSS_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Tensor]]]] = 
 # name -> make the config (without 'type') given a scratch folder
 DATASET_CASES: dict[str, Callable[[Path], dict[str, Any]]] = {
     "CIFAR10": lambda tmp: {"data_root": str(write_cifar(tmp / "cifar")), "augment": True},
+    "ClutteredTarget": lambda tmp: {"num_train": 4, "num_val": 3, "num_test": 2, "image_size": 12},
+    "Diabetes": lambda tmp: {"val_fraction": 0.1, "test_fraction": 0.1},
+    "DigitIdentities": lambda tmp: {"train_identities": [0, 1, 2, 3]},
     "Digits": lambda tmp: {"limit": 5},
     "NpzDataset": lambda tmp: {"path": str(write_npz(tmp / "d.npz"))},
     "SyntheticImages": lambda tmp: {
@@ -109,13 +161,62 @@ DATASET_CASES: dict[str, Callable[[Path], dict[str, Any]]] = {
     },
 }
 
-MODEL_CASES: dict[str, dict[str, Any]] = {
-    "ImageClassifier": {
-        "type": "ImageClassifier",
-        "backbone": {"type": "ConvNet", "in_channels": 1, "widths": [4, 8]},
-        "neck": {"type": "GlobalAveragePooling"},
-        "head": {"type": "LinearClsHead", "num_classes": 4},
-    },
+
+def _batch(dataset: str, **cfg: Any) -> Callable[[], dict[str, Any]]:
+    """Eight collated training items of a built-in dataset."""
+    return lambda: sample_batch(DATASETS.build({"type": dataset, **cfg}, split="train"), n=8)
+
+
+# name -> (model config, make a batch it trains on, evaluation.metrics or None for the default)
+MODEL_CASES: dict[str, tuple[dict[str, Any], Callable[[], dict[str, Any]], list[dict[str, Any]] | None]] = {
+    "ImageClassifier": (
+        {
+            "type": "ImageClassifier",
+            "backbone": {"type": "ConvNet", "in_channels": 1, "widths": [4, 8]},
+            "neck": {"type": "GlobalAveragePooling"},
+            "head": {"type": "LinearClsHead", "num_classes": 4},
+        },
+        _batch("SyntheticImages", num_samples=8, num_classes=4),
+        None,
+    ),
+    "SingleObjectLocalizer": (
+        {
+            "type": "SingleObjectLocalizer",
+            "backbone": {"type": "ConvNet", "in_channels": 1, "widths": [4, 8], "strides": [2, 2]},
+            "head": {"type": "DenseBoxHead", "feat_channels": 4, "loss_cls": {"type": "FocalLoss"}, "loss_bbox": {"type": "GIoULoss"}},
+        },
+        _batch("ClutteredTarget", num_train=8, image_size=16),
+        [{"type": "SuccessAUC"}, {"type": "BoxIoU"}],
+    ),
+    "Regressor": (
+        {
+            "type": "Regressor",
+            "backbone": {"type": "MLP", "in_channels": 10, "widths": [6, 6]},
+            "head": {"type": "RegressionHead", "loss": {"type": "SmoothL1Loss"}},
+        },
+        _batch("Diabetes"),
+        [{"type": "MSE"}, {"type": "R2"}],
+    ),
+    "RetrievalNet": (
+        {
+            "type": "RetrievalNet",
+            "backbone": {"type": "ConvNet", "in_channels": 1, "widths": [4, 8]},
+            "neck": {"type": "GlobalAveragePooling"},
+            # A large margin keeps every anchor active, so every weight gets a gradient.
+            "head": {"type": "BNNeckHead", "num_classes": 6, "embed_dims": 4, "loss_triplet": {"type": "TripletLoss", "margin": 10.0}},
+        },
+        _batch("DigitIdentities"),
+        [{"type": "Retrieval", "probe_key": "is_probe"}],
+    ),
+}  # fmt: skip
+
+# name -> (config without 'type', dataset labels, world size): each rank's batches
+SAMPLER_CASES: dict[str, tuple[dict[str, Any], list[int], int]] = {
+    "TripletSampler": (
+        {"batch_size": [2, 2], "batch_shuffle": True},
+        [0, 0, 1, 1, 2, 2, 2, 3, 3],
+        2,
+    ),
 }
 
 ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
@@ -125,6 +226,7 @@ ALL_CASES: dict[str, tuple[Registry, dict[str, Any]]] = {
     "losses": (LOSSES, LOSS_CASES),
     "datasets": (DATASETS, DATASET_CASES),
     "models": (MODELS, MODEL_CASES),
+    "samplers": (SAMPLERS, SAMPLER_CASES),
 }
 
 
@@ -206,6 +308,10 @@ def test_head_forward_backward_with_its_default_loss(name: str) -> None:
     cfg = _case(HEAD_CASES, name)
     head = HEADS.build({"type": name, "in_channels": 8, **cfg}, key="model.head")
     head.train()
+    if name in HEAD_CHECKS:
+        HEAD_CHECKS[name](head).backward()
+        _assert_grads(head)
+        return
     feats = (torch.randn(4, 8, requires_grad=True),)
     out = head(feats)
     width = cfg.get("num_classes", cfg.get("embed_dims"))
@@ -242,7 +348,10 @@ def test_dataset_builds_both_splits(name: str, tmp_path: Path) -> None:
         assert len(ds) > 0
         for i in (0, len(ds) - 1):
             item = ds[i]
-            assert set(item) == {"inputs", "labels"}
+            assert {"inputs", "labels"} <= set(item)
+            assert all(
+                (isinstance(v, Tensor) and v.dim() <= 1) or k == "inputs" for k, v in item.items()
+            )
             assert item["inputs"].dtype == torch.float32 and item["inputs"].dim() >= 1
             assert item["labels"].dtype == torch.int64 and item["labels"].dim() == 0
             shapes.add(tuple(item["inputs"].shape))
@@ -253,14 +362,44 @@ def test_dataset_builds_both_splits(name: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", builtins(MODELS))
 def test_model_forward_backward(name: str) -> None:
-    from ablate_components.datasets.synthetic import SyntheticImages
-
-    cfg = Config(data={"model": _case(MODEL_CASES, name)}, file="smoke.yaml")
-    batch = sample_batch(SyntheticImages("train", num_samples=8, num_classes=4), n=8)
+    model_cfg, make_batch, metrics = _case(MODEL_CASES, name)
+    evaluation = {} if metrics is None else {"evaluation": {"metrics": metrics}}
+    cfg = Config(data={"model": model_cfg, **evaluation}, file="smoke.yaml")
+    batch = make_batch()
     built = build_model(cfg, batch)
     built.model.train()
     out = built.model(batch)
     loss, info = built.losses(out["training_feat"])
-    assert np.isfinite(float(loss.detach())) and "cls/loss" in info
+    assert np.isfinite(float(loss.detach()))
+    assert {f"{p}/loss" for p in built.losses.prefixes} <= set(info)
     loss.backward()
     _assert_grads(built.model)
+
+
+class _Labelled(torch.utils.data.Dataset):
+    def __init__(self, labels: list[int]) -> None:
+        self.labels = torch.tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, Tensor]:
+        return {"inputs": torch.zeros(1), "labels": self.labels[i]}
+
+
+@pytest.mark.parametrize("name", builtins(SAMPLERS))
+def test_sampler_yields_disjoint_rank_batches(name: str) -> None:
+    args, labels, world = _case(SAMPLER_CASES, name)
+    data = _Labelled(labels)
+    ranks = [
+        SAMPLERS.build({"type": name, **args}, dataset=data, rank=r, world_size=world, seed=1)
+        for r in range(world)
+    ]
+    for s in ranks:
+        s.set_epoch(3)
+    per_rank = [list(s) for s in ranks]
+    assert all(len(batches) == len(ranks[0]) > 0 for batches in per_rank)
+    for batches in zip(*per_rank):
+        flat = [i for b in batches for i in b]
+        assert len(flat) == len(set(flat))  # the ranks' shares are disjoint
+        assert all(0 <= i < len(data) for i in flat)

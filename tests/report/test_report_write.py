@@ -19,12 +19,13 @@ TITLES = (
     "3. Marginal effect of each dimension",
     "4. Interactions",
     "5. Difference from the reference cell",
-    "6. Parameter importance",
-    "7. Learning curves",
-    "8. Failed trials",
+    "6. Ablation path",
+    "7. Parameter importance",
+    "8. Learning curves",
+    "9. Failed trials",
 )
 NO_FINISHED = (
-    "No finished trials, so there is nothing to show here; section 8 lists why they failed."
+    "No finished trials, so there is nothing to show here; section 9 lists why they failed."
 )
 
 EFFECTS = {
@@ -92,7 +93,7 @@ def test_all_failed_sweep_still_explains_itself(tmp_path: Path):
     paths = write_report(trials, curves, meta, tmp_path)
     md, _html = _check_files(paths, len(trials))
     assert "No trial finished" in md
-    assert md.count(NO_FINISHED) == 6  # sections 2-7
+    assert md.count(NO_FINISHED) == 7  # sections 2-8
     assert "torch.OutOfMemoryError: CUDA out of memory" in md
 
 

@@ -102,7 +102,12 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
     assert run.info.status == "FINISHED"
     assert run.data.params == {"optimizer.lr": "0.05", "seed": "0"}
     tags = run.data.tags
-    assert tags["mlflow.parentRunId"] == tracker.parent_id
+    # nested: sweep -> cell -> seed trial
+    cell_run = c.get_run(tags["mlflow.parentRunId"])
+    assert cell_run.data.tags["ablate.role"] == "cell"
+    assert cell_run.data.tags["mlflow.parentRunId"] == tracker.parent_id
+    assert cell_run.data.tags["ablate.cell"] == ok.cell
+    assert cell_run.data.params == {"optimizer.lr": "0.05"}
     assert tags["ablate.sweep"] == "tiny"
     assert tags["ablate.cell"] == ok.cell
     assert tags["ablate.seed"] == "0"
@@ -341,3 +346,24 @@ def test_ui_refuses_a_store_that_does_not_exist(capsys: pytest.CaptureFixture[st
     assert "no tracking store at" in capsys.readouterr().err
     assert main(["ui", "--tracking-uri", "http://127.0.0.1:5000"]) == 0
     assert "serves its own UI" in capsys.readouterr().out
+
+
+def test_result_images_are_logged_at_their_epoch(tmp_path: Path) -> None:
+    """A trial's visual_summary images come in its results as PNG text (issue 9, #14)."""
+    import numpy as np
+
+    from ablate.train.images import encode_images
+
+    plan = plan_of(tmp_path)
+    tracker = tracker_for(plan)
+    started(tracker, 0, plan.trials[0])
+    first, second = results(range(1, 3))
+    grid = np.arange(6 * 8, dtype=np.uint8).reshape(6, 8)
+    tracker.trial_results("aaaaa_00000", [{**first, **encode_images({"sils": grid})}, second])
+    tracker.trial_ended("aaaaa_00000", "FINISHED")
+    run_id = tracker.runs["aaaaa_00000"].run_id
+    paths = [a.path for a in tracker.store.client.list_artifacts(run_id, "images")]
+    pngs = [p for p in paths if p.endswith(".png")]  # MLflow adds a compressed preview
+    assert len(pngs) == 1 and pngs[0].startswith("images/sils+step+1+"), paths
+    assert tracker.stats.images == 1
+    assert "ablate_image/sils" not in tracker.store.client.get_run(run_id).data.metrics

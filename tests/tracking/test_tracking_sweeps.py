@@ -44,7 +44,14 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
     assert len(children) == 2
     for name, run in children.items():
         tags, params = run.data.tags, run.data.params
-        assert tags["mlflow.parentRunId"] == parent.info.run_id
+        cell_run = store.client.get_run(tags["mlflow.parentRunId"])
+        assert cell_run.data.tags["ablate.role"] == "cell"
+        assert cell_run.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert cell_run.info.status == "FINISHED"
+        if run.info.status == "FINISHED":  # the cell run carries its aggregates and verdict
+            assert cell_run.data.metrics["val/top1/n"] == 1
+            assert cell_run.data.metrics["val/top1/mean"] == run.data.metrics["val/top1"]
+            assert cell_run.data.tags["ablate.verdict"]
         assert tags["ablate.sweep"] == sweep and tags["ablate.seed"] == "0"
         assert name == f"{tags['ablate.cell']}-s0"
         assert run.info.run_name == f"optimizer.lr={params['optimizer.lr']} s0"

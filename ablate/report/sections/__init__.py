@@ -11,6 +11,7 @@ from ablate.report.sections import (  # noqa: F401
     marginals,
     interactions,
     reference,
+    path,
     importance,
     curves,
     failures,

@@ -40,7 +40,7 @@ class Interactions(ReportSection):
         if len(dims) == 1:
             blocks.append("One dimension only: no interactions.")
             return blocks
-        if a.prep.meta.strategy == "one_at_a_time":
+        if stats.from_baseline(a.prep.meta.strategy):
             blocks.append("A one-at-a-time sweep never crosses two dimensions: no interactions.")
             return blocks
         if not pairs:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.report import figures, stats
+from ablate.report import figures, stats, verdicts
 from ablate.report.analysis import Analysis, pval
 from ablate.report.frame import Dim
 from ablate.report.render import Block, Figure, Table
@@ -45,6 +45,11 @@ def _marginal_block(a: Analysis, dim: Dim, k: int) -> list:
             "p (Holm)": me["p_holm"].map(pval),
         }
     )
+    if m.min_effect is not None:
+        dof = a.model.df_resid if a.model is not None and a.model.fit is not None else 1e6
+        df["verdict"] = verdicts.interval_verdicts(
+            me["diff"], me["diff_low"], me["diff_high"], m.mode, m.min_effect, dof,
+        )  # fmt: skip
     num = set(df.columns) - {"choice", "value"}
     if not dim.categorical and a.cells[dim.name].nunique() > stats.MAX_LEVELS:
         num -= {"value"}
@@ -94,7 +99,7 @@ class Marginals(ReportSection):
             + (
                 " One-at-a-time sweep: each dimension is compared only over the cells that differ "
                 "from the baseline in it alone."
-                if a.prep.meta.strategy == "one_at_a_time"
+                if stats.from_baseline(a.prep.meta.strategy)
                 else ""
             )
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablate.report import figures, stats
+from ablate.report import figures, stats, verdicts
 from ablate.report.analysis import Analysis, pval
 from ablate.report.render import Block, Figure, Table
 from ablate.report.sections.base import (
@@ -56,6 +56,26 @@ class ReferenceDiff(ReportSection):
         df["test"] = cmp["test"]
         df["p (Holm)"] = cmp["p_holm"].map(pval)
         df["verdict"] = cmp["flag"]
+        m = a.prep.meta
+        if m.min_effect is not None or m.adaptive:
+            v = verdicts.cell_verdicts(
+                a.prep.done, a.metric, a.reference, m.mode, m.min_effect, m.adaptive, m.seeds
+            ).reindex(cmp.index)
+            df["verdict"] = v["verdict"].fillna(verdicts.UNDECIDED)
+            cmp["flag"] = df["verdict"]
+            # the verdict's own interval: a repeated CI under adaptive seeds
+            has = v["low"].notna()
+            cmp.loc[has, "diff_low"], cmp.loc[has, "diff_high"] = v["low"][has], v["high"][has]
+            df["Δ 95% CI"] = [
+                a.ci(lo, hi, True) for lo, hi in zip(cmp["diff_low"], cmp["diff_high"])
+            ]
+            if m.adaptive:
+                df["look"] = [str(int(x) + 1) if x == x else "—" for x in v["look"]]
+            blocks.append(_verdict_note(m.min_effect, m.adaptive))
+        paired = cmp["test"].astype(str).str.startswith("paired")
+        tested = cmp["test"].astype(str) != ""
+        if tested.any():
+            blocks.append(_pairing_note(a, int(paired.sum()), int(tested.sum())))
         df, note = capped(df, "cells")
         blocks.append(Table(df, {"n", "Δ", "Δ 95% CI", "p (Holm)"} | numeric_dims(a), note))
         counts = cmp["flag"].value_counts()
@@ -65,7 +85,7 @@ class ReferenceDiff(ReportSection):
             png = figures.forest(
                 [a.labels[c] for c in others.index], others["diff"], others["diff_low"], others["diff_high"],
                 f"Δ {a.metric} vs {a.names[a.reference]}",
-                colours=[figures.FLAG_COLOURS[f] for f in others["flag"]], zero=0.0,
+                colours=[figures.FLAG_COLOURS.get(f, "#888888") for f in others["flag"]], zero=0.0,
             )  # fmt: skip
             blocks.append(
                 Figure(
@@ -73,3 +93,54 @@ class ReferenceDiff(ReportSection):
                 )
             )
         return blocks
+
+
+def _verdict_note(delta: float | None, adaptive: dict | None) -> str:
+    eq = (
+        f"`equivalent`: the difference lies within ±{delta:g} (min_effect; TOST, two one-sided "
+        "t-tests), checked first; "
+        if delta is not None
+        else "no tune.min_effect, so no cell can be `equivalent`; "
+    )
+    seq = (
+        f" Adaptive seeds ({adaptive['min']}..{adaptive['max']}): each round is a look; every "
+        f"hypothesis has a Lan-DeMets {adaptive.get('spending', 'obrien_fleming').replace('_', '-')}"
+        "-type group-sequential boundary at its Holm level, so the error rate holds over "
+        "the repeated looks (docs/statistics.md)."
+        if adaptive
+        else ""
+    )
+    return (
+        f"Verdicts: {eq}`better`/`worse`: a difference from 0; `undecided`: neither. "
+        "One family over all cells, Holm-corrected (a cell's two null hypotheses cannot both "
+        "be true, Shaffer's refinement); the verdict column comes from this family, and the "
+        "Δ CI is the verdict's own"
+        + (
+            " (a repeated CI: it holds over every look at once; "
+            "`look` is the round the cell was decided at)."
+            if adaptive
+            else "."
+        )
+        + seq
+    )
+
+
+def _pairing_note(a: Analysis, paired: int, tested: int) -> str:
+    """Where pairing held: a seed fixes the data order (seed and epoch alone), the split (the
+    dataset's own seed) and the initialisation (torch's seed before the build) in every cell,
+    unless a dimension changes the data itself."""
+    data_dims = [
+        d.name for d in a.prep.dims
+        if d.name.startswith("data.") and a.cells[d.name].nunique(dropna=False) > 1
+    ]  # fmt: skip
+    text = (
+        f"Pairing held (the same seeds in both cells) for {paired} of {tested} comparisons; "
+        "the rest use Welch's test. A seed gives every cell the same data order, split and "
+        "initialisation of the components they share"
+    )
+    if data_dims:
+        return (
+            text + f"; cells that differ in {', '.join(data_dims)} see other data, so for them "
+            "pairing removes only what the seed shares in initialisation."
+        )
+    return text + ", so the paired test removes that shared noise."

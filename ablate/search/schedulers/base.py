@@ -34,11 +34,13 @@ class Scheduler(abc.ABC):
 
     Attributes:
         stops_early: Whether it stops trials before their last epoch by design.
+        seed_groups: Whether :meth:`tune_scheduler` takes ``groups`` (seeds per cell).
         label: Its name in messages.
         key: The config path of its options, for messages (set by :meth:`from_options`).
     """
 
     stops_early: ClassVar[bool] = False
+    seed_groups: ClassVar[bool] = False
     label: ClassVar[str] = "scheduler"
     key: str = "tune.scheduler"
 
@@ -82,7 +84,9 @@ class Scheduler(abc.ABC):
 
     @abc.abstractmethod
     def tune_scheduler(self, epochs: int) -> Any:
-        """Ray Tune's scheduler (``time_attr`` is Tune's ``training_iteration``: epochs)."""
+        """Ray Tune's scheduler (``time_attr`` is Tune's ``training_iteration``: epochs).
+        A scheduler with :attr:`seed_groups` also takes ``groups``: seeds per cell
+        (:func:`.seed_groups.group_key` -> count), to judge a cell's seeds together."""
 
 
 __all__ = ["SCHEDULERS", "Scheduler"]

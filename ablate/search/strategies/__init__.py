@@ -5,7 +5,7 @@ Importing this package registers the built-ins, in the order ``ablate`` lists th
 
 # isort: off
 from ablate.search.strategies.base import STRATEGIES, Planning, Strategy
-from ablate.search.strategies import factorial, one_at_a_time, random, optuna  # noqa: F401
+from ablate.search.strategies import factorial, one_at_a_time, random, optuna, ablation_path  # noqa: F401
 # isort: on
 
 __all__ = ["STRATEGIES", "Planning", "Strategy"]

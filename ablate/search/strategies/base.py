@@ -44,6 +44,7 @@ class Planning:
         baseline: The ``tune.baseline`` point, or None.
         rules: The ``tune.exclude`` rules, as partial points.
         rng: A generator seeded from ``tune.seed``.
+        target: The ``tune.target`` point, or None.
     """
 
     cfg: Config
@@ -52,6 +53,7 @@ class Planning:
     baseline: Point | None
     rules: list[Point]
     rng: np.random.Generator
+    target: Point | None = None
 
 
 class Strategy(abc.ABC):
@@ -62,10 +64,16 @@ class Strategy(abc.ABC):
             Tune's trial id, ``exclude`` cannot apply, ``tune.num_samples`` trials run.
         levels_from_num_samples: ``num_samples`` draws levels of continuous dimensions
             (shared by every cell), so it needs some.
+        varies_from_baseline: Cells differ from the baseline in one dimension (and those
+            nested under it): the report compares a dimension only over such cells and
+            shows no interactions.
+        rounds: It plans round by round from the results so far (:meth:`next_round`).
     """
 
     proposes: ClassVar[bool] = False
     levels_from_num_samples: ClassVar[bool] = False
+    varies_from_baseline: ClassVar[bool] = False
+    rounds: ClassVar[bool] = False
 
     def check(self, cfg: Config, tune: TuneSettings) -> None:  # noqa: B027 - optional hook
         """Raise a ``cfg.error`` for settings this strategy cannot run with."""
@@ -93,6 +101,11 @@ class Strategy(abc.ABC):
     def searcher(self, space: Space, tune: TuneSettings) -> Any:
         """A Ray Tune searcher that proposes points, or None to run the planned trials."""
         return None
+
+    def next_round(self, p: Planning, results: Any) -> list[tuple[Point, int]]:
+        """A round-by-round strategy's next ``(point, seed)`` trials from the results so far
+        (cell -> a Series of metric values by seed); empty when it is done."""
+        return []
 
     def num_trials(self, tune: TuneSettings, planned: int) -> int:
         """How many trials the sweep runs."""

@@ -18,6 +18,7 @@ class OneAtATime(Strategy):
     """
 
     levels_from_num_samples = True
+    varies_from_baseline = True
 
     def check(self, cfg: Config, tune: TuneSettings) -> None:
         if tune.baseline is None:

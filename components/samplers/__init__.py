@@ -1,0 +1,3 @@
+"""Built-in samplers of training batches."""
+
+from ablate_components.samplers import triplet  # noqa: F401

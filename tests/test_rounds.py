@@ -1,0 +1,137 @@
+"""Round-by-round sweeps as pure logic: seed-group ASHA's bookkeeping, the ablation path's
+flips and race, and adaptive seeds' next round (no Ray, no MLflow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablate.app.rounds import adaptive_next, strategy_next
+from ablate.config import load_config
+from ablate.plan import make_plan
+from ablate.search.schedulers.seed_groups import CONTINUE, STOP, GroupRungs, group_stat, rungs_of
+from ablate.search.strategies.ablation_path import flips
+
+SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
+
+
+# --- seed-group ASHA -----------------------------------------------------------------------------
+
+
+def test_rungs_follow_ashas_geometry() -> None:
+    assert rungs_of(1, 2, 8) == [1, 2, 4]
+    assert rungs_of(2, 3, 20) == [2, 6, 18]
+
+
+def test_a_group_is_judged_on_all_its_seeds_and_stopped_together() -> None:
+    r = GroupRungs([1], 2, {"good": 3, "bad": 3, "lucky": 3}, "mean")
+    for i, v in enumerate((0.8, 0.82, 0.81)):
+        assert r.on_result(f"g{i}", "good", 1, v) == CONTINUE
+    # one lucky seed of a weak cell: it goes on until its group is complete...
+    assert r.on_result("l0", "lucky", 1, 0.95) == CONTINUE
+    assert r.on_result("l1", "lucky", 1, 0.5) == CONTINUE
+    # ...then the group's mean (0.65) is below the cutoff, so the whole group stops
+    assert r.on_result("l2", "lucky", 1, 0.5) == STOP
+    assert r.on_result("l0", "lucky", 2, 0.96) == STOP  # the lucky seed too, at its next epoch
+    assert r.on_result("g0", "good", 2, 0.85) == CONTINUE
+
+
+def test_lower_confidence_bound_penalises_a_spread_group() -> None:
+    tight, spread = [0.80, 0.80, 0.80], [0.70, 0.95, 0.78]
+    assert group_stat(spread, "mean") > group_stat(tight, "mean")
+    assert group_stat(spread, "lcb") < group_stat(tight, "lcb")
+    r = GroupRungs([1], 2, {"tight": 3, "spread": 3}, "lcb")
+    for i, v in enumerate(tight):
+        r.on_result(f"t{i}", "tight", 1, v)
+    assert [r.on_result(f"s{i}", "spread", 1, v) for i, v in enumerate(spread)][-1] == STOP
+
+
+# --- the ablation path ---------------------------------------------------------------------------
+
+
+def _path_plan():
+    return make_plan(load_config(str(SPACES / "ablation_path.yaml")))
+
+
+def test_a_component_flips_with_its_own_dimensions() -> None:
+    plan = _path_plan()
+    assert plan.planning is not None and plan.planning.target is not None
+    fl = {f.label: dict(f.values) for f in flips(plan.space, plan.baseline, plan.planning.target)}
+    assert set(fl) == {"neck", "head", "optimizer.lr"}
+    assert fl["head"] == {"head": "StackedLinearClsHead", "head.mid_channels": [128]}
+
+
+def _fake(plan, gains: dict[str, float], rng: np.random.Generator):
+    """Results of every point the path asks for: the sum of the flips' gains plus noise."""
+    results: dict[str, pd.Series] = {}
+    target = plan.planning.target
+    asked = 0
+    while True:
+        trials, _ = strategy_next(plan, results)
+        if not trials:
+            return results, asked
+        asked += len(trials)
+        for t in trials:
+            value = sum(g for k, g in gains.items() if t.point.get(k) == target[k])
+            s = results.setdefault(t.cell, pd.Series(dtype=float))
+            results[t.cell] = pd.concat([s, pd.Series([value + rng.normal(0, 0.3)], [t.seed])])
+
+
+def test_the_path_takes_the_biggest_gain_first_and_races_losers_out() -> None:
+    plan = _path_plan()
+    results, asked = _fake(plan, {"neck": 0.0, "head": 10.0, "optimizer.lr": 3.0},
+                           np.random.default_rng(0))  # fmt: skip
+    state = plan.strategy.state(plan.planning, results)  # type: ignore[attr-defined]
+    assert state.done
+    assert [s.flip for s in state.steps] == ["baseline", "head", "optimizer.lr", "neck"]
+    # step 1 raced three flips: the two losers stopped after 2 seeds, not all 4
+    assert state.steps[1].raced["neck"] == 2 and state.steps[1].raced["optimizer.lr"] == 2
+    full = 4 * (1 + 3 + 2 + 1)
+    assert asked < full
+
+
+# --- adaptive seeds ------------------------------------------------------------------------------
+
+
+def test_adaptive_rounds_add_seeds_only_to_undecided_cells() -> None:
+    plan = make_plan(load_config(str(SPACES / "adaptive_seeds.yaml")))
+    assert [t.seed for t in plan.trials[:3]] == [0, 1, 2] and len(plan.trials) == 12
+    ref, *others = plan.cells
+    rng = np.random.default_rng(0)
+    means = dict(zip(plan.cells, (80.0, 40.0, 80.0, 79.0)))
+    sds = dict(zip(plan.cells, (0.05, 0.05, 0.05, 3.0)))  # the last one is a close call
+    results = {
+        c: pd.Series(means[c] + rng.normal(0, sds[c], 3), index=[0, 1, 2]) for c in plan.cells
+    }
+    nxt, line = adaptive_next(plan, results)
+    assert "1 of 4 looks" in line
+    cells = {t.cell for t in nxt}
+    assert cells == {ref, others[2]}  # 40 vs 80 and 80 vs 80 are decided at once
+    assert {t.seed for t in nxt} == {0, 1, 2, 3}
+    # nothing run yet: the first round, every cell
+    first, _ = adaptive_next(plan, {})
+    assert len(first) == 12
+
+
+@pytest.mark.parametrize("name", ["adaptive_seeds", "ablation_path"])
+def test_round_plans_say_so(name: str) -> None:
+    plan = make_plan(load_config(str(SPACES / f"{name}.yaml")))
+    assert plan.space.adaptive is not None or plan.strategy.rounds
+
+
+def test_the_statistics_doc_shows_what_plan_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/statistics.md's power block is ``ablate plan``'s output, line for line."""
+    import re
+
+    from ablate.cli import main
+
+    doc = (SPACES.parent / "docs" / "statistics.md").read_text(encoding="utf-8")
+    ((args, block),) = re.findall(r"<!-- plan-power: (.+?) -->\n```\n(.*?)```", doc, flags=re.S)
+    path, *over = args.split()
+    assert main(["plan", str(SPACES.parent / path), *over]) == 0
+    out = capsys.readouterr().out.splitlines()
+    for line in block.splitlines():
+        assert line in out, line
