@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--reports", default="reports", help="where the report is written (default: reports/)"
     )
     rerun_args(p)
-    p.set_defaults(func=_cmd_run)
+    p.set_defaults(func=_cmd_run, quiet=True)
 
     def jobs_address(p: argparse.ArgumentParser) -> None:
         p.add_argument(

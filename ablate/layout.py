@@ -7,6 +7,7 @@ A sweep's state under its storage root (``--storage``, default ``./.ablate/ray``
     <root>/<sweep>/LOCK                           flock-ed by the driver running the sweep
     <root>/<sweep>/runs/<stamp>/                  one Tune experiment per ``ablate run``
     <root>/<sweep>/checkpoints/<cell>-s<seed>/state.pt
+    <root>/<sweep>/logs/<stamp>.log               what Ray, Tune and trials printed (``ablate run``)
     <root>/<sweep>-train-<cell>-s<seed>/          a Ray Train trial's own run
 """
 
@@ -69,6 +70,11 @@ def sweep_dir(root: str | Path, sweep: str) -> Path:
 
 def runs_dir(root: str | Path, sweep: str) -> Path:
     return sweep_dir(root, sweep) / "runs"
+
+
+def console_log(root: str | Path, sweep: str, stamp: str) -> Path:
+    """Where ``ablate run`` sends every line that is not its own (Ray's, Tune's, warnings)."""
+    return sweep_dir(root, sweep) / "logs" / f"{stamp}.log"
 
 
 def active_marker(root: str | Path, sweep: str) -> Path:

@@ -120,10 +120,10 @@ ROWS: dict[str, Row] = {
     ),
     "duplicate-choice-names": Row(
         sweep(
-            "search:\n  model.neck: [{type: GeneralizedMeanPooling, p: 2.0}, {type: GeneralizedMeanPooling, p: 4.0}]\n"
+            "search:\n  model.neck: [{type: GeneralizedMeanPooling, name: pool}, {type: GlobalAveragePooling, name: pool}]\n"
         ),
         "sweep.yaml: search.model.neck.1",
-        ["both called 'GeneralizedMeanPooling'", "distinct name: labels"],
+        ["both called 'pool'", "distinct name: labels"],
     ),
     "seeds-a-count": Row(
         sweep(SEARCH + "  seeds: 3\n"),

@@ -192,6 +192,26 @@ def test_choice_of_components_is_a_component_dimension() -> None:
     ]
 
 
+def test_choices_of_one_type_are_labelled_by_the_arguments_they_differ_in() -> None:
+    wide = {"type": "StackedLinearClsHead", "mid_channels": [64], "dropout_rate": 0.1}
+    narrow = {"type": "StackedLinearClsHead", "mid_channels": [16], "dropout_rate": 0.1}
+    plain = {"type": "StackedLinearClsHead", "dropout_rate": 0.1}
+    named = {"type": "StackedLinearClsHead", "name": "mine", "norm": True}
+    space = space_of({"model.head": [wide, narrow, plain, named, {"type": "LinearClsHead"}]})
+    assert space.dims[0].options() == [
+        "StackedLinearClsHead(mid_channels=[64])",
+        "StackedLinearClsHead(mid_channels=[16])",
+        "StackedLinearClsHead()",
+        "mine",
+        "LinearClsHead",
+    ]
+    flags = [{"type": "Digits", "shuffle": True}, {"type": "Digits", "shuffle": False}]
+    assert space_of({"data.dataset": flags}).dims[0].options() == [
+        "Digits(shuffle=true)",
+        "Digits(shuffle=false)",
+    ]
+
+
 def test_choices_varying_the_same_argument_differently_get_their_own_labels() -> None:
     a = {"type": "StackedLinearClsHead", "dropout_rate": {"choice": [0.0, 0.1]}}
     b = {"type": "VisionTransformerClsHead", "name": "vit", "hidden_dim": {"choice": [8, 16]}}
@@ -235,7 +255,12 @@ def test_choices_varying_the_same_argument_differently_get_their_own_labels() ->
         (
             {"model.neck": [GAP, GAP]},
             "search.model.neck.1",
-            "are both called 'GlobalAveragePooling'",
+            "is the same component as choice 'GlobalAveragePooling'",
+        ),
+        (
+            {"model.neck": [{**GAP, "name": "x"}, {**GEM, "name": "x"}]},
+            "search.model.neck.1",
+            "are both called 'x'",
         ),
         (
             {"model.neck": [GAP, {**GAP, "name": "gap2"}]},

@@ -225,7 +225,11 @@ def run_on_head(yaml_text: str, opts: SweepOptions) -> int:
     assert opts.name is not None and opts.tracking_uri is not None
     argv = [*run_argv(str(path), opts.name, opts.tracking_uri, opts), "--reports", reports]
     here = dataclasses.replace(
-        opts, sweep=str(path), reports=reports, command=command_line(["ablate", *argv])
+        opts,
+        sweep=str(path),
+        reports=reports,
+        command=command_line(["ablate", *argv]),
+        quiet=False,
     )
     try:
         with _in_dir(where):

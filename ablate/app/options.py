@@ -23,6 +23,8 @@ class SweepOptions:
         rerun_changed_code: Also run finished trials whose code changed since.
         follow: (submit) stream the job's output and exit with its result.
         command: The command line to record with the sweep (passwords masked).
+        quiet: (run) keep the terminal for ablate's own words: other libraries' output goes
+            to a log file in the sweep's directory.
     """
 
     sweep: str
@@ -37,6 +39,7 @@ class SweepOptions:
     rerun_changed_code: bool = False
     follow: bool = False
     command: str = ""
+    quiet: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,8 +22,10 @@ from ablate.app.power import plan_power
 from ablate.app.rounds import in_rounds, path_json, run_rounds
 from ablate.config import Config, load_config
 from ablate.console import plan_text, power_text, results_table
+from ablate.console.live import sink_for
+from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
-from ablate.layout import FAILED, experiment_root, lock_file
+from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.lease import Lease
@@ -46,11 +51,16 @@ def checked_plan(opts: SweepOptions) -> tuple[SweepPlan, list]:
     (exit 2 with every problem found, if any)."""
     from ablate.train.check import check_builds
 
+    plan = statically_checked(opts)
+    return plan, check_builds(plan)
+
+
+def statically_checked(opts: SweepOptions) -> SweepPlan:
+    """The plan; a mistake in it comes with every static mistake of the training config."""
     try:
-        plan = load_plan(opts)
+        return load_plan(opts)
     except AblateError as err:
         raise _with_static(opts, err) from None
-    return plan, check_builds(plan)
 
 
 def _with_static(opts: SweepOptions, err: AblateError) -> AblateError:
@@ -106,32 +116,55 @@ def run_here(opts: SweepOptions) -> int:
     replace while the sweep runs: it reads the sweep file there and then works from the
     storage root (its report goes to ``<storage>/<reports>``)."""
     from ablate.run.session import leave_ray_working_dir
+    from ablate.train.check import check_builds
 
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
-    plan, _ = checked_plan(opts)
-    if not (opts.address or os.environ.get("RAY_ADDRESS")):
-        # A trial that can never fit on this machine is exit 2 before Ray or the store start.
-        check_fits(plan, local_nodes(), opts.max_concurrent)
-    # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
-    store = open_store(opts.tracking_uri)
-    # One driver per sweep and store; what is still to run is read once the lease is ours.
-    lock = lock_file(experiment_root(opts.storage), plan.name)
-    with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
-        if in_rounds(plan):  # each round skips what already finished
-            return _run(plan, store, opts, lease)
-        plan, skipped = still_to_run(plan, store, opts)
-        if skipped:
-            print(
-                f"skipping {skipped} of {len(plan.trials) + skipped} trials already finished "
-                "in MLflow"
-            )
-        if not plan.trials and not plan.strategy.proposes:
-            return _nothing_new(plan, store, opts)
-        return _run(plan, store, opts, lease)
+    plan = statically_checked(opts)
+    with _terminal(plan, opts) as screen:
+        check_builds(plan)
+        if not (opts.address or os.environ.get("RAY_ADDRESS")):
+            # A trial that can never fit on this machine is exit 2 before Ray or the store start.
+            check_fits(plan, local_nodes(), opts.max_concurrent)
+        # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+        store = open_store(opts.tracking_uri)
+        # One driver per sweep and store; what is still to run is read once the lease is ours.
+        lock = lock_file(experiment_root(opts.storage), plan.name)
+        with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
+            if in_rounds(plan):  # each round skips what already finished
+                return _run(plan, store, opts, screen, lease)
+            plan, skipped = still_to_run(plan, store, opts)
+            if skipped:
+                screen.say(
+                    f"skipping {skipped} of {len(plan.trials) + skipped} trials already "
+                    "finished in MLflow"
+                )
+            if not plan.trials and not plan.strategy.proposes:
+                return _nothing_new(plan, store, opts, screen)
+            return _run(plan, store, opts, screen, lease)
 
 
-def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int:
+@contextmanager
+def _terminal(plan: SweepPlan, opts: SweepOptions) -> Iterator[Screen]:
+    """The terminal for ``ablate run``: with ``opts.quiet``, other libraries' output goes to
+    the sweep's log file, named once here."""
+    if not opts.quiet:
+        yield plain_screen()
+        return
+    log = console_log(experiment_root(opts.storage), plan.name, time.strftime("%Y%m%d-%H%M%S"))
+    with quiet(log) as screen:
+        screen.say(f"log of Ray, Tune and the trials: {_shown_path(log)}")
+        yield screen
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, lease: Lease) -> int:
     from ablate.run.driver import run_sweep as drive
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
@@ -146,6 +179,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int
         tune_experiment=os.path.join(experiment[0], experiment[1]),
     )
     lease.name_run(tracker.start())
+    sink = sink_for(screen, "starting Ray and the first trials")
 
     def one_round(sub: SweepPlan) -> list:
         nonlocal experiment
@@ -157,6 +191,8 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int
             max_concurrent=opts.max_concurrent,
             storage=opts.storage,
             callbacks=[tracker_callback(tracker)],
+            printer=sink.say,
+            sink=sink,
             experiment=experiment,
         )
         experiment = None  # the next round is another Tune experiment
@@ -164,25 +200,26 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int
 
     t0 = time.perf_counter()
     try:
-        if in_rounds(plan):
-            trials = run_rounds(plan, tracker.store, opts, one_round, tracker.settle)
-        else:
-            trials = one_round(plan)
+        with sink:
+            if in_rounds(plan):
+                trials = run_rounds(plan, tracker.store, opts, one_round, tracker.settle)
+            else:
+                trials = one_round(plan)
     except BaseException as err:
-        tracker.abort(interrupted=isinstance(err, KeyboardInterrupt))
+        interrupted = isinstance(err, KeyboardInterrupt)
+        if interrupted:
+            screen.warn("interrupted: the unfinished trials are marked INTERRUPTED in MLflow")
+        tracker.abort(interrupted=interrupted)
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None
         raise
     outcome = SimpleNamespace(trials=trials, wall_s=time.perf_counter() - t0)
-    print()
-    print(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
+    if opts.quiet and not (opts.address or os.environ.get("RAY_ADDRESS")):
+        _stop_ray_meanwhile()  # the command's own local Ray, nobody else's
+    screen.say()
+    screen.say(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
     failed = [t for t in outcome.trials if t.status == FAILED]
-    for t in failed:
-        print(
-            f"failed: {t.name} [{', '.join(f'{k}={v}' for k, v in t.point.items())}]: {t.error}",
-            file=sys.stderr,
-        )
-    print(
+    screen.say(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
     try:
@@ -192,15 +229,22 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, lease: Lease) -> int
             tracker.store.call(
                 "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
             )
-        out = write_report(tracker.store, plan.name, opts.reports)["md"].parent
+        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say)["md"].parent
         tracker.log_cells(_summaries(tracker.store, plan.name))
         tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
     except TrackingError as err:
         raise TrackingLost(err) from None
-    print(f"mlflow: {tracker.where()}")
+    screen.say(f"mlflow: {tracker.where()}")
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _stop_ray_meanwhile() -> None:
+    """Shut Ray down while the report is written: the exit does not wait for it after."""
+    import ray
+
+    threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
 
 
 def _summaries(store: Store, name: str) -> dict:
@@ -210,25 +254,27 @@ def _summaries(store: Store, name: str) -> dict:
     return cell_summaries(data.trials, data.curves, data.meta)
 
 
-def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions) -> int:
+def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
     """Every trial already finished: record the invocation and refresh the report."""
-    print(
+    screen.say(
         f"nothing new to run: every trial of '{plan.name}' already finished (--rerun-all runs them again)"
     )
     tracker = SweepTracker(store, plan, command=opts.command)
     tracker.start()
-    out = write_report(store, plan.name, opts.reports)["md"].parent
+    out = write_report(store, plan.name, opts.reports, say=screen.say)["md"].parent
     tracker.finish({"total": 0, "failed": 0}, out)
     return ExitCode.OK
 
 
-def write_report(store: Store, name: str, out_root: str | Path) -> dict[str, Path]:
+def write_report(
+    store: Store, name: str, out_root: str | Path, say: Callable[[str], None] = print
+) -> dict[str, Path]:
     """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
     from ablate.report import write_report as write
 
     data = load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)
-    print(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
+    say(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
     return paths
 
 

@@ -9,6 +9,7 @@ its searcher (:meth:`ablate.search.strategies.Strategy.searcher`). The scheduler
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -32,9 +33,10 @@ from ablate.layout import (
     unique_trial_name,
 )
 from ablate.plan import SweepPlan, check_fits
-from ablate.run.progress import progress_callback
+from ablate.run.progress import ProgressSink, SweepProgress, progress_callback
 from ablate.run.session import cluster_nodes, connect
 from ablate.run.trial import TrialContext, run_trial, trial_config
+from ablate.search.space import short_point
 
 
 @dataclass
@@ -118,6 +120,7 @@ def run_sweep(
     storage: str | None = None,
     callbacks: list[Any] = (),  # type: ignore[assignment]
     printer: Callable[[str], None] = print,
+    sink: ProgressSink | None = None,
     experiment: tuple[str, str, bool] | None = None,
 ) -> SweepOutcome:
     """Run (or resume) the sweep and return every trial's outcome.
@@ -149,7 +152,9 @@ def run_sweep(
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), plan.resources.driver)
     alg, param_space, num_samples = _search(plan)
-    progress = progress_callback(plan.tune.metric, printer)
+    total = plan.num_trials
+    state = SweepProgress(plan.name, plan.tune.metric, str(plan.tune.mode), total, plan.epochs)
+    progress = progress_callback(state, functools.partial(_label, ctx), sink or ProgressSink())
     runs, stamp, resume = experiment or tune_experiment(root, plan)
     run_config = tune.RunConfig(
         name=stamp,
@@ -173,7 +178,6 @@ def run_sweep(
         trial_dirname_creator=TrialNamer(ctx, plan.strategy.proposes),
     )
     path = os.path.join(runs, stamp)
-    total = plan.num_trials
     t0 = time.perf_counter()
     if resume:
         printer(f"resuming sweep '{plan.name}' from {path}")
@@ -190,6 +194,9 @@ def run_sweep(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
     grid = tuner.fit()
+    if state.interrupted:
+        # Tune stopped on a Ctrl-C and saved the experiment: the next run restores it.
+        raise KeyboardInterrupt
     # fit() returned: this Tune experiment is over; the next run of the sweep starts anew.
     active_marker(root, plan.name).unlink(missing_ok=True)
     outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
@@ -199,8 +206,9 @@ def run_sweep(
 #: The format of the Tune state ablate pickles into an experiment (its callbacks, namers
 #: and searcher name ablate's modules). Changed when those move: an interrupted sweep of an
 #: older ablate then starts a new Tune experiment, and its trials still resume from their
-#: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...).
-TUNE_STATE_FORMAT = 2
+#: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...). 3: the
+#: progress callback pickles as a reference (:mod:`ablate.run.progress`).
+TUNE_STATE_FORMAT = 3
 
 
 def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
@@ -233,6 +241,12 @@ def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:
     runs.mkdir(parents=True, exist_ok=True)
     marker.write_text(f"{stamp} {key}\n")
     return str(runs), stamp, False
+
+
+def _label(ctx: TrialContext, params: dict[str, Any]) -> tuple[str, str]:
+    """(the cell's choices, the seed) of a Tune config, as the console names them."""
+    _, point, seed, _ = trial_config(ctx, params)
+    return short_point(point), str(seed)
 
 
 def _describe(plan: SweepPlan) -> str:

@@ -9,8 +9,9 @@ one worker loop (:func:`ablate.train.loop.train`), in one of two ways:
 - **Ray Train**: a ``TorchTrainer`` runs ``num_workers`` DDP workers (gloo on CPU, nccl on
   GPU); ``TuneReportCallback`` passes each epoch's metrics back to Tune.
 
-Both paths checkpoint every epoch and resume from the last checkpoint, and give the same
-metrics for the same seed.
+Both paths checkpoint the last epoch, and the others at most every
+:data:`CHECKPOINT_EVERY_S`; they resume from the last checkpoint, and give the same metrics
+for the same seed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import importlib
 import os
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from ablate.registry import load_plugins
 from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
+from ablate.settings import train_settings
 from ablate.train.checkpoint import load_state, save_state
 from ablate.train.device import select_device
 from ablate.train.images import encode_images
@@ -85,15 +88,45 @@ def trial_config(
     return resolved, point, seed, cell_id(resolved)
 
 
+#: Seconds between checkpoints of epochs before the last. Short epochs would otherwise
+#: spend a tenth of their time writing state nobody reads (measured in BENCHMARKS.md); a
+#: trial cut short trains again at most this long. The last epoch is always written.
+CHECKPOINT_EVERY_S, CHECKPOINT_EVERY_ENV = 10.0, "ABLATE_CHECKPOINT_EVERY_S"
+
+
+class Cadence:
+    """Whether an epoch's checkpoint is due: the last epoch, or time since the last save."""
+
+    def __init__(self, epochs: int, every_s: float | None = None) -> None:
+        if every_s is None:
+            every_s = float(os.environ.get(CHECKPOINT_EVERY_ENV, CHECKPOINT_EVERY_S))
+        self.epochs, self.every_s = epochs, every_s
+        self.saved = time.monotonic()
+
+    def due(self, metrics: dict[str, float]) -> bool:
+        now = time.monotonic()
+        if int(metrics.get("epoch", 0)) >= self.epochs or now - self.saved >= self.every_s:
+            self.saved = now
+            return True
+        return False
+
+
+def _epochs(resolved: dict[str, Any], file: str) -> int:
+    return train_settings(Config(resolved, file)).epochs
+
+
 # --- inline: the Tune trial process trains --------------------------------------------------
 
 
 class TuneRuntime(Runtime):
     """Reports each epoch to Tune; checkpoints to the trial's own file and resumes from it."""
 
-    def __init__(self, extra: dict[str, Any], checkpoint: Path, use_gpu: bool = False) -> None:
+    def __init__(
+        self, extra: dict[str, Any], checkpoint: Path, epochs: int, use_gpu: bool = False
+    ) -> None:
         self.extra = extra
         self.checkpoint = checkpoint
+        self.cadence = Cadence(epochs)
         self.device = select_device(use_gpu)
 
     def restore(self) -> dict[str, Any] | None:
@@ -104,7 +137,8 @@ class TuneRuntime(Runtime):
     ) -> None:
         from ray import tune
 
-        save_state(self.checkpoint, state())
+        if self.cadence.due(metrics):
+            save_state(self.checkpoint, state())
         tune.report({**metrics, **self.extra, **encode_images(images)})
 
 
@@ -114,10 +148,11 @@ class TuneRuntime(Runtime):
 class RayTrainRuntime(Runtime):
     """A Ray Train worker: DDP through ``prepare_model``, sums through ``all_reduce``."""
 
-    def __init__(self, extra: dict[str, Any], checkpoint: Path) -> None:
+    def __init__(self, extra: dict[str, Any], checkpoint: Path, epochs: int) -> None:
         import ray.train
         import ray.train.torch
 
+        self.cadence = Cadence(epochs)
         ctx = ray.train.get_context()
         self.rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
@@ -155,7 +190,7 @@ class RayTrainRuntime(Runtime):
     ) -> None:
         import ray.train
 
-        if self.rank == 0:
+        if self.rank == 0 and self.cadence.due(metrics):
             save_state(self.checkpoint, state())
         shown = encode_images(images) if self.rank == 0 else {}  # Tune gets rank 0's report
         ray.train.report({**metrics, **self.extra, **shown})
@@ -167,7 +202,8 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     leave_ray_working_dir(ctx.storage_path)
     import_plugins(ctx)
     cfg = Config(loop_config["config"], ctx.file)
-    train(cfg, RayTrainRuntime(loop_config["extra"], ctx.checkpoint(loop_config["name"])))
+    epochs = _epochs(loop_config["config"], ctx.file)
+    train(cfg, RayTrainRuntime(loop_config["extra"], ctx.checkpoint(loop_config["name"]), epochs))
 
 
 #: Seconds between Ray Train's polls of its workers (Ray's default is 2). A worker's report
@@ -219,7 +255,9 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         torch.set_num_threads(int(threads or max(1, int(ctx.worker.get("CPU", 1)))))
 
         def work() -> None:
-            runtime = TuneRuntime(extra, ctx.checkpoint(name), ctx.use_gpu)
+            runtime = TuneRuntime(
+                extra, ctx.checkpoint(name), _epochs(resolved, ctx.file), ctx.use_gpu
+            )
             train(Config(resolved, ctx.file), runtime)
     else:
 

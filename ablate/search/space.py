@@ -327,23 +327,24 @@ def _parse_dim(
 
 
 def _parse_choices(cfg: Config, path: str, label: str, items: list[Any], key: str) -> list[Choice]:
+    items = [dict(item) for item in items]
+    names = _choice_names(items)
     named: list[tuple[str, dict[str, Any]]] = []
-    for i, item in enumerate(items):
-        item = dict(item)
-        name = item.pop("name", None) or item["type"]
+    for i, (item, name) in enumerate(zip(items, names)):
+        item.pop("name", None)
         if not isinstance(name, str) or not name:
             raise cfg.error(f"a choice's type/name must be a string, got {name!r}", f"{key}.{i}")
-        same = next((j for j, (n, _) in enumerate(named) if n == name), None)
-        if same is not None:
-            raise cfg.error(
-                f"choices {same} and {i} are both called '{name}'; give them distinct name: labels",
-                f"{key}.{i}",
-            )
         twin = next((n for n, c in named if _dumps(c) == _dumps(item)), None)
         if twin is not None:
             raise cfg.error(
                 f"choice '{name}' is the same component as choice '{twin}'; an ablation of "
                 "two identical choices measures only noise",
+                f"{key}.{i}",
+            )
+        same = next((j for j, (n, _) in enumerate(named) if n == name), None)
+        if same is not None:
+            raise cfg.error(
+                f"choices {same} and {i} are both called '{name}'; give them distinct name: labels",
                 f"{key}.{i}",
             )
         named.append((name, item))
@@ -371,6 +372,34 @@ def _parse_choices(cfg: Config, path: str, label: str, items: list[Any], key: st
         ]
         choices.append(Choice(name, item, nested))
     return choices
+
+
+def _choice_names(items: list[dict[str, Any]]) -> list[Any]:
+    """Each choice's label: its ``name:``, else its type; choices of one type without a
+    name are told apart by the arguments they differ in: ``BarsMNIST1D(shuffle_seq=true)``."""
+    names = []
+    for i, item in enumerate(items):
+        if item.get("name") is not None or not isinstance(item.get("type"), str):
+            names.append(item.get("name") or item.get("type"))
+            continue
+        same = [
+            o
+            for j, o in enumerate(items)
+            if j != i and o.get("name") is None and o.get("type") == item["type"]
+        ]
+        if not same:
+            names.append(item["type"])
+            continue
+        keys = sorted(set().union(item, *same) - {"type", "name"})
+        differ = [k for k in keys if any(_dumps(o.get(k)) != _dumps(item.get(k)) for o in same)]
+        args = ", ".join(f"{k}={_arg(item[k])}" for k in differ if k in item)
+        names.append(f"{item['type']}({args})" if differ else item["type"])
+    return names
+
+
+def _arg(value: Any) -> str:
+    """An argument as a label shows it: strings bare, the rest as YAML/JSON writes them."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _dumps(value: Any) -> str:
@@ -529,6 +558,11 @@ def describe_point(point: Point) -> str:
     return ", ".join(f"{k}={format_value(v)}" for k, v in point.items())
 
 
+def short_point(point: Point) -> str:
+    """A point as the console names it: ``neck=GeM head=Linear``."""
+    return " ".join(f"{k}={format_value(v)}" for k, v in point.items())
+
+
 __all__ = [
     "SWEEP_KEYS",
     "Choice",
@@ -542,4 +576,5 @@ __all__ = [
     "parse_space",
     "parse_value",
     "readable",
+    "short_point",
 ]

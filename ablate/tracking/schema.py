@@ -23,6 +23,10 @@ from ablate.layout import FAILED, FINISHED, INCOMPLETE, INTERRUPTED, KILLED, RUN
 ROLE, PARENT, TRIAL = "ablate.role", "parent", "trial"
 CELL_ROLE = "cell"  # a cell run: under the parent, over the cell's seed trials
 
+# --- tags of the experiment only (what MLflow's UI reads; see .view) --------------------------------
+EXPERIMENT_KIND, MODEL_TRAINING = "mlflow.experimentKind", "custom_model_development"
+VIEW_PREFIX = "mlflow.sharedViewState."  # + a key: a saved view of the runs table (JSON)
+
 # --- tags of the experiment and of both kinds of run -----------------------------------------------
 SWEEP = "ablate.sweep"
 CODE = "ablate.code"  # the code fingerprint (``--rerun-changed-code``)
@@ -85,6 +89,7 @@ __all__ = [
     "DURATION",
     "ERROR",
     "ERROR_ARTIFACT",
+    "EXPERIMENT_KIND",
     "FAILED",
     "FINISHED",
     "GIT_COMMIT",
@@ -98,6 +103,7 @@ __all__ = [
     "METRIC_ARTIFACT_DIR",
     "MIN_EFFECT",
     "MODE",
+    "MODEL_TRAINING",
     "PARENT",
     "PARENT_RUN",
     "PATH",
@@ -120,4 +126,5 @@ __all__ = [
     "TUNE_PATH",
     "VERDICT",
     "VERSION_PREFIX",
+    "VIEW_PREFIX",
 ]

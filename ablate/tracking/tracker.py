@@ -19,7 +19,7 @@ from ablate.fingerprint import code_fingerprint
 from ablate.layout import checkpoint_file, split_params, sweep_dir_of_experiment, trial_name
 from ablate.plan import SweepPlan
 from ablate.search.resolve import cell_id, resolve
-from ablate.search.space import Space
+from ablate.search.space import Space, short_point
 from ablate.tracking import schema as S
 from ablate.tracking.schema import FAILED, FINISHED, INTERRUPTED, KILLED, RUNNING, STOPPED
 from ablate.tracking.store import (
@@ -36,6 +36,7 @@ from ablate.tracking.store import (
     tag_value,
     trial_params,
 )
+from ablate.tracking.view import experiment_tags, view_url
 from ablate.tracking.worker import Writer
 from ablate.train.images import decoded_images
 
@@ -180,6 +181,7 @@ class SweepTracker:
         # ablate.code lets `ablate run --rerun-changed-code` tell which trials ran older code.
         self._source = {**source_tags(where), S.CODE: code_fingerprint(plan.imports)}
         self.experiment_id = ensure_experiment(s, plan.name)
+        self._tag_experiment()
         tags = {
             S.ROLE: S.PARENT,
             S.SWEEP: plan.name,
@@ -241,6 +243,17 @@ class SweepTracker:
 
     # -- trials (plain data in; the Tune callback adapts Trial objects) --
 
+    def _tag_experiment(self) -> None:
+        """Have MLflow's UI open the sweep on its trials (:mod:`.view`); each run refreshes
+        the views, since a sweep file's dimensions may change between runs."""
+        dims = {d.label: d.discrete for d in self.plan.space.all_dims()}
+        tags = experiment_tags(dims, self.plan.tune.metric, str(self.plan.tune.mode))
+        s = self.store
+        for key, value in tags.items():
+            s.call(
+                "tag the experiment", s.client.set_experiment_tag, self.experiment_id, key, value
+            )
+
     def trial_started(
         self, trial_id: str, tune_path: str, name: str, config: Mapping[str, Any]
     ) -> str:
@@ -287,7 +300,7 @@ class SweepTracker:
                 "create a trial run",
                 s.client.create_run,
                 self.experiment_id,
-                run_name=name,
+                run_name=f"{short_point(point)} s{seed}".strip(),
                 tags={k: tag_value(v) for k, v in tags.items()},
             )
             child = _Child(run.info.run_id, name, epochs)
@@ -540,7 +553,7 @@ class SweepTracker:
         """Where to look at this invocation's runs: a link on a server, else ``ablate ui``."""
         if is_server(self.store.uri):
             base = self.store.uri.rstrip("/")
-            return f"{shown(base)}/#/experiments/{self.experiment_id}/runs/{self.parent_id}"
+            return view_url(shown(base), self.experiment_id)
         return f"{shown(self.store.uri)} (browse it with: ablate ui)"
 
 

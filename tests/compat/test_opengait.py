@@ -307,7 +307,7 @@ def test_runtimes_report_images(rank: int, tmp_path: Path, monkeypatch: pytest.M
     train_rt = RayTrainRuntime.__new__(RayTrainRuntime)  # as a Ray Train worker of this rank
     train_rt.rank, train_rt.extra, train_rt.checkpoint = rank, {}, tmp_path / "ckpt.pt"
     train_rt.report({"epoch": 1.0}, images, state)
-    TuneRuntime({}, tmp_path / "inline.pt").report({"epoch": 1.0}, images, state)
+    TuneRuntime({}, tmp_path / "inline.pt", epochs=1).report({"epoch": 1.0}, images, state)
     ray_train, inline = sent
     # Tune takes rank 0's report: only rank 0 sends the images.
     assert (IMAGE_PREFIX + "sils" in ray_train) == (rank == 0)

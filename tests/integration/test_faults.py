@@ -58,7 +58,8 @@ def test_driver_killed_mid_sweep_then_rerun(tmp_path: Path, tiny_base: Path) -> 
     proc = subprocess.Popen(
         [sys.executable, "-m", "ablate.cli", "run", str(sweep)],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        # A checkpoint every epoch, so the kill lands mid-trial.
+        env={**os.environ, "PYTHONPATH": str(tmp_path), "ABLATE_CHECKPOINT_EVERY_S": "0"},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -134,7 +135,8 @@ def test_worker_killed_restarts_from_checkpoint(tmp_path: Path, tiny_base: Path)
         scaling: {{num_workers: 1, ray_train: true, max_failures: 2}}
         """,
     )
-    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400)
+    every_epoch = {"ABLATE_CHECKPOINT_EVERY_S": "0"}
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400, env=every_epoch)
     assert ran.code == 0, ran.err[-3000:]
     assert marker.exists(), "the worker was never killed"
     _assert_once_each(tmp_path, "workerkill", pairs=1, epochs=3)

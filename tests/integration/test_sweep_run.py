@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runner import ablate, write
+from cli_runner import Ran, ablate, write
 
 pytestmark = pytest.mark.integration
 
@@ -57,10 +58,47 @@ def test_failing_trial_fails_alone(tmp_path: Path, tiny_base: Path) -> None:
     ran = ablate("run", str(sweep), cwd=tmp_path)
     assert ran.code == 1, ran.err[-3000:]  # some trials failed: distinguishable from success
     assert "1 of 2 trials finished" in ran.out
-    assert "ExplodingHead blew up on purpose" in ran.err
-    assert "head=ExplodingHead" in ran.err
+    # The failure is one line: the trial by its choices, the error's last line, and the file
+    # holding the whole traceback.
+    failure = ran.err.splitlines()[0]
+    assert re.fullmatch(
+        r"  \[\d/2\] FAILED  head=ExplodingHead s0: RuntimeError: ExplodingHead blew up on "
+        r"purpose \(traceback: (\S+)\)",
+        failure,
+    ), ran.err
+    traceback = tmp_path / failure.rsplit("(traceback: ", 1)[1].rstrip(")")
+    text = traceback.read_text()
+    assert 'raise RuntimeError("ExplodingHead blew up on purpose")' in text and "File " in text
     # The surviving trial is ranked in the results table.
     assert "head=LinearClsHead" in ran.out
+    assert_only_ablates_words(ran)
+
+
+#: Every line ``ablate run`` may print, on stdout or stderr, for a sweep that runs.
+OWN_LINES = [
+    r"log of Ray, Tune and the trials: \.ablate/ray/\S+/logs/\d{8}-\d{6}\.log",
+    r"sweep '\w+': \d+ trials, up to \d+ at once \(.*\)",
+    r"  \[\d+/\d+\] done    .* s\d+  val/top1=\S+  epochs=\d+ \(.*\)  \| .*",
+    r"  \[\d+/\d+\] FAILED  .* s\d+: .* \(traceback: \S+\)",
+    r"Ctrl-C: stopping the trials and saving the sweep \(Ctrl-C again stops at once\)",
+    r"interrupted: the unfinished trials are marked INTERRUPTED in MLflow",
+    r"interrupted",
+    r" *rank +val/top1 +n +failed +seconds +cell",
+    r" +\d+ +[\d.]+( ± [\d.]+)? +\d+ +\d+ +\d+ +\S+=.*",
+    r"\d+ of \d+ trials finished in \d+s",
+    r"report: reports/\w+/report\.html \(report\.md, results\.csv\)",
+    r"mlflow: sqlite:///\S+ \(browse it with: ablate ui\)",
+    r"",
+]
+
+
+def assert_only_ablates_words(ran: Ran) -> None:
+    """No Ray or Tune banner, TensorBoard hint, token notice or warning; no cell hash but in
+    a path."""
+    for line in (ran.out + ran.err).splitlines():
+        assert any(re.fullmatch(p, line) for p in OWN_LINES), f"foreign line: {line!r}"
+        bare = re.sub(r"\(traceback: \S+\)", "", line)
+        assert not re.search(r"\b[0-9a-f]{10}\b", bare), f"a hash on the console: {line!r}"
 
 
 def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
@@ -280,3 +318,68 @@ def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path) -> No
     assert "neck=HangingNeck" in ran.err
     assert "1 of 2 trials finished" in ran.out
     assert time.monotonic() - t0 < 200
+
+
+def test_ctrl_c_marks_the_runs_and_exits_130(tmp_path: Path, tiny_base: Path) -> None:
+    sweep = write(
+        tmp_path,
+        "sweep.yaml",
+        """
+        name: ctrlc
+        _base_: base.yaml
+        search:
+          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
+          seeds: [0, 1]
+        train: {epochs: 3}
+        tune: {max_concurrent: 1}
+        """,
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ablate.cli", "run", str(sweep)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        out = []
+        for line in proc.stdout:
+            out.append(line)
+            if " done " in line:
+                break
+        # Ctrl-C in a terminal reaches the whole foreground process group.
+        os.killpg(proc.pid, signal.SIGINT)
+        first = proc.stderr.readline()
+        assert first.startswith("Ctrl-C: stopping the trials"), (first, out)
+        os.killpg(proc.pid, signal.SIGINT)  # the second one stops at once
+        t0 = time.monotonic()
+        rest, err = proc.communicate(timeout=120)
+        stopped_s = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 130, (first, err)
+    assert err.strip().splitlines()[-1] == "interrupted", err
+    assert_only_ablates_words(Ran(proc.returncode, "".join(out) + rest, first + err))
+    assert stopped_s < 60, stopped_s
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    exp = client.get_experiment_by_name("ctrlc")
+    runs = client.search_runs([exp.experiment_id])
+    parent = [r for r in runs if r.data.tags["ablate.role"] == "parent"]
+    assert [r.info.status for r in parent] == ["KILLED"]
+    trials = [r for r in runs if r.data.tags["ablate.role"] == "trial"]
+    assert "FINISHED" in {r.info.status for r in trials}
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in trials)
+    assert {r.data.tags.get("ablate.status") for r in trials if r.info.status == "KILLED"} <= {
+        "INTERRUPTED"
+    }

@@ -3,6 +3,7 @@ callback's calls are made by hand, so retries and resumes are exact."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -77,6 +78,17 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "mlflow.db") as con:  # commits cheap, readers never block
         assert con.execute("PRAGMA journal_mode").fetchone() == ("wal",)
     exp = c.get_experiment_by_name("tiny")
+    # MLflow's UI opens the sweep as model training, on views of its dimensions and metric.
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    trials_view = json.loads(exp.tags["mlflow.sharedViewState.trials"])
+    assert trials_view["selectedColumns"][:3] == [
+        "params.`optimizer.lr`",
+        "params.`seed`",
+        "metrics.`val/top1`",
+    ]
+    assert trials_view["searchFilter"] == "tags.`ablate.role` = 'trial'"
+    grouped = json.loads(exp.tags["mlflow.sharedViewState.by-optimizer-lr"])
+    assert grouped["groupBy"]["groupByKeys"] == [{"mode": "param", "groupByData": "optimizer.lr"}]
     parent = c.get_run(tracker.parent_id)
     assert parent.info.status == "FINISHED"
     assert parent.data.tags["ablate.role"] == "parent"
@@ -85,7 +97,8 @@ def test_parent_and_child_runs(tmp_path: Path) -> None:
 
     run = c.get_run(ok_id)
     assert run.info.experiment_id == exp.experiment_id
-    assert run.info.run_name == ok.name
+    assert run.info.run_name == "optimizer.lr=0.05 s0"  # by its choices; the hash is a tag
+    assert run.data.tags["ablate.trial"] == ok.name
     assert run.info.status == "FINISHED"
     assert run.data.params == {"optimizer.lr": "0.05", "seed": "0"}
     tags = run.data.tags

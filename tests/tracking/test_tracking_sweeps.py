@@ -40,7 +40,7 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
     assert parent.info.status == "FINISHED"
     artifacts = {f.path for f in store.client.list_artifacts(parent.info.run_id, "report")}
     assert {"report/report.md", "report/report.html", "report/results.csv"} <= artifacts
-    children = {r.info.run_name: r for r in runs(store, sweep, "trial")}
+    children = {r.data.tags["ablate.trial"]: r for r in runs(store, sweep, "trial")}
     assert len(children) == 2
     for name, run in children.items():
         tags, params = run.data.tags, run.data.params
@@ -54,6 +54,7 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
             assert cell_run.data.tags["ablate.verdict"]
         assert tags["ablate.sweep"] == sweep and tags["ablate.seed"] == "0"
         assert name == f"{tags['ablate.cell']}-s0"
+        assert run.info.run_name == f"optimizer.lr={params['optimizer.lr']} s0"
         assert set(params) == {"optimizer.lr", "seed"}
         assert tags["ablate.version.ray"] and tags["ablate.version.mlflow"]
         hist = store.client.get_metric_history(run.info.run_id, "val/top1")

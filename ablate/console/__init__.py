@@ -1,5 +1,6 @@
 """What a person sees of ``ablate plan`` and ``ablate run``: the trial plan and the results
-table. pandas is imported when a table is made."""
+table (pandas is imported when a table is made); while a sweep runs, :mod:`.live` and
+:mod:`.screen`."""
 
 from __future__ import annotations
 
@@ -202,8 +203,9 @@ def results_table(trials: Iterable[Any], metric: str, mode: str) -> str:
         f"{m:.4g} ± {s:.2g}" if pd.notna(s) else f"{m:.4g}" for m, s in zip(g["mean"], g["std"])
     ]
     g["seconds"] = g["seconds"].map(lambda v: f"{v:.0f}")
-    out = g.reset_index()[["rank", metric, "n", "failed", "seconds", "cell", "point"]]
-    return out.to_string(index=False)
+    # Cells by their choices: the hashes stay in MLflow and the report's files.
+    out = g.reset_index()[["rank", metric, "n", "failed", "seconds", "point"]]
+    return out.rename(columns={"point": "cell"}).to_string(index=False)
 
 
 def print_error(err: AblateError) -> None:

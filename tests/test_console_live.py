@@ -1,0 +1,142 @@
+"""What a person sees while a sweep runs, as pure logic: the progress model, the lines and the
+live view drawn from it, the terminal kept for ablate's words, the checkpoint cadence."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ablate.console.live import LiveView, PlainLines, ended_line, summary
+from ablate.console.screen import Screen, quiet
+from ablate.layout import FAILED, FINISHED, STOPPED
+from ablate.run.progress import SweepProgress, TrialLine
+from ablate.run.trial import Cadence
+
+
+def progress_with(*ended: tuple[str, str, float | None]) -> SweepProgress:
+    p = SweepProgress("necks", "val/top1", "max", total=4, epochs=10)
+    for i, (cell, status, value) in enumerate(ended):
+        p.running[str(i)] = TrialLine(f"{cell} s{i}", cell, epoch=10, value=value)
+        p.end(str(i), status)
+    return p
+
+
+def test_best_cell_is_the_best_mean_over_finished_seeds() -> None:
+    p = progress_with(
+        ("neck=GeM", FINISHED, 80.0),
+        ("neck=GeM", FINISHED, 70.0),
+        ("neck=GAP", FINISHED, 76.0),
+        ("neck=Flat", STOPPED, 99.0),  # stopped early: not comparable with full trials
+    )
+    assert p.best() == ("neck=GAP", 76.0, 1)
+    p.mode = "min"
+    assert p.best() == ("neck=GeM", 75.0, 2)
+
+
+def test_eta_counts_epochs_and_takes_stopped_trials_as_whole() -> None:
+    p = SweepProgress("s", "val/top1", "max", total=2, epochs=10)
+    assert p.eta_s() is None
+    p.running["a"] = TrialLine("a s0", "a", epoch=5)
+    assert p.done_fraction == 0.25
+    p.started = time.monotonic() - 10.0
+    eta = p.eta_s()
+    assert eta is not None and 29.0 < eta < 31.0
+    p.end("a", STOPPED)
+    assert p.done_fraction == 0.5
+
+
+def test_a_failure_is_one_line_naming_choices_cause_and_traceback() -> None:
+    p = SweepProgress("s", "val/top1", "max", total=2, epochs=3)
+    p.running["x"] = TrialLine(
+        "head=Boom s0", "head=Boom", epoch=1, error="RuntimeError: boom", error_file="t/error.txt"
+    )
+    line = ended_line(p, p.end("x", FAILED))  # type: ignore[arg-type]
+    assert line == "  [1/2] FAILED  head=Boom s0: RuntimeError: boom (traceback: t/error.txt)"
+
+
+def test_plain_lines_put_failures_on_stderr_and_the_rest_on_stdout() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    sink = PlainLines(Screen(out, err))
+    p = progress_with(("neck=GeM", FINISHED, 81.25))
+    sink.ended(p, p.ended[0])
+    p.running["f"] = TrialLine("neck=Bad s1", "neck=Bad", error="ValueError: no")
+    sink.ended(p, p.end("f", FAILED))  # type: ignore[arg-type]
+    assert out.getvalue().startswith("  [1/4] done    neck=GeM s0  val/top1=81.25  epochs=10 (")
+    assert (
+        "| 1/4 trials" in out.getvalue()
+        and "best neck=GeM (val/top1=81.25, 1 seed)" in out.getvalue()
+    )
+    assert err.getvalue().strip() == "[2/4] FAILED  neck=Bad s1: ValueError: no"
+
+
+def test_summary_counts_and_best() -> None:
+    p = progress_with(("neck=GeM", FINISHED, 80.0), ("neck=GAP", FAILED, None))
+    assert re.fullmatch(
+        r"2/4 trials  eta \d+:\d\d  1 finished, 1 failed  best neck=GeM \(val/top1=80, 1 seed\)",
+        summary(p),
+    ), summary(p)
+
+
+def test_live_view_shows_running_trials_by_their_choices() -> None:
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    view = LiveView(Screen(out, io.StringIO()))
+    p = progress_with(("neck=GeM", FINISHED, 80.0))
+    p.running["r"] = TrialLine("neck=GAP s1", "neck=GAP", epoch=3, value=71.5)
+    with view:
+        view.changed(p)
+        view.ended(p, p.ended[0])
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    assert "neck=GAP s1" in text and "3/10" in text and "71.5" in text
+    assert "1/4 trials" in text and "best neck=GeM" in text
+    assert "[1/4] done    neck=GeM s0" in text
+
+
+def test_quiet_sends_other_output_to_the_log_and_keeps_ablates(tmp_path: Path) -> None:
+    # A real process: file descriptors 1 and 2, a child process, warnings and logging.
+    code = f"""
+import logging, subprocess, sys, warnings
+from pathlib import Path
+from ablate.console.screen import quiet
+with quiet(Path({str(tmp_path / "run.log")!r})) as screen:
+    screen.say("ablate says")
+    print("a library prints")
+    warnings.warn("a library warns")
+    logging.getLogger("ray").warning("ray logs")
+    subprocess.run(["echo", "a child process prints"])
+    screen.warn("ablate warns")
+print("after: ablate's table")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    )
+    assert done.stdout.splitlines() == ["ablate says", "after: ablate's table"]
+    assert done.stderr.splitlines() == ["ablate warns"]
+    log = (tmp_path / "run.log").read_text()
+    for foreign in ("a library prints", "a library warns", "ray logs", "a child process prints"):
+        assert foreign in log
+
+
+def test_quiet_without_file_descriptors_moves_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with quiet(tmp_path / "x.log") as screen:
+        screen.say("hello")
+    assert "hello" in capsys.readouterr().out
+
+
+def test_checkpoints_on_a_time_cadence_and_always_the_last_epoch() -> None:
+    c = Cadence(epochs=5, every_s=3600)
+    assert [c.due({"epoch": e}) for e in (1, 2, 3, 4, 5)] == [False] * 4 + [True]
+    every = Cadence(epochs=5, every_s=0)
+    assert all(every.due({"epoch": e}) for e in (1, 2, 3, 4, 5))
