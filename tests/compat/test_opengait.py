@@ -296,7 +296,7 @@ def test_runtimes_report_images(rank: int, tmp_path: Path, monkeypatch: pytest.M
     import ray.train
     from ray import tune
 
-    from ablate.run.trial import RayTrainRuntime, TuneRuntime
+    from ablate.run.trial import Cadence, RayTrainRuntime, TuneRuntime
     from ablate.train.images import IMAGE_PREFIX
 
     sent: list[dict[str, Any]] = []
@@ -306,6 +306,7 @@ def test_runtimes_report_images(rank: int, tmp_path: Path, monkeypatch: pytest.M
     state = dict  # an empty checkpoint
     train_rt = RayTrainRuntime.__new__(RayTrainRuntime)  # as a Ray Train worker of this rank
     train_rt.rank, train_rt.extra, train_rt.checkpoint = rank, {}, tmp_path / "ckpt.pt"
+    train_rt.cadence = Cadence(epochs=1)
     train_rt.report({"epoch": 1.0}, images, state)
     TuneRuntime({}, tmp_path / "inline.pt", epochs=1).report({"epoch": 1.0}, images, state)
     ray_train, inline = sent
