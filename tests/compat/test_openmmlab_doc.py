@@ -126,12 +126,29 @@ def test_documented_plan_is_real(
         assert line in out.splitlines(), f"doc line not in `ablate {argv}`:\n{line}\n---\n{out}"
 
 
+#: What each documented sweep must show: its trials' labels in the output and, when given,
+#: the sweep's name (its MLflow experiment) and a metric every trial logs there.
+SWEEP_EXPECTED: dict[str, tuple[tuple[str, ...], tuple[str, str] | None]] = {
+    "configs/sweep.py": (("model=bars", "model=TinyTracker"), None),
+    "configs/sot_sweep.yaml": (
+        ("head.loss_bbox=BoxL1Loss", "head.loss_bbox=BoxSmoothL1Loss"),
+        ("sot_losses", "val/success_auc"),
+    ),
+}
+
+
+def test_doc_sweeps_are_all_checked() -> None:
+    assert {s.split()[1] for s in SWEEPS} == set(SWEEP_EXPECTED)
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("argv", SWEEPS)
 def test_documented_sweep_runs(argv: str, tmp_path: Path) -> None:
-    """Every family's plugin trains as a sweep trial, on a real local Ray."""
+    """Every family's plugin trains as a sweep trial, on a real local Ray; the SOT loss
+    sweep logs the box task's metric for each trial."""
     write_project(tmp_path, FILES)
-    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "PYTHONPATH": str(tmp_path), "MLFLOW_TRACKING_URI": uri}
     done = subprocess.run(
         [sys.executable, "-m", "ablate.cli", *argv.split()],
         cwd=tmp_path,
@@ -143,4 +160,22 @@ def test_documented_sweep_runs(argv: str, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "2 of 2 trials finished" in done.stdout, done.stdout
-    assert "model=bars" in done.stdout and "model=TinyTracker" in done.stdout
+    labels, logged = SWEEP_EXPECTED[argv.split()[1]]
+    assert all(label in done.stdout for label in labels), done.stdout
+    if logged is None:
+        return
+    name, metric = logged
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    exp = client.get_experiment_by_name(name)
+    assert exp is not None, f"no MLflow experiment {name}"
+    trials = [
+        r
+        for r in client.search_runs([exp.experiment_id])
+        if r.data.tags.get("ablate.role") == "trial"
+    ]
+    assert len(trials) == 2, [r.data.tags for r in trials]
+    for run in trials:
+        assert run.info.status == "FINISHED", run.info
+        assert 0.0 <= run.data.metrics[metric] <= 1.0, run.data.metrics
