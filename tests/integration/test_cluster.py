@@ -346,7 +346,9 @@ def _check_trials(c: Cluster, name: str, necks: set[str], invocations: int = 1) 
     assert sorted(r.data.params["neck"] for r in children) == sorted(necks)  # once each
     for run in children:
         assert run.info.status == "FINISHED"
-        assert run.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        cell = client.get_run(run.data.tags["mlflow.parentRunId"])  # sweep > cell > trial
+        assert cell.data.tags["ablate.role"] == "cell"
+        assert cell.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
         assert run.data.params["seed"] == "0"
         hist = client.get_metric_history(run.info.run_id, "val/top1")
         assert sorted(m.step for m in hist) == [1, 2]
