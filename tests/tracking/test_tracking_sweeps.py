@@ -54,7 +54,9 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
             assert cell_run.data.tags["ablate.verdict"]
         assert tags["ablate.sweep"] == sweep and tags["ablate.seed"] == "0"
         assert name == f"{tags['ablate.cell']}-s0"
-        assert run.info.run_name == f"optimizer.lr={params['optimizer.lr']} s0"
+        # Named by its choice as a person writes it (1e+06, not 1000000.0); hashes only in tags.
+        lr = {"0.05": "0.05", "1000000.0": "1e+06"}[params["optimizer.lr"]]
+        assert run.info.run_name == f"optimizer.lr={lr} s0"
         assert set(params) == {"optimizer.lr", "seed"}
         assert tags["ablate.version.ray"] and tags["ablate.version.mlflow"]
         hist = store.client.get_metric_history(run.info.run_id, "val/top1")
