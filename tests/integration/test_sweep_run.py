@@ -274,7 +274,9 @@ def test_optuna_with_asha(tmp_path: Path, tiny_base: Path) -> None:
     ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400)
     assert ran.code == 0, ran.err[-3000:]
     assert "4 trials" in ran.out
-    assert ran.out.count(" done ") == 4
+    # One line per trial: done, or stopped early by ASHA (seed-aware, so a lucky seed is no help).
+    ended = re.findall(r"^\s+\[\d+/4\] (done|stopped) ", ran.out, flags=re.MULTILINE)
+    assert len(ended) == 4, ran.out
 
 
 HANGING = """
