@@ -56,6 +56,9 @@ SEED = "ablate.seed"
 TRIAL_NAME = "ablate.trial"
 TRIAL_ID = "ablate.trial_id"
 TUNE_PATH = "ablate.tune_path"
+#: The drivers' own copies of the trial dir (``os.pathsep``-joined, the latest last): Tune
+#: writes ``result.json`` there at once and copies it to TUNE_PATH only every 10 s or more.
+TUNE_LOCAL_PATHS = "ablate.tune_local_paths"
 STATUS = "ablate.status"  # how it ended, finer than MLflow's status (STOPPED, INTERRUPTED, ...)
 DURATION = "ablate.duration_s"
 ERROR = "ablate.error"  # the failed trial's one-line cause
@@ -123,6 +126,7 @@ __all__ = [
     "TRIAL_ID",
     "TRIAL_NAME",
     "TUNE_EXPERIMENT",
+    "TUNE_LOCAL_PATHS",
     "TUNE_PATH",
     "VERDICT",
     "VERSION_PREFIX",
