@@ -106,3 +106,10 @@ def test_a_process_that_ends_normally_gets_no_line(tmp_path: Path) -> None:
     assert ran.returncode == 0
     assert ran.stdout == "own words\nafter\n"
     assert ran.stderr == ""
+
+
+def test_the_readme_shows_the_line_as_it_is_printed() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    (shown,) = [ln for ln in readme.splitlines() if ln.startswith("error: Ray's core ended")]
+    log = shown.rsplit("the log: ", 1)[1]
+    assert shown == died_line(GCS, log)

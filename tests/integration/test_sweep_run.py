@@ -310,13 +310,13 @@ def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path) -> No
           model.neck: [{type: GlobalAveragePooling}, {type: HangingNeck}]
           seeds: [0]
         train: {epochs: 1}
-        tune: {trial_timeout: 20}
+        tune: {trial_timeout: 10}
         """,
     )
     t0 = time.monotonic()
     ran = ablate("run", str(sweep), cwd=tmp_path, timeout=300)
     assert ran.code == 1, ran.err[-3000:]
-    assert "trial_timeout=20s" in ran.err
+    assert "trial_timeout=10s" in ran.err
     assert "neck=HangingNeck" in ran.err
     assert "1 of 2 trials finished" in ran.out
     assert time.monotonic() - t0 < 200
