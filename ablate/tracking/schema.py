@@ -60,6 +60,9 @@ TUNE_PATH = "ablate.tune_path"
 #: writes ``result.json`` there at once and copies it to TUNE_PATH only every 10 s or more.
 TUNE_LOCAL_PATHS = "ablate.tune_local_paths"
 STATUS = "ablate.status"  # how it ended, finer than MLflow's status (STOPPED, INTERRUPTED, ...)
+#: The STATUS of an unfinished run whose trial had no checkpoint and so trained again from
+#: epoch 1 in a new run: the old one is deleted (restorable in MLflow), one run per trial.
+SUPERSEDED = "SUPERSEDED"
 DURATION = "ablate.duration_s"
 ERROR = "ablate.error"  # the failed trial's one-line cause
 LAST_RETRIED_ERROR = "ablate.last_retried_error"
@@ -118,6 +121,7 @@ __all__ = [
     "STATUS",
     "STOPPED",
     "STRATEGY",
+    "SUPERSEDED",
     "SWEEP",
     "SWEEP_ARTIFACT",
     "SWEEP_FILE",

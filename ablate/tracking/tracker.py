@@ -283,6 +283,8 @@ class SweepTracker:
         run = self.find_run(trial_id, tune_path)
         if run is None and self._resumes(cell, seed):
             run = self.adopt(cell, seed)
+        elif run is None:  # trains from epoch 1: an unfinished run of it is history
+            self._supersede(self.adopt(cell, seed))
         if run is not None:  # a retried or resumed trial: go on in its run
             child = _Child(run.info.run_id, name, epochs, self._last_step(run))
             locals_ = _paths(run.data.tags.get(S.TUNE_LOCAL_PATHS, ""))
@@ -399,6 +401,16 @@ class SweepTracker:
                 if unfinished and S.CELL in tags and S.SEED in tags:
                     self._orphans[(tags[S.CELL], int(tags[S.SEED]))] = r
         return self._orphans.pop((cell, seed), None)
+
+    def _supersede(self, run: Any) -> None:
+        """Delete an unfinished run whose trial starts again from epoch 1 in a new run (a
+        driver killed before the trial's first checkpoint), so that each trial has one run
+        with each epoch once; MLflow can restore it."""
+        if run is None:
+            return
+        s = self.store
+        s.call("tag a run", s.client.set_tag, run.info.run_id, S.STATUS, S.SUPERSEDED)
+        s.call("delete a superseded run", s.client.delete_run, run.info.run_id)
 
     def _resumes(self, cell: str, seed: int) -> bool:
         """Whether the trial of ``(cell, seed)`` starts from a checkpoint, so that an

@@ -251,6 +251,12 @@ def test_a_new_tune_trial_adopts_the_unfinished_run_only_from_its_checkpoint(
     b.tune_experiment = str(runs_dir / "second")
     fresh = started(b, 0, t, prefix="bbbbb")
     assert fresh != run_id  # no checkpoint: it trains from epoch 1, in a run of its own
+    # ...and the run it left is deleted (restorable): one run per trial, each epoch once.
+    old = a.store.client.get_run(run_id)
+    assert old.info.lifecycle_stage == "deleted"
+    assert old.data.tags["ablate.status"] == "SUPERSEDED"
+    active = a.store.client.search_runs([a.experiment_id], "tags.`ablate.role` = 'trial'")
+    assert [r.info.run_id for r in active] == [fresh]
     b.trial_results("bbbbb_00000", results(range(1, 2)))
     b.abort(interrupted=True)
 
