@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runner import Ran, ablate, write
+from cli_runner import TINY_BASE, Ran, ablate, together, write
 
 pytestmark = pytest.mark.integration
 
@@ -38,24 +38,43 @@ class ExplodingHead(LinearClsHead):
 """
 
 
-def test_failing_trial_fails_alone(tmp_path: Path, tiny_base: Path) -> None:
-    write(tmp_path, "boom_plugin.py", EXPLODING)
-    sweep = write(
-        tmp_path,
-        "sweep.yaml",
-        """
-        name: failing
-        _base_: base.yaml
-        custom_imports: {imports: [boom_plugin]}
-        search:
-          model.head:
-            - {type: LinearClsHead}
-            - {type: ExplodingHead}
-          seeds: [0]
-        train: {epochs: 1}
-        """,
-    )
-    ran = ablate("run", str(sweep), cwd=tmp_path)
+FAILING = """
+name: failing
+_base_: base.yaml
+custom_imports: {imports: [boom_plugin]}
+search:
+  model.head:
+    - {type: LinearClsHead}
+    - {type: ExplodingHead}
+  seeds: [0]
+train: {epochs: 1}
+"""
+
+NAN = """
+name: nan
+_base_: base.yaml
+search:
+  optimizer.lr: [1.0e+12]
+  seeds: [0]
+train: {epochs: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Ran, Path]]:
+    """The two failing sweeps, started at once (:func:`cli_runner.together`): each is
+    mostly fixed cost."""
+    where = {name: tmp_path_factory.mktemp(name) for name in ("failing", "nan")}
+    for name, text in (("failing", FAILING), ("nan", NAN)):
+        write(where[name], "base.yaml", TINY_BASE)
+        write(where[name], "sweep.yaml", text)
+    write(where["failing"], "boom_plugin.py", EXPLODING)
+    ran = together({name: (("run", str(w / "sweep.yaml")), w) for name, w in where.items()})
+    return {name: (ran[name], where[name]) for name in where}
+
+
+def test_failing_trial_fails_alone(failures: dict[str, tuple[Ran, Path]]) -> None:
+    ran, tmp_path = failures["failing"]
     assert ran.code == 1, ran.err[-3000:]  # some trials failed: distinguishable from success
     assert "1 of 2 trials finished" in ran.out
     # The failure is one line: the trial by its choices, the error's last line, and the file
@@ -101,20 +120,8 @@ def assert_only_ablates_words(ran: Ran) -> None:
         assert not re.search(r"\b[0-9a-f]{10}\b", bare), f"a hash on the console: {line!r}"
 
 
-def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
-    sweep = write(
-        tmp_path,
-        "sweep.yaml",
-        """
-        name: nan
-        _base_: base.yaml
-        search:
-          optimizer.lr: [1.0e+12]
-          seeds: [0]
-        train: {epochs: 1}
-        """,
-    )
-    ran = ablate("run", str(sweep), cwd=tmp_path)
+def test_nan_loss_fails_its_trial(failures: dict[str, tuple[Ran, Path]]) -> None:
+    ran, _ = failures["nan"]
     assert ran.code == 3, ran.err[-3000:]  # every trial failed
     assert "loss is" in ran.err and "epoch 1" in ran.err
 
