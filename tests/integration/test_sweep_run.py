@@ -129,7 +129,8 @@ def test_nan_loss_fails_its_trial(failures: dict[str, tuple[Ran, Path]]) -> None
 def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) -> None:
     # Two 1-CPU workers on a 2-CPU machine: the trial driver must hold no CPU, or this hangs.
     # The metrics sync over the workers (torchmetrics under Ray Train's gloo group), the test
-    # split is evaluated at the end, and MLflow and the report carry test/*.
+    # split is evaluated at the end, and MLflow and the report carry test/*. One trial: a
+    # Ray Train trial's fixed cost is most of this test (two run in the cluster test).
     sweep = write(
         tmp_path,
         "sweep.yaml",
@@ -137,7 +138,7 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
         name: ddp
         _base_: base.yaml
         search:
-          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
+          model.neck: [{type: GeneralizedMeanPooling}]
           seeds: [0]
         train: {epochs: 1}
         scaling: {num_workers: 2, use_gpu: false}
@@ -157,7 +158,7 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
         env={"RAY_num_cpus": "2"},
     )
     assert ran.code == 0, ran.err[-3000:]
-    assert "2 of 2 trials finished" in ran.out
+    assert "1 of 1 trials finished" in ran.out
     assert "Ray Train, 2 CPU workers" in ran.out
     _check_test_split_in_mlflow(tmp_path, "ddp")
 
@@ -170,7 +171,7 @@ def _check_test_split_in_mlflow(root: Path, sweep: str) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name(sweep)
     trials = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
-    assert len(trials) == 2
+    assert len(trials) == 1
     for run in trials:
         m = run.data.metrics
         assert {"val/top1", "val/f1", "test/top1", "test/f1", "test/loss"} <= set(m)
