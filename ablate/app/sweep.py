@@ -6,6 +6,7 @@ which picks this driver or the cluster's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -121,12 +122,9 @@ def run_here(opts: SweepOptions) -> int:
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
-    with _terminal(plan, opts) as screen:
+    with _terminal(plan, opts) as screen, _local_ray(opts, plan):
         check_builds(plan)
-        if not (opts.address or os.environ.get("RAY_ADDRESS")):
-            # A trial that can never fit on this machine is exit 2 before Ray or the store start.
-            check_fits(plan, local_nodes(), opts.max_concurrent)
-        # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+        # An unreachable store is exit 2, and no trial ran.
         store = open_store(opts.tracking_uri)
         # One driver per sweep and store; what is still to run is read once the lease is ours.
         lock = lock_file(experiment_root(opts.storage), plan.name)
@@ -142,6 +140,25 @@ def run_here(opts: SweepOptions) -> int:
             if not plan.trials and not plan.strategy.proposes:
                 return _nothing_new(plan, store, opts, screen)
             return _run(plan, store, opts, screen, lease)
+
+
+@contextmanager
+def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
+    """This command's own Ray, started in the background while the driver builds, opens the
+    store and takes the lease (a cluster's is connected to later); stopped again if the
+    command ends before the sweep starts."""
+    from ablate.run.session import start_local, stop_local
+
+    if opts.address or os.environ.get("RAY_ADDRESS"):
+        yield
+        return
+    # A trial that can never fit on this machine is exit 2 before Ray starts.
+    check_fits(plan, local_nodes(), opts.max_concurrent)
+    start_local()
+    try:
+        yield
+    finally:
+        stop_local()
 
 
 @contextmanager
@@ -198,6 +215,8 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
         experiment = None  # the next round is another Tune experiment
         return outcome.trials
 
+    # The driver waits on Tune while trials train: the report's imports fit in there.
+    threading.Thread(target=_warm_report, name="ablate-warm-report", daemon=True).start()
     t0 = time.perf_counter()
     try:
         with sink:
@@ -238,6 +257,13 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _warm_report() -> None:
+    from ablate.report import warm_imports
+
+    with contextlib.suppress(Exception):  # only a head start: the report imports them itself
+        warm_imports()
 
 
 def _stop_ray_meanwhile() -> None:
