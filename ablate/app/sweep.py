@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
+from ablate import timeline
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
@@ -30,7 +31,7 @@ from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.lease import Lease
-from ablate.tracking.read import load_sweep
+from ablate.tracking.read import SweepData, load_sweep
 from ablate.tracking.schema import PATH
 
 
@@ -123,12 +124,16 @@ def run_here(opts: SweepOptions) -> int:
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen, _local_ray(opts, plan):
+        timeline.mark("plan checked")
         check_builds(plan)
+        timeline.mark("builds checked")
         # An unreachable store is exit 2, and no trial ran.
         store = open_store(opts.tracking_uri)
+        timeline.mark("store open")
         # One driver per sweep and store; what is still to run is read once the lease is ours.
         lock = lock_file(experiment_root(opts.storage), plan.name)
         with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
+            timeline.mark("lease taken")
             if in_rounds(plan):  # each round skips what already finished
                 return _run(plan, store, opts, screen, lease)
             plan, skipped = still_to_run(plan, store, opts)
@@ -248,9 +253,11 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
             tracker.store.call(
                 "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
             )
-        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say)["md"].parent
-        tracker.log_cells(_summaries(tracker.store, plan.name))
-        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
+        data = load_sweep(tracker.store, plan.name)  # read once for the report and the cells
+        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say, data=data)
+        tracker.log_cells(_summaries(data))
+        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out["md"].parent)
+        timeline.mark("report written")
     except TrackingError as err:
         raise TrackingLost(err) from None
     screen.say(f"mlflow: {tracker.where()}")
@@ -273,10 +280,9 @@ def _stop_ray_meanwhile() -> None:
     threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
 
 
-def _summaries(store: Store, name: str) -> dict:
+def _summaries(data: SweepData) -> dict:
     from ablate.report.summary import cell_summaries
 
-    data = load_sweep(store, name)
     return cell_summaries(data.trials, data.curves, data.meta)
 
 
@@ -293,12 +299,17 @@ def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Scre
 
 
 def write_report(
-    store: Store, name: str, out_root: str | Path, say: Callable[[str], None] = print
+    store: Store,
+    name: str,
+    out_root: str | Path,
+    say: Callable[[str], None] = print,
+    data: SweepData | None = None,
 ) -> dict[str, Path]:
-    """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
+    """Write ``<out_root>/<name>/`` from the tracking store alone (or ``data`` read from it
+    already); the report's paths."""
     from ablate.report import write_report as write
 
-    data = load_sweep(store, name)
+    data = data if data is not None else load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)
     say(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
     return paths
