@@ -123,6 +123,9 @@ def run_here(opts: SweepOptions) -> int:
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
+        if _own_ray(opts):
+            # A trial that can never fit on this machine is exit 2 before the store opens.
+            check_fits(plan, local_nodes(), opts.max_concurrent)
         timeline.mark("plan checked")
         # An unreachable store is exit 2 before Ray starts.
         store = open_store(opts.tracking_uri)
@@ -134,7 +137,7 @@ def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, scree
     """The dry builds (the local Ray starting meanwhile), the lease, then what is new."""
     from ablate.train.check import check_builds
 
-    with _local_ray(opts, plan):
+    with _local_ray(opts):
         check_builds(plan)
         timeline.mark("builds checked")
         # One driver per sweep and store; what is still to run is read once the lease is ours.
@@ -154,18 +157,21 @@ def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, scree
             return _run(plan, store, opts, screen, lease)
 
 
+def _own_ray(opts: SweepOptions) -> bool:
+    """Whether this command starts a Ray of its own (no ``--address``, no ``RAY_ADDRESS``)."""
+    return not (opts.address or os.environ.get("RAY_ADDRESS"))
+
+
 @contextmanager
-def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
+def _local_ray(opts: SweepOptions) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
     before the sweep starts."""
     from ablate.run.session import start_local, stop_local
 
-    if opts.address or os.environ.get("RAY_ADDRESS"):
+    if not _own_ray(opts):
         yield
         return
-    # A trial that can never fit on this machine is exit 2 before Ray starts.
-    check_fits(plan, local_nodes(), opts.max_concurrent)
     start_local()
     try:
         yield
@@ -245,7 +251,7 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
             raise TrackingLost(tracker.lost) from None
         raise
     outcome = SimpleNamespace(trials=trials, wall_s=time.perf_counter() - t0)
-    if opts.quiet and not (opts.address or os.environ.get("RAY_ADDRESS")):
+    if opts.quiet and _own_ray(opts):
         _stop_ray_meanwhile()  # the command's own local Ray, nobody else's
     screen.say()
     screen.say(results_table(outcome.trials, plan.tune.metric, str(plan.tune.mode)))
