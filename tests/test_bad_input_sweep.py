@@ -179,10 +179,21 @@ ROWS: dict[str, Row] = {
         "sweep.yaml: tune.min_effect",
         ["expected a positive number, got -1"],
     ),
-    "ablation-path-needs-target": Row(
-        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}}}\n"),
+    "ablation-path-needs-baseline": Row(
+        sweep(SEARCH + "tune: {strategy: ablation_path}\n"),
+        "sweep.yaml: tune.baseline",
+        ["ablation_path needs a baseline", "or, without one, to the best cell"],
+    ),
+    "ablation-path-target-word": Row(
+        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, target: bset}}\n"),
         "sweep.yaml: tune.target",
-        ["ablation_path needs a target"],
+        ["'best'", "got 'bset'"],
+    ),
+    "ablation-path-target-unknown-value": Row(
+        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
+              "target: {neck: Flaten, head: LinearClsHead}}\n"),  # fmt: skip
+        "sweep.yaml: tune.target.neck",
+        ["'Flaten' is not in the space of neck", "(did you mean 'Flatten'?)"],
     ),
     "asha-promote": Row(
         sweep(SEARCH + "tune: {scheduler: asha, asha: {promote: lbc}}\n"),

@@ -191,14 +191,14 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
             "every cell is compared with it",
             "tune.exclude",
         )
-    target = parse_point(space, t.target, "tune.target", cfg) if t.target is not None else None
+    named = isinstance(t.target, Mapping)  # else None or "best": the path finds the best
+    target = parse_point(space, t.target, "tune.target", cfg) if named else None
     planning = Planning(cfg, space, t, baseline, rules, np.random.default_rng(t.seed), target)
     points = strategy.plan(planning)
     base = base_config(cfg)
     trials = []
-    for p in points:
-        cell = cell_id(resolve(base, space, p, 0))
-        trials += [TrialSpec(p, seed, cell) for seed in space.first_seeds]
+    for p, seed in strategy.first_round(planning, points):
+        trials.append(TrialSpec(p, seed, cell_id(resolve(base, space, p, 0))))
     return SweepPlan(
         name,
         cfg,
