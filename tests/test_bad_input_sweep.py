@@ -190,8 +190,10 @@ ROWS: dict[str, Row] = {
         ["'best'", "got 'bset'"],
     ),
     "ablation-path-target-unknown-value": Row(
-        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
-              "target: {neck: Flaten, head: LinearClsHead}}\n"),  # fmt: skip
+        sweep(
+            SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
+            "target: {neck: Flaten, head: LinearClsHead}}\n"
+        ),
         "sweep.yaml: tune.target.neck",
         ["'Flaten' is not in the space of neck", "(did you mean 'Flatten'?)"],
     ),

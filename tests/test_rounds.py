@@ -185,9 +185,9 @@ def test_a_baseline_that_screens_best_is_a_path_of_no_steps(tmp_path: Path) -> N
     results = {c: pd.Series([50.0, 50.0], [0, 1]) for c in plan.cells}
     results[base] = pd.Series([60.0, 60.0, 60.0, 60.0], [0, 1, 2, 3])
     state = plan.strategy.state(plan.planning, results)  # type: ignore[attr-defined]
-    assert state.done and state.target.cell == base and [s.flip for s in state.steps] == [
-        "baseline"
-    ]
+    assert (
+        state.done and state.target.cell == base and [s.flip for s in state.steps] == ["baseline"]
+    )
     assert strategy_next(plan, results) == ([], "path complete")
 
 

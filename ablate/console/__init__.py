@@ -50,7 +50,9 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
     else:
         n = len(plan.cells)
         say = plan.strategy.describe
-        trials = say(plan.planning, n) if plan.planning else plan.strategy.describe_trials(t, n, seeds)
+        trials = (
+            say(plan.planning, n) if plan.planning else plan.strategy.describe_trials(t, n, seeds)
+        )
         lines.append(f"  trials: {trials}")
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")

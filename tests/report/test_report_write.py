@@ -188,9 +188,13 @@ def test_every_registered_section_builds_through_its_registry(finished: bool) ->
 def test_a_path_to_the_best_says_where_its_target_came_from(tmp_path: Path):
     trials, curves, meta = synthetic_sweep(EFFECTS, n_seeds=4, noise=0.005, seed=3)
     cell = {
-        (r["param.neck"], r["param.head"]): r["cell"] for _, r in trials.drop_duplicates("cell").iterrows()
+        (r["param.neck"], r["param.head"]): r["cell"]
+        for _, r in trials.drop_duplicates("cell").iterrows()
     }
-    base, gem = cell[("GlobalAvgPool", "LinearHead")], cell[("GeneralizedMeanPooling", "LinearHead")]
+    base, gem = (
+        cell[("GlobalAvgPool", "LinearHead")],
+        cell[("GeneralizedMeanPooling", "LinearHead")],
+    )
     best = cell[("GeneralizedMeanPooling", "BNNeckHead")]
     path = [{"flip": "baseline", "cell": base, "raced": {}},
             {"flip": "neck", "cell": gem, "raced": {"neck": 4, "head": 2}},
