@@ -164,6 +164,13 @@ ROWS: dict[str, Row] = {
         "sweep.yaml: search.seeds.adaptive.spending",
         ["expected one of obrien_fleming, pocock", "(did you mean 'pocock'?)"],
     ),
+    "adaptive-futility": Row(
+        sweep(
+            SEARCH + "  seeds: {adaptive: {futility: 1.5}}\n" + f"tune: {{baseline: {BASELINE}}}\n"
+        ),
+        "sweep.yaml: search.seeds.adaptive.futility",
+        ["expected a probability in [0, 1) (0: no futility stop), got 1.5"],
+    ),
     "adaptive-needs-baseline": Row(
         sweep(SEARCH + "  seeds: {adaptive: {min: 3, max: 6}}\n"),
         "sweep.yaml: search.seeds",

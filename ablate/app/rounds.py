@@ -54,7 +54,7 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     reference, or none; and a line saying where the sweep stands."""
     a = plan.space.adaptive
     assert a is not None and plan.baseline is not None
-    looks = V.Looks(a.rounds(), a.spending)
+    looks = V.Looks(a.rounds(), a.spending, a.futility)
     points = dict(zip(plan.cells, plan.points))
     ref = _cell(plan, plan.baseline)
     empty = pd.Series(dtype=float)
@@ -68,9 +68,12 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     )
     if complete == len(looks.seeds):
         return [], line + " (max seeds reached)"
-    open_ = table.loc[table["verdict"] == V.UNDECIDED, "cell"].tolist()
+    open_ = V.still_open(table)
     if complete and not open_:
-        return [], line + " (every verdict decided)"
+        futile = int(table["futile"].sum())
+        return [], line + (
+            f" ({futile} stopped for futility)" if futile else " (every verdict decided)"
+        )
     n = looks.seeds[complete]
     cells = [ref] + [c for c in open_ if c != ref] if complete else list(points)
     seeds = plan.space.seeds[:n]

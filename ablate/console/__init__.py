@@ -45,7 +45,9 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
         n = len(plan.cells)
         lines.append(
             f"  trials: {n} cells x adaptive seeds {a.min}..{a.max} (rounds {list(a.rounds())}, "
-            f"{a.spending.replace('_', '-')} spending) = {n * a.min} to {n * a.max}"
+            f"{a.spending.replace('_', '-')} spending"
+            + (f", futility below {a.futility:g}" if a.futility else "")
+            + f") = {n * a.min} to {n * a.max}"
         )
     else:
         n = len(plan.cells)
