@@ -39,6 +39,25 @@ def test_a_group_is_judged_on_all_its_seeds_and_stopped_together() -> None:
     assert r.on_result("g0", "good", 2, 0.85) == CONTINUE
 
 
+def test_a_seed_that_finishes_first_promotes_its_group_so_no_cell_is_split() -> None:
+    r = GroupRungs([1, 2], 2, {"good": 2, "slow": 2}, "mean")
+    assert r.on_result("g0", "good", 1, 0.9) == CONTINUE
+    assert r.on_result("g1", "good", 1, 0.9) == CONTINUE
+    # one seed of a weak cell runs to the end before its twin starts...
+    for t in (1, 2, 3):
+        assert r.on_result("s0", "slow", t, 0.1) == CONTINUE
+    r.finished("slow")
+    # ...so its twin is not stopped at the rungs: the cell ends with both seeds trained
+    assert r.on_result("s1", "slow", 1, 0.1) == CONTINUE
+    assert r.on_result("s1", "slow", 2, 0.1) == CONTINUE
+    # a group already stopped stays stopped, at every later result of its seeds
+    r2 = GroupRungs([1], 2, {"good": 1, "bad": 1}, "mean")
+    r2.on_result("g0", "good", 1, 0.9)
+    assert r2.on_result("b0", "bad", 1, 0.1) == STOP
+    r2.finished("bad")
+    assert r2.on_result("b0", "bad", 2, 0.1) == STOP
+
+
 def test_lower_confidence_bound_penalises_a_spread_group() -> None:
     tight, spread = [0.80, 0.80, 0.80], [0.70, 0.95, 0.78]
     assert group_stat(spread, "mean") > group_stat(tight, "mean")
