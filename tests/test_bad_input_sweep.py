@@ -172,14 +172,19 @@ ROWS: dict[str, Row] = {
         ["expected a probability in [0, 1) (0: no futility stop), got 1.5"],
     ),
     "adaptive-with-asha": Row(
-        sweep(SEARCH + "  seeds: {adaptive: {min: 3, max: 6}}\n"
-              + f"tune: {{baseline: {BASELINE}, scheduler: asha}}\n"),
+        sweep(
+            SEARCH
+            + "  seeds: {adaptive: {min: 3, max: 6}}\n"
+            + f"tune: {{baseline: {BASELINE}, scheduler: asha}}\n"
+        ),
         "sweep.yaml: tune.scheduler",
         ["adaptive seeds decide on trials trained to the end", "use scheduler fifo"],
     ),
     "ablation-path-with-asha": Row(
-        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
-              "scheduler: {type: asha, grace_period: 1}}\n"),
+        sweep(
+            SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
+            "scheduler: {type: asha, grace_period: 1}}\n"
+        ),
         "sweep.yaml: tune.scheduler",
         ["ablation_path races cells on trials trained to the end", "use scheduler fifo"],
     ),

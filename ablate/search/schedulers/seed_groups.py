@@ -161,7 +161,10 @@ def _make() -> type:
                 return TrialScheduler.CONTINUE
             group = group_key(trial.config)
             action = self._rungs.on_result(
-                trial.trial_id, group, result[self._time_attr], self._op * float(result[self._metric])
+                trial.trial_id,
+                group,
+                result[self._time_attr],
+                self._op * float(result[self._metric]),
             )
             if result[self._time_attr] >= self._max_t:
                 self._rungs.finished(group)
