@@ -15,9 +15,7 @@ synchronous successive halving would: ``ceil(groups / reduction_factor ** (k + 1
 ``k``-th rung. Asynchronous ASHA promotes the first arrivals at a rung with nothing to
 compare them with (Li et al. 2020, "A system for massively parallel hyperparameter tuning",
 MLSys); on a sweep of a few dozen cells that cold start alone spends more than a third of
-the factorial's epochs. The cap alone would let those first arrivals keep the places, so a
-promotion is provisional: at each later result a promoted group must still rank within its
-rung's quota among the groups recorded there since, or it stops.
+the factorial's epochs. The cap bounds the budget by successive halving's.
 
 :class:`GroupRungs` is the bookkeeping, pure; ``SeedGroupASHA`` (made on first use, so this
 module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it through
@@ -74,7 +72,7 @@ class GroupRungs:
         self.rule = rule
         self.values: dict[int, dict[str, dict[str, float]]] = {r: {} for r in self.rungs}
         self.decided: dict[tuple[int, str], str] = {}
-        self.final: set[str] = set()  # groups with a seed trained to the end
+        self.promoted = dict.fromkeys(self.rungs, 0)
 
     def quota(self, rung: int) -> float:
         """How many groups this rung may promote: successive halving's count, or any
@@ -88,15 +86,6 @@ class GroupRungs:
         for rung in self.rungs:
             if self.decided.get((rung, group)) == STOP:
                 return STOP
-            if (
-                rung < t
-                and self.decided.get((rung, group)) == CONTINUE
-                and self._outranked(rung, group)
-            ):
-                self.decided[(rung, group)] = (
-                    STOP  # better groups arrived since: they take the places
-                )
-                return STOP
         for rung in self.rungs:
             if t < rung:
                 break
@@ -105,6 +94,7 @@ class GroupRungs:
             key = (rung, group)
             if key not in self.decided and len(got) >= self.sizes.get(group, 1):
                 self.decided[key] = self._decide(rung, group)
+                self.promoted[rung] += self.decided[key] == CONTINUE
             if self.decided.get(key) == STOP:
                 return STOP
         return CONTINUE
@@ -112,28 +102,8 @@ class GroupRungs:
     def finished(self, group: str) -> None:
         """A seed of ``group`` trained to the end: the group goes on at every rung where it
         is not judged yet (unless it was stopped already, then that seed was too)."""
-        self.final.add(group)
         for rung in self.rungs:
             self.decided.setdefault((rung, group), CONTINUE)
-
-    def _stat(self, rung: int, group: str) -> float:
-        return group_stat(list(self.values[rung][group].values()), self.rule)
-
-    def _promoted(self, rung: int, but: str) -> list[float]:
-        """The rung values of the groups promoted at ``rung`` and still going, but one."""
-        return [
-            self._stat(rung, g)
-            for (r, g), d in self.decided.items()
-            if r == rung and d == CONTINUE and g != but
-        ]
-
-    def _outranked(self, rung: int, group: str) -> bool:
-        """Whether ``quota`` groups promoted at ``rung`` since now beat this one (never for
-        a group with a seed trained to the end)."""
-        if group in self.final or not self.sizes:
-            return False
-        mine = self._stat(rung, group)
-        return sum(v > mine for v in self._promoted(rung, group)) >= self.quota(rung)
 
     def _decide(self, rung: int, group: str) -> str:
         complete = {
@@ -141,16 +111,13 @@ class GroupRungs:
             for g, v in self.values[rung].items()
             if len(v) >= self.sizes.get(g, 1) and g != group
         }
+        if self.promoted[rung] >= self.quota(rung):
+            return STOP
         if not complete:
             return CONTINUE
         cutoff = np.nanpercentile(list(complete.values()), (1 - 1 / self.rf) * 100)
-        mine = self._stat(rung, group)
-        if mine < cutoff:
-            return STOP
-        # the places are full: it goes on only by outranking a promoted group (which then
-        # stops at its next result)
-        up = [v for v in self._promoted(rung, group)]
-        return STOP if len(up) >= self.quota(rung) and mine <= min(up) else CONTINUE
+        mine = group_stat(list(self.values[rung][group].values()), self.rule)
+        return STOP if mine < cutoff else CONTINUE
 
 
 def rungs_of(grace_period: int, reduction_factor: float, max_t: int) -> list[int]:
