@@ -39,20 +39,6 @@ def test_a_group_is_judged_on_all_its_seeds_and_stopped_together() -> None:
     assert r.on_result("g0", "good", 2, 0.85) == CONTINUE
 
 
-def test_a_rung_promotes_no_more_groups_than_successive_halving() -> None:
-    # 9 groups, reduction factor 3: rung 1 promotes at most 3, rung 3 at most 1, however
-    # well the late arrivals do (the cold start no longer spends the budget)
-    r = GroupRungs([1, 3], 3, {f"c{i}": 1 for i in range(9)}, "mean")
-    assert (r.quota(1), r.quota(3)) == (3, 1)
-    first = [r.on_result(f"t{i}", f"c{i}", 1, 0.1 * i) for i in range(9)]  # rising values
-    assert first.count(CONTINUE) == 3 and first[:3] == [CONTINUE] * 3
-    up = [f"c{i}" for i, a in enumerate(first) if a == CONTINUE]
-    third = [r.on_result(f"t{c[1:]}", c, 3, 0.5) for c in up]
-    assert third == [CONTINUE, STOP, STOP]
-    # groups not known ahead (a proposing strategy): Ray's rule alone
-    assert GroupRungs([1], 3, {}, "mean").quota(1) == float("inf")
-
-
 def test_a_seed_that_finishes_first_promotes_its_group_so_no_cell_is_split() -> None:
     r = GroupRungs([1, 2], 2, {"good": 2, "slow": 2}, "mean")
     assert r.on_result("g0", "good", 1, 0.9) == CONTINUE

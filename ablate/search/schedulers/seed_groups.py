@@ -10,13 +10,6 @@ meanwhile; once its group is stopped it stops at its next result. A seed that fi
 cell never ends with some seeds trained to the end and others stopped, and the promotion
 does not depend on that seed's value (no lucky seed picks it).
 
-With every group of the sweep known, a rung also promotes at most as many groups as
-synchronous successive halving would: ``ceil(groups / reduction_factor ** (k + 1))`` at the
-``k``-th rung. Asynchronous ASHA promotes the first arrivals at a rung with nothing to
-compare them with (Li et al. 2020, "A system for massively parallel hyperparameter tuning",
-MLSys); on a sweep of a few dozen cells that cold start alone spends more than a third of
-the factorial's epochs. The cap bounds the budget by successive halving's.
-
 :class:`GroupRungs` is the bookkeeping, pure; ``SeedGroupASHA`` (made on first use, so this
 module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it through
 :meth:`ablate.search.schedulers.asha.Asha.tune_scheduler`.
@@ -72,14 +65,6 @@ class GroupRungs:
         self.rule = rule
         self.values: dict[int, dict[str, dict[str, float]]] = {r: {} for r in self.rungs}
         self.decided: dict[tuple[int, str], str] = {}
-        self.promoted = dict.fromkeys(self.rungs, 0)
-
-    def quota(self, rung: int) -> float:
-        """How many groups this rung may promote: successive halving's count, or any
-        number when the sweep's groups are not known ahead (a proposing strategy)."""
-        if not self.sizes:
-            return math.inf
-        return math.ceil(len(self.sizes) / self.rf ** (self.rungs.index(rung) + 1))
 
     def on_result(self, trial: str, group: str, t: float, value: float) -> str:
         """``value``: larger is better. STOP when the group is stopped at any rung <= t."""
@@ -94,7 +79,6 @@ class GroupRungs:
             key = (rung, group)
             if key not in self.decided and len(got) >= self.sizes.get(group, 1):
                 self.decided[key] = self._decide(rung, group)
-                self.promoted[rung] += self.decided[key] == CONTINUE
             if self.decided.get(key) == STOP:
                 return STOP
         return CONTINUE
@@ -111,8 +95,6 @@ class GroupRungs:
             for g, v in self.values[rung].items()
             if len(v) >= self.sizes.get(g, 1) and g != group
         }
-        if self.promoted[rung] >= self.quota(rung):
-            return STOP
         if not complete:
             return CONTINUE
         cutoff = np.nanpercentile(list(complete.values()), (1 - 1 / self.rf) * 100)
