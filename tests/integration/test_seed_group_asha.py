@@ -42,11 +42,12 @@ def test_asha_stops_a_cells_seeds_together(tmp_path: Path, tiny_base: Path) -> N
     t["epochs"] = [max(m.step for m in history(r, "val/top1")) for r in t["run_id"]]
     by_cell = t.groupby("lr")["epochs"].apply(sorted).to_dict()
     assert set(by_cell) == {0.1, 1e-6} and all(len(v) == 2 for v in by_cell.values()), t
-    # the good group ran every epoch; no cell is split: its seeds all ran to the end, or
-    # all were stopped as a group (a seed that finishes before its group is judged
-    # promotes the group, so which branch the weak cell takes depends on trial start-up)
+    # the good group ran every epoch; the weak one was judged as a group: its seeds were
+    # stopped together once both had reached the rung, or promoted because one had already
+    # finished. Without pausing trials a seed two epochs ahead of its twin can still finish
+    # before the judgement lands (docs/statistics.md), so the weak cell may end 1 and 3.
     assert by_cell[0.1] == [3, 3], by_cell
     low = by_cell[1e-6]
-    assert low == [3, 3] or (max(low) < 3 and min(low) >= 1), by_cell
     stopped = re.findall(r"\] stopped +optimizer\.lr=(\S+) s\d", ran.out)
-    assert stopped == ([] if low == [3, 3] else ["1e-06", "1e-06"]), ran.out
+    assert set(stopped) <= {"1e-06"}, ran.out
+    assert len(stopped) == sum(e < 3 for e in low) and min(low) >= 1, (by_cell, ran.out)

@@ -6,9 +6,9 @@ rung records one value per *seed group* (the trials of one cell): the group is j
 all its seeds have reached the rung, against the other complete groups there (ASHA's rule:
 the top ``1 / reduction_factor`` go on). A seed that reached the rung first goes on
 meanwhile; once its group is stopped it stops at its next result. A seed that finishes
-(``max_t``) before its group is judged promotes the group at every rung still open: so a
-cell never ends with some seeds trained to the end and others stopped, and the promotion
-does not depend on that seed's value (no lucky seed picks it).
+(``max_t``) before its group is judged promotes the group at every rung still open (the
+promotion does not depend on that seed's value, so no lucky seed picks it). Trials are not
+paused: a seed two epochs ahead of its twin may be in its last epoch when its group stops.
 
 :class:`GroupRungs` is the bookkeeping, pure; ``SeedGroupASHA`` (made on first use, so this
 module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it through
