@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate import timeline
 from ablate.errors import exception_line
 from ablate.layout import (
     FAILED,
@@ -131,6 +132,7 @@ def run_sweep(
     from ray import tune
 
     connect(address)
+    timeline.mark("ray up")
     nodes = cluster_nodes()
     fits = check_fits(plan, nodes, max_concurrent)
     root = experiment_root(storage)
@@ -193,13 +195,16 @@ def run_sweep(
         tuner = tune.Tuner(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
+    timeline.mark("tune starts")
     grid = tuner.fit()
+    timeline.mark("tune ended")
     if state.interrupted:
         # Tune stopped on a Ctrl-C and saved the experiment: the next run restores it.
         raise KeyboardInterrupt
     # fit() returned: this Tune experiment is over; the next run of the sweep starts anew.
     active_marker(root, plan.name).unlink(missing_ok=True)
-    outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
+    configs = trial_configs(grid)
+    outcomes = [_outcome(plan, ctx, grid[i], configs[i]) for i in range(len(grid))]
     return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
 
 
@@ -260,8 +265,21 @@ def _describe(plan: SweepPlan) -> str:
     return f"each trial: Ray Train, {r.num_workers} {dev} workers{amp}"
 
 
-def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:
-    _, point, seed, cell = trial_config(ctx, result.config)
+def trial_configs(grid: Any) -> list[dict[str, Any]]:
+    """Each trial's Tune config, in the grid's order.
+
+    ``Result.config`` is read off the trial's last result, so it is None for a trial that
+    died before its first report; Tune's own trial objects always have their config.
+    """
+    return [dict(t.config) for t in grid._experiment_analysis.trials]
+
+
+def _outcome(
+    plan: SweepPlan, ctx: TrialContext, result: Any, config: dict[str, Any] | None = None
+) -> TrialOutcome:
+    """One trial's outcome; ``config`` is its Tune config (``result.config`` is None when
+    the trial reported nothing)."""
+    _, point, seed, cell = trial_config(ctx, result.config or config or {})
     metrics = dict(result.metrics or {})
     status = FINISHED
     error = None

@@ -6,9 +6,16 @@ Ray is imported inside these functions only, so ``ablate --help`` never pays for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +85,10 @@ def connect(
 
     ``runtime_env`` replaces the default one (this machine's ``sys.path`` as ``PYTHONPATH``):
     through Ray Client the cluster cannot see this machine's files and gets code as
-    ``py_modules`` (:mod:`ablate.run.cluster.ship`).
+    ``py_modules`` (:mod:`ablate.run.cluster.ship`). A local Ray started by
+    :func:`start_local` in the background is waited for here.
     """
+    wait_local()
     import ray
 
     if ray.is_initialized():
@@ -89,35 +98,205 @@ def connect(
         # its cluster by RAY_ADDRESS, already runs in the cluster's mode.)
         enable_token_auth()
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    if not address:
+        _init_local(env)
+        return
     # A Ray Job's driver already runs in the job's runtime env (the cluster ships one);
     # ray.init may not set the same env vars again.
     if runtime_env is None and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
         runtime_env = {"env_vars": {**worker_env(), **(env or {})}}
-    # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
-    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
-        if address:
-            ray.init(
-                address=address,
-                runtime_env=runtime_env,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
-        else:
-            # "local": a new Ray of this process's own. With no address, ray.init would attach
-            # to the newest `ray start` cluster on this machine, whoever started it.
-            ray.init(
-                address="local",
-                include_dashboard=False,
-                runtime_env=runtime_env,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+        ray.init(
+            address=address,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     except ConnectionError as err:
         raise AblateError(
             f"cannot connect to the Ray cluster at {address}: {err}",
             hint="check --address / RAY_ADDRESS, and the token (RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH)",
         ) from None
+
+
+def _init_local(env: dict[str, str] | None) -> None:
+    """A new Ray of this process's own ("local": with no address, ray.init would attach to
+    the newest `ray start` cluster on this machine, whoever started it).
+
+    Its workers get their environment from this process, not from a job runtime env: the
+    raylet starts a worker per CPU with it before any trial asks, and a job with a runtime
+    env of its own could not use those (measured in BENCHMARKS.md, "Start-up").
+    """
+    import ray
+
+    with _environ({**worker_env(), **(env or {})}):  # the raylet keeps a copy
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+
+
+@contextmanager
+def _environ(extra: dict[str, str]) -> Iterator[None]:
+    """``extra`` in ``os.environ`` for the block's child processes, then as before."""
+    before = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Starting:
+    """A local Ray started in a thread that stays alive while Ray runs.
+
+    Ray ties its processes to their parent with ``PR_SET_PDEATHSIG``, and Linux sends that
+    signal when the *thread* that forked them ends: a starter thread that returned would
+    take the GCS and the raylet with it. So the thread starts Ray, says so, and stays until
+    those processes have exited.
+    """
+
+    def __init__(self, env: dict[str, str] | None) -> None:
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(env,), name="ablate-ray-start", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, env: dict[str, str] | None) -> None:
+        try:
+            import ray  # before the level: importing Ray sets up its logger
+
+            logging.getLogger("ray").setLevel(logging.ERROR)
+            _init_local(env)
+            import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
+        except BaseException as err:  # handed to the main thread by wait_local
+            self.error = err
+            return
+        finally:
+            self.ready.set()
+        # The parent of Ray's processes until each has exited, whoever stops them.
+        procs = _node_processes()
+        if procs is None:  # not known (another Ray version): until the process exits
+            threading.Event().wait()
+        while any(p.poll() is None for p in procs or ()):
+            time.sleep(0.5)
+
+    def wait(self) -> None:
+        self.ready.wait()
+        if self.error is not None:
+            raise self.error
+
+
+_starting: _Starting | None = None
+
+
+def start_local(env: dict[str, str] | None = None) -> None:
+    """Start this process's local Ray in the background, while the driver builds, opens
+    the store and takes the lease; :func:`connect` waits for it.
+
+    Ray's processes start on the other core while this one imports torch and builds, which
+    hides most of ``ray.init`` (see BENCHMARKS.md, "Start-up"). ``ray.init`` sets its SIGTERM
+    handler only in the main thread, so this sets the same one (exit, running atexit and
+    Ray's shutdown) when nobody else has.
+    """
+    global _starting
+    if _starting is not None or ("ray" in sys.modules and _ray_up()):
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+    _starting = _Starting(env)
+
+
+def wait_local() -> None:
+    """Wait for :func:`start_local`'s Ray, raising what stopped it (nothing if none)."""
+    global _starting
+    starting, _starting = _starting, None
+    if starting is not None:
+        starting.wait()
+
+
+def stop_local() -> None:
+    """Stop :func:`start_local`'s Ray if nothing connected to it: the command ended before
+    its sweep started (a mistake found by the dry build, an unreachable store, a held
+    lease). A Ray the sweep used is left to it."""
+    if _starting is None:
+        return
+    try:
+        wait_local()
+    except BaseException:  # it never started: nothing to stop
+        return
+    import ray
+
+    ray.shutdown()
+
+
+def shutdown_own() -> None:
+    """Shut down this process's own local Ray, its processes stopped side by side.
+
+    ``ray.shutdown()`` stops a node's processes one after another, each given up to a second
+    to exit on SIGTERM: a few seconds at the end of every local sweep. Here the driver
+    disconnects first, with the node's processes still up (``ray.shutdown`` on a detached
+    node); then the raylet gets SIGTERM and a second to stop its workers, then every other
+    process gets SIGTERM at once, and whatever is left a second later gets SIGKILL. Without
+    the node object Ray keeps privately (another Ray version), it is ``ray.shutdown()``.
+    """
+    import ray
+    from ray._private import worker
+
+    node = getattr(worker, "_global_node", None)
+    table = getattr(node, "all_processes", None)
+    if node is None or not isinstance(table, dict) or not node.is_head():
+        ray.shutdown()
+        return
+    worker._global_node = None  # ray.shutdown() below only disconnects the driver
+    try:
+        ray.shutdown()
+    finally:
+        node.destroy_external_storage()
+        raylet = [i.process for i in table.pop("raylet", [])]
+        _stop_together(raylet)
+        _stop_together([i.process for infos in table.values() for i in infos])
+
+
+def _stop_together(procs: list[Any], grace_s: float = 1.0) -> None:
+    """SIGTERM every process at once, SIGKILL what is left after ``grace_s``, reap all."""
+    alive = [p for p in procs if p.poll() is None]
+    for p in alive:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in alive:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=grace_s)
+
+
+def _node_processes() -> list[Any] | None:
+    """The processes (``Popen``) of the Ray node this process started, if Ray says."""
+    from ray._private import worker
+
+    table = getattr(getattr(worker, "_global_node", None), "all_processes", None)
+    if not isinstance(table, dict):
+        return None
+    return [i.process for infos in table.values() for i in infos]
+
+
+def _ray_up() -> bool:
+    import ray
+
+    return bool(ray.is_initialized())
 
 
 #: Where Ray unpacks a job's ``working_dir`` on each node (under its temp dir).

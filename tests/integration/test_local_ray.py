@@ -1,0 +1,64 @@
+"""The command's own local Ray, started in the background while the driver builds and opens
+the store (:func:`ablate.run.session.start_local`)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None:
+    import ray
+
+    from ablate.run import session
+
+    before = os.environ.get("RAY_CHDIR_TO_TRIAL_DIR")
+    session.start_local(env={"ABLATE_PROBE_ENV": "yes"})
+    try:
+        session.connect(None)  # waits for the background start
+        assert ray.is_initialized()
+        # Ray's processes die with the thread that forked them (PR_SET_PDEATHSIG): a
+        # starter thread that had returned would have taken the GCS down by now.
+        time.sleep(2)
+
+        @ray.remote(num_cpus=1)
+        def env() -> dict[str, str | None]:
+            keys = ("RAY_CHDIR_TO_TRIAL_DIR", "ABLATE_PROBE_ENV", "PYTHONPATH")
+            return {k: os.environ.get(k) for k in keys}
+
+        seen = ray.get(env.remote(), timeout=120)
+        assert seen["RAY_CHDIR_TO_TRIAL_DIR"] == "0" and seen["ABLATE_PROBE_ENV"] == "yes"
+        assert seen["PYTHONPATH"] == session.worker_env()["PYTHONPATH"]  # custom_imports
+        # The driver's own environment is as it was: the raylet keeps the copy.
+        assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
+        assert "ABLATE_PROBE_ENV" not in os.environ
+        procs = session._node_processes()
+        assert procs and all(p.poll() is None for p in procs)
+        starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
+    finally:
+        t0 = time.monotonic()
+        session.shutdown_own()
+        took = time.monotonic() - t0
+    # Every process of the node has exited, side by side (not a second or more each), and
+    # the starter thread, their parent, has ended with them.
+    assert not ray.is_initialized()
+    assert all(p.poll() is not None for p in procs), [p.args[0] for p in procs if p.poll() is None]
+    assert took < 1.0 + 1.0 + 0.5 * len(procs), took
+    starter.join(timeout=5)
+    assert not starter.is_alive()
+
+
+def test_a_background_ray_nobody_used_is_stopped() -> None:
+    import ray
+
+    from ablate.run import session
+
+    session.start_local()
+    session.stop_local()  # the command ended before its sweep (exit 2, say)
+    assert not ray.is_initialized()
+    session.stop_local()  # and a second call has nothing left to stop
