@@ -219,7 +219,8 @@ class TuneSettings:
         seed_sd: A stated prior of the metric's seed standard deviation, for the plan's
             power when neither this sweep's runs nor a pilot give one.
         pilot: Another sweep in the tracking store whose seed spread the plan's power uses.
-        target: The ablation path's end (dimension -> value); default: the best cell.
+        target: The ablation path's end (dimension -> value); default (or ``best``): the
+            best cell of a screening round.
     """
 
     strategy: str = "factorial"
@@ -237,7 +238,7 @@ class TuneSettings:
     min_effect: float | None = None
     seed_sd: float | None = None
     pilot: str | None = None
-    target: dict[str, Any] | None = None
+    target: dict[str, Any] | Literal["best"] | None = None
 
     @property
     def scheduler_name(self) -> str:

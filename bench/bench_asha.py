@@ -54,7 +54,7 @@ tune:
   seed: {seed}
 {asha}scaling: {{num_workers: 1}}
 """
-ASHA = "  asha: {{grace_period: 1, reduction_factor: 3, max_t: {epochs}}}\n"
+ASHA = "  asha: {{grace_period: 1, reduction_factor: {rf:g}, max_t: {epochs}}}\n"
 
 
 def sweep_figures(outcome, timeline, wall: float) -> dict:
@@ -85,6 +85,8 @@ def main() -> dict:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--epochs", type=int, default=9)
     ap.add_argument("--max-concurrent", type=int, default=2)
+    ap.add_argument("--reduction-factor", type=float, default=3)
+    ap.add_argument("--out", default="asha.json", help="file name under bench/results/")
     args = ap.parse_args()
     info = machine()
     repeats = []
@@ -101,7 +103,9 @@ def main() -> dict:
                         seed=r,
                         epochs=args.epochs,
                         scheduler=scheduler,
-                        asha=ASHA.format(epochs=args.epochs) if scheduler == "asha" else "",
+                        asha=ASHA.format(epochs=args.epochs, rf=args.reduction_factor)
+                        if scheduler == "asha"
+                        else "",
                     ),
                 )
                 if scheduler == "asha":
@@ -133,7 +137,11 @@ def main() -> dict:
         "setup": {
             "space": "optimizer.lr {0.001..0.2} x 6 levels x model.head {Linear, MLP} = 12 cells",
             "epochs": args.epochs,
-            "asha": {"grace_period": 1, "reduction_factor": 3, "max_t": args.epochs},
+            "asha": {
+                "grace_period": 1,
+                "reduction_factor": args.reduction_factor,
+                "max_t": args.epochs,
+            },
             "max_concurrent": args.max_concurrent,
             "repeats": args.repeats,
         },
@@ -143,7 +151,7 @@ def main() -> dict:
         "total_wall_s": round(time.perf_counter() - t_start, 1),
         "repeats": repeats,
     }
-    out = write_result("asha.json", result)
+    out = write_result(args.out, result)
     log(f"wrote {out}")
     for r in repeats:
         print(

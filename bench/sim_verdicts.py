@@ -52,6 +52,7 @@ class Scenario:
     step: int = 1
     mode: str = "max"
     spending: str = "obrien_fleming"
+    futility: float = 0.1  # ablate's default: non-binding futility stopping
 
 
 def values(s: Scenario, rng: np.random.Generator) -> dict[str, pd.Series]:
@@ -67,13 +68,13 @@ def values(s: Scenario, rng: np.random.Generator) -> dict[str, pd.Series]:
 def adaptive(s: Scenario, full: dict[str, pd.Series]) -> tuple[pd.DataFrame, int]:
     """Run the rounds: seeds go only to undecided cells (and the reference). Returns the
     verdicts and the trials used."""
-    looks = V.Looks(V.seed_schedule(s.low, s.high, s.step), s.spending)
+    looks = V.Looks(V.seed_schedule(s.low, s.high, s.step), s.spending, s.futility)
     seeds = list(range(s.high))
     have = dict.fromkeys(full, s.low)
     while True:
         got = {c: full[c].iloc[: have[c]] for c in full}
         table, _ = V.sequential_verdicts(got, "ref", s.mode, s.delta, seeds, looks)
-        open_ = table.loc[table["verdict"] == V.UNDECIDED, "cell"].tolist()
+        open_ = V.still_open(table)
         n = max(have.values())
         if not open_ or n >= s.high:
             return table, sum(have.values())
@@ -173,12 +174,18 @@ def figure(s: Scenario, shares: pd.DataFrame, out: Path) -> None:
 
 def grid() -> dict[str, Scenario]:
     """The scenarios of the benchmark: the null, and the mixed one over seed noise (own
-    sd per cell, relative to min_effect = 1) and both spending functions."""
-    out = {"null": Scenario(NULL)}
-    for own in (0.25, 0.5, 1.0):
-        for spending in ("obrien_fleming", "pocock"):
-            out[f"mixed sd={own:g} {spending}"] = Scenario(MIXED, own_sd=own, spending=spending)
-    out["hard sd=0.25 obrien_fleming"] = Scenario(HARD, own_sd=0.25)
+    sd per cell, relative to min_effect = 1) and both spending functions, each with
+    ablate's default futility stop (0.1) and without it (futility 0)."""
+    out: dict[str, Scenario] = {}
+    for fut in (0.1, 0.0):
+        tag = "" if fut else " no-futility"
+        out[f"null{tag}"] = Scenario(NULL, futility=fut)
+        for own in (0.25, 0.5, 1.0):
+            for spending in ("obrien_fleming", "pocock"):
+                out[f"mixed sd={own:g} {spending}{tag}"] = Scenario(
+                    MIXED, own_sd=own, spending=spending, futility=fut
+                )
+        out[f"hard sd=0.25 obrien_fleming{tag}"] = Scenario(HARD, own_sd=0.25, futility=fut)
     return out
 
 
@@ -190,7 +197,8 @@ def main() -> None:
     out: dict[str, object] = {"sweeps": args.sweeps, "date": time.strftime("%Y-%m-%d")}
     for name, s in grid().items():
         out[name] = {"effects": list(s.effects), "delta": s.delta, "own_sd": s.own_sd,
-                     "spending": s.spending, **run(s, args.sweeps)}  # fmt: skip
+                     "spending": s.spending, "futility": s.futility,
+                     **run(s, args.sweeps)}  # fmt: skip
         print(name, json.dumps(out[name]), flush=True)
     shares = verdict_shares(Scenario(MIXED), min(args.sweeps, 100))
     images = ROOT / "docs" / "images"

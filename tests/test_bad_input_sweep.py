@@ -164,6 +164,30 @@ ROWS: dict[str, Row] = {
         "sweep.yaml: search.seeds.adaptive.spending",
         ["expected one of obrien_fleming, pocock", "(did you mean 'pocock'?)"],
     ),
+    "adaptive-futility": Row(
+        sweep(
+            SEARCH + "  seeds: {adaptive: {futility: 1.5}}\n" + f"tune: {{baseline: {BASELINE}}}\n"
+        ),
+        "sweep.yaml: search.seeds.adaptive.futility",
+        ["expected a probability in [0, 1) (0: no futility stop), got 1.5"],
+    ),
+    "adaptive-with-asha": Row(
+        sweep(
+            SEARCH
+            + "  seeds: {adaptive: {min: 3, max: 6}}\n"
+            + f"tune: {{baseline: {BASELINE}, scheduler: asha}}\n"
+        ),
+        "sweep.yaml: tune.scheduler",
+        ["adaptive seeds decide on trials trained to the end", "use scheduler fifo"],
+    ),
+    "ablation-path-with-asha": Row(
+        sweep(
+            SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
+            "scheduler: {type: asha, grace_period: 1}}\n"
+        ),
+        "sweep.yaml: tune.scheduler",
+        ["ablation_path races cells on trials trained to the end", "use scheduler fifo"],
+    ),
     "adaptive-needs-baseline": Row(
         sweep(SEARCH + "  seeds: {adaptive: {min: 3, max: 6}}\n"),
         "sweep.yaml: search.seeds",
@@ -179,10 +203,23 @@ ROWS: dict[str, Row] = {
         "sweep.yaml: tune.min_effect",
         ["expected a positive number, got -1"],
     ),
-    "ablation-path-needs-target": Row(
-        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}}}\n"),
+    "ablation-path-needs-baseline": Row(
+        sweep(SEARCH + "tune: {strategy: ablation_path}\n"),
+        "sweep.yaml: tune.baseline",
+        ["ablation_path needs a baseline", "or, without one, to the best cell"],
+    ),
+    "ablation-path-target-word": Row(
+        sweep(SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, target: bset}}\n"),
         "sweep.yaml: tune.target",
-        ["ablation_path needs a target"],
+        ["'best'", "got 'bset'"],
+    ),
+    "ablation-path-target-unknown-value": Row(
+        sweep(
+            SEARCH + f"tune: {{strategy: ablation_path, baseline: {BASELINE}, "
+            "target: {neck: Flaten, head: LinearClsHead}}\n"
+        ),
+        "sweep.yaml: tune.target.neck",
+        ["'Flaten' is not in the space of neck", "(did you mean 'Flatten'?)"],
     ),
     "asha-promote": Row(
         sweep(SEARCH + "tune: {scheduler: asha, asha: {promote: lbc}}\n"),

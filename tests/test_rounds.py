@@ -39,6 +39,25 @@ def test_a_group_is_judged_on_all_its_seeds_and_stopped_together() -> None:
     assert r.on_result("g0", "good", 2, 0.85) == CONTINUE
 
 
+def test_a_seed_that_finishes_first_promotes_its_group_so_no_cell_is_split() -> None:
+    r = GroupRungs([1, 2], 2, {"good": 2, "slow": 2}, "mean")
+    assert r.on_result("g0", "good", 1, 0.9) == CONTINUE
+    assert r.on_result("g1", "good", 1, 0.9) == CONTINUE
+    # one seed of a weak cell runs to the end before its twin starts...
+    for t in (1, 2, 3):
+        assert r.on_result("s0", "slow", t, 0.1) == CONTINUE
+    r.finished("slow")
+    # ...so its twin is not stopped at the rungs: the cell ends with both seeds trained
+    assert r.on_result("s1", "slow", 1, 0.1) == CONTINUE
+    assert r.on_result("s1", "slow", 2, 0.1) == CONTINUE
+    # a group already stopped stays stopped, at every later result of its seeds
+    r2 = GroupRungs([1], 2, {"good": 1, "bad": 1}, "mean")
+    r2.on_result("g0", "good", 1, 0.9)
+    assert r2.on_result("b0", "bad", 1, 0.1) == STOP
+    r2.finished("bad")
+    assert r2.on_result("b0", "bad", 2, 0.1) == STOP
+
+
 def test_lower_confidence_bound_penalises_a_spread_group() -> None:
     tight, spread = [0.80, 0.80, 0.80], [0.70, 0.95, 0.78]
     assert group_stat(spread, "mean") > group_stat(tight, "mean")
@@ -91,6 +110,104 @@ def test_the_path_takes_the_biggest_gain_first_and_races_losers_out() -> None:
     assert state.steps[1].raced["neck"] == 2 and state.steps[1].raced["optimizer.lr"] == 2
     full = 4 * (1 + 3 + 2 + 1)
     assert asked < full
+
+
+def _best_plan(tmp_path: Path):
+    """The shipped path sweep without its target: the path screens for the best itself."""
+    text = (SPACES / "ablation_path.yaml").read_text(encoding="utf-8")
+    text = text.replace("_base_: ../configs/", f"_base_: {SPACES.parent / 'configs'}/")
+    lines = [ln for ln in text.splitlines() if not ln.startswith("  target:")]
+    (tmp_path / "best.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return make_plan(load_config(str(tmp_path / "best.yaml")))
+
+
+#: Each dimension's better value, and what it adds to the metric.
+GOOD = {"neck": ("GeneralizedMeanPooling", 1.0), "head": ("StackedLinearClsHead", 10.0),
+        "optimizer.lr": (0.1, 3.0)}  # fmt: skip
+
+
+def _run_path(plan, rng: np.random.Generator, results=None, stop_after: int | None = None):
+    """Answer the path's rounds with GOOD's gains plus seed noise; every (cell, seed) asked."""
+    results = dict(results or {})
+    asked: list[tuple[str, int]] = []
+    rounds = 0
+    while stop_after is None or rounds < stop_after:
+        trials, _ = strategy_next(plan, results)
+        if not trials:
+            break
+        rounds += 1
+        for t in trials:
+            asked.append((t.cell, t.seed))
+            value = sum(g for k, (v, g) in GOOD.items() if t.point.get(k) == v) + rng.normal(0, 0.3)
+            s = results.get(t.cell, pd.Series(dtype=float))
+            results[t.cell] = pd.concat([s, pd.Series([value], [t.seed])])
+    return results, asked
+
+
+def test_without_a_target_the_first_round_screens_every_cell(tmp_path: Path) -> None:
+    plan = _best_plan(tmp_path)
+    assert plan.planning.target is None
+    screen = plan.strategy.build_points(plan.space, plan.tune, [plan.baseline])
+    assert len(screen) == 12  # 2 necks x (1 + 2 head widths) x 2 lrs
+    # the first round (what `ablate plan` lists): the baseline on 4 seeds, the rest on 2
+    seeds = {}
+    for t in plan.trials:
+        seeds.setdefault(t.cell, []).append(t.seed)
+    assert len(seeds) == 12 and seeds[plan.cells[0]] == [0, 1, 2, 3]
+    assert all(v == [0, 1] for c, v in seeds.items() if c != plan.cells[0])
+    line = plan.strategy.describe(plan.planning, len(plan.cells))
+    assert "screening: 12 cells x 2 seeds [0, 1] (the baseline x 4) = 26" in line
+    assert "at most 38 trials" in line  # 26 + min(11, 3*4/2) * (4 - 2)
+
+
+def test_the_best_of_the_screening_is_the_target_and_no_trial_runs_twice(
+    tmp_path: Path,
+) -> None:
+    plan = _best_plan(tmp_path)
+    results, asked = _run_path(plan, np.random.default_rng(1))
+    assert len(asked) == len(set(asked))  # the path reused the screening's trials
+    state = plan.strategy.state(plan.planning, results)  # type: ignore[attr-defined]
+    assert state.done and state.target.how == "best" and state.target.screened == 12
+    best = {k: v for k, (v, _) in GOOD.items()}
+    assert {k: state.target.point[k] for k in best} == best
+    assert state.target.seeds == (0, 1)
+    assert [s.flip for s in state.steps] == ["baseline", "head", "optimizer.lr", "neck"]
+    assert state.steps[-1].cell == state.target.cell
+    assert 26 < len(asked) <= 38  # within the plan's bound, below a 12 x 4 factorial
+    # the tags the parent run gets say where the target came from
+    d = state.target.as_dict()
+    assert d["how"] == "best" and d["mean"] == pytest.approx(
+        results[state.target.cell][[0, 1]].mean()
+    )
+
+
+def test_the_target_reads_only_the_screening_seeds_so_a_resumed_path_keeps_it(
+    tmp_path: Path,
+) -> None:
+    plan = _best_plan(tmp_path)
+    results, _ = _run_path(plan, np.random.default_rng(2), stop_after=1)  # the screening
+    first = plan.strategy.state(plan.planning, results).target  # type: ignore[attr-defined]
+    # later seeds of another cell look far better: the target must not move
+    other = next(c for c in results if c != first.cell)
+    results[other] = pd.concat([results[other], pd.Series([99.0, 99.0], [2, 3])])
+    again = plan.strategy.state(plan.planning, results).target  # type: ignore[attr-defined]
+    assert again == first
+    # a killed sweep resumed from the stored results alone plans the same next round
+    a, _ = strategy_next(plan, results)
+    b, _ = strategy_next(plan, {c: s.copy() for c, s in results.items()})
+    assert [(t.cell, t.seed) for t in a] == [(t.cell, t.seed) for t in b]
+
+
+def test_a_baseline_that_screens_best_is_a_path_of_no_steps(tmp_path: Path) -> None:
+    plan = _best_plan(tmp_path)
+    base = plan.cells[0]
+    results = {c: pd.Series([50.0, 50.0], [0, 1]) for c in plan.cells}
+    results[base] = pd.Series([60.0, 60.0, 60.0, 60.0], [0, 1, 2, 3])
+    state = plan.strategy.state(plan.planning, results)  # type: ignore[attr-defined]
+    assert (
+        state.done and state.target.cell == base and [s.flip for s in state.steps] == ["baseline"]
+    )
+    assert strategy_next(plan, results) == ([], "path complete")
 
 
 # --- adaptive seeds ------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point
 from ablate.settings import guess_mode
 from ablate.tracking import Store
+from ablate.tracking import schema as S
 from ablate.tracking.read import load_sweep
 
 
@@ -53,7 +54,7 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     reference, or none; and a line saying where the sweep stands."""
     a = plan.space.adaptive
     assert a is not None and plan.baseline is not None
-    looks = V.Looks(a.rounds(), a.spending)
+    looks = V.Looks(a.rounds(), a.spending, a.futility)
     points = dict(zip(plan.cells, plan.points))
     ref = _cell(plan, plan.baseline)
     empty = pd.Series(dtype=float)
@@ -67,9 +68,12 @@ def adaptive_next(plan: SweepPlan, results: dict[str, pd.Series]) -> tuple[list[
     )
     if complete == len(looks.seeds):
         return [], line + " (max seeds reached)"
-    open_ = table.loc[table["verdict"] == V.UNDECIDED, "cell"].tolist()
+    open_ = V.still_open(table)
     if complete and not open_:
-        return [], line + " (every verdict decided)"
+        futile = int(table["futile"].sum())
+        return [], line + (
+            f" ({futile} stopped for futility)" if futile else " (every verdict decided)"
+        )
     n = looks.seeds[complete]
     cells = [ref] + [c for c in open_ if c != ref] if complete else list(points)
     seeds = plan.space.seeds[:n]
@@ -125,16 +129,19 @@ def run_rounds(
     return outcomes
 
 
-def path_json(plan: SweepPlan, store: Store) -> str | None:
-    """The ablation path's steps as JSON for the parent run (the report draws them)."""
+def path_tags(plan: SweepPlan, store: Store) -> dict[str, str]:
+    """The ablation path's steps and its target (where it came from) as JSON tags for the
+    parent run (the report draws them); none for other sweeps."""
     if not plan.strategy.rounds or plan.planning is None:
-        return None
+        return {}
     state = plan.strategy.state(  # type: ignore[attr-defined]
         _planning(plan), stored_results(store, plan.name, plan.tune.metric)
     )
-    return json.dumps(
-        [{"flip": s.flip, "cell": s.cell, "raced": s.raced} for s in state.steps], default=str
-    )
+    steps = [{"flip": s.flip, "cell": s.cell, "raced": s.raced} for s in state.steps]
+    tags = {S.PATH: json.dumps(steps, default=str)}
+    if state.target is not None:
+        tags[S.TARGET] = json.dumps(state.target.as_dict(), default=str)
+    return tags
 
 
-__all__ = ["adaptive_next", "in_rounds", "path_json", "run_rounds", "stored_results"]
+__all__ = ["adaptive_next", "in_rounds", "path_tags", "run_rounds", "stored_results"]

@@ -21,7 +21,7 @@ from ablate import timeline
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
-from ablate.app.rounds import in_rounds, path_json, run_rounds
+from ablate.app.rounds import in_rounds, path_tags, run_rounds
 from ablate.config import Config, load_config
 from ablate.console import plan_text, power_text, results_table
 from ablate.console.live import sink_for
@@ -32,7 +32,6 @@ from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.lease import Lease
 from ablate.tracking.read import SweepData, load_sweep
-from ablate.tracking.schema import PATH
 
 
 def load_plan(opts: SweepOptions) -> SweepPlan:
@@ -261,10 +260,9 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
     )
     try:
         tracker.settle()
-        path = path_json(plan, tracker.store)
-        if path is not None:
+        for tag, value in path_tags(plan, tracker.store).items():
             tracker.store.call(
-                "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
+                "log the path", tracker.store.client.set_tag, tracker.parent_id, tag, value
             )
         data = load_sweep(tracker.store, plan.name)  # read once for the report and the cells
         out = write_report(tracker.store, plan.name, opts.reports, say=screen.say, data=data)

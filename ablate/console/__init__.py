@@ -45,10 +45,17 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
         n = len(plan.cells)
         lines.append(
             f"  trials: {n} cells x adaptive seeds {a.min}..{a.max} (rounds {list(a.rounds())}, "
-            f"{a.spending.replace('_', '-')} spending) = {n * a.min} to {n * a.max}"
+            f"{a.spending.replace('_', '-')} spending"
+            + (f", futility below {a.futility:g}" if a.futility else "")
+            + f") = {n * a.min} to {n * a.max}"
         )
     else:
-        lines.append(f"  trials: {plan.strategy.describe_trials(t, len(plan.cells), seeds)}")
+        n = len(plan.cells)
+        say = plan.strategy.describe
+        trials = (
+            say(plan.planning, n) if plan.planning else plan.strategy.describe_trials(t, n, seeds)
+        )
+        lines.append(f"  trials: {trials}")
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")
     per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())

@@ -184,6 +184,7 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
             + (f" ({t.strategy} proposes them)" if strategy.proposes else ""),
             "search.seeds",
         )
+    _check_rounds_scheduler(cfg, space, strategy, scheduler, t)
     rules = exclude_rules(cfg, space, t.exclude)
     if baseline is not None and any(matches(baseline, r) for r in rules):
         raise cfg.error(
@@ -191,14 +192,14 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
             "every cell is compared with it",
             "tune.exclude",
         )
-    target = parse_point(space, t.target, "tune.target", cfg) if t.target is not None else None
+    named = isinstance(t.target, Mapping)  # else None or "best": the path finds the best
+    target = parse_point(space, t.target, "tune.target", cfg) if named else None
     planning = Planning(cfg, space, t, baseline, rules, np.random.default_rng(t.seed), target)
     points = strategy.plan(planning)
     base = base_config(cfg)
     trials = []
-    for p in points:
-        cell = cell_id(resolve(base, space, p, 0))
-        trials += [TrialSpec(p, seed, cell) for seed in space.first_seeds]
+    for p, seed in strategy.first_round(planning, points):
+        trials.append(TrialSpec(p, seed, cell_id(resolve(base, space, p, 0))))
     return SweepPlan(
         name,
         cfg,
@@ -217,6 +218,28 @@ def make_plan(cfg: Config, name: str | None = None) -> SweepPlan:
         train,
         mode_given=_mode_given(cfg),
     )
+
+
+def _check_rounds_scheduler(
+    cfg: Config, space: Any, strategy: Strategy, scheduler: Scheduler, t: TuneSettings
+) -> None:
+    """Sweeps in rounds decide on trials trained to their last epoch; a scheduler that stops
+    trials early would hand them a partial metric (and judge each round's new seeds afresh)."""
+    if not scheduler.stops_early:
+        return
+    if space.adaptive is not None:
+        raise cfg.error(
+            f"adaptive seeds decide on trials trained to the end, and scheduler "
+            f"{t.scheduler_name} stops trials early: use scheduler fifo with adaptive seeds, or "
+            "a seed list with asha",
+            "tune.scheduler",
+        )
+    if strategy.rounds:
+        raise cfg.error(
+            f"{t.strategy} races cells on trials trained to the end, and scheduler "
+            f"{t.scheduler_name} stops trials early: use scheduler fifo",
+            "tune.scheduler",
+        )
 
 
 def check_precision(cfg: Config, train: TrainSettings, resources: Resources) -> None:

@@ -87,6 +87,8 @@ class SweepMeta:
             None for fixed seeds: the verdicts are then replayed look by look.
         seeds: The sweep's seed order (adaptive rounds take the first ones).
         path: An ablation path's steps, ``[{flip, cell, raced}, ...]``, baseline first.
+        target: Where the path ends and why: ``{how: named|best, cell, point, mean, seeds,
+            screened}`` (``best``: the best mean of the screening round).
     """
 
     name: str
@@ -100,6 +102,7 @@ class SweepMeta:
     adaptive: dict[str, Any] | None = None
     seeds: list[int] | None = None
     path: list[dict[str, Any]] | None = None
+    target: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

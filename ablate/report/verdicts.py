@@ -171,10 +171,13 @@ def _boundary(z: np.ndarray, mass: np.ndarray, target: float, sides: int) -> flo
 
 @dataclass(frozen=True)
 class Looks:
-    """The seed counts a cell is looked at, and the alpha-spending function."""
+    """The seed counts a cell is looked at, the alpha-spending function, and the futility
+    threshold: an undecided cell whose chance of any verdict by the last look is below it
+    gets no more seeds (0: never)."""
 
     seeds: tuple[int, ...]
     kind: str = "obrien_fleming"
+    futility: float = 0.0
 
     def fractions(self) -> tuple[float, ...]:
         return tuple(n / self.seeds[-1] for n in self.seeds)
@@ -185,6 +188,39 @@ class Looks:
 
 
 FIXED = Looks((1,))  # one look: the nominal levels are the plain ones
+SD_BOUND = 0.9  # the futility rule plugs in the seed sd's lower bound at this confidence
+
+
+def decision_chance(
+    d: np.ndarray, n_max: int, delta: float | None, lev_d: float, lev_e: float
+) -> float:
+    """The predictive probability that paired differences ``d`` (seeds so far) reach a
+    verdict at ``n_max`` seeds: a difference (two-sided, nominal level ``lev_d``) or
+    equivalence within ±``delta`` (TOST, ``lev_e``).
+
+    Flat prior on the true difference, the seed sd (its lower 90% confidence bound) plugged
+    in: the final mean is then normal
+    around today's mean with variance ``sd**2 (n_max - n) / (n_max n)`` (Spiegelhalter,
+    Freedman & Blackburn 1986; Jennison & Turnbull 2000, sec. 10.3).
+    """
+    from scipy.special import chdtri, ndtr, stdtrit
+
+    n = len(d)
+    sd = float(np.std(d, ddof=1)) if n > 1 else 0.0
+    if n >= n_max or not sd > 0:
+        return 1.0  # nothing to predict (or a degenerate spread): never stop on it
+    # a small spread makes every verdict likelier: take the sd's lower 90% bound, so a
+    # cell that only looks hopeless through a noisy sd of few seeds goes on
+    sd *= math.sqrt((n - 1) / float(chdtri(n - 1, 1 - SD_BOUND)))
+    mean, se_end = float(np.mean(d)), sd / math.sqrt(n_max)
+    tau = sd * math.sqrt((n_max - n) / (n_max * n))
+    c = float(stdtrit(n_max - 1, 1 - lev_d / 2)) * se_end
+    p = float(ndtr((-c - mean) / tau) + ndtr((mean - c) / tau))
+    if delta is not None:
+        e = delta - float(stdtrit(n_max - 1, 1 - lev_e)) * se_end
+        if e > 0:
+            p += float(ndtr((e - mean) / tau) - ndtr((-e - mean) / tau))
+    return min(p, 1.0)
 
 
 # --- one comparison -----------------------------------------------------------------------------
@@ -447,14 +483,55 @@ def sequential_verdicts(
         for i in active:
             r = rows[others[i]]
             r["verdict"] = verdict_of(r["diff"], sign, bool(done_d[i]), bool(done_e[i]))
+        if looks.futility > 0 and paired and k + 1 < len(looks.seeds):
+            _futility(rows, others, active, values, ref, use, looks, delta, alpha, done_d, done_e)
         complete = k + 1
     out = [dict(cell=reference, n=len(by_cell[reference]), diff=0.0, verdict=REFERENCE, test="")]
     for name in others:
         out.append(rows.get(name, dict(cell=name, n=len(by_cell[name]), diff=np.nan, test="")))
     cols = ["cell", "n", "diff", "low", "high", "p_diff", "p_equiv", "test", "verdict", "look"]
-    table = pd.DataFrame(out).reindex(columns=cols)
+    table = pd.DataFrame(out).reindex(columns=[*cols, "futile"])
     table["verdict"] = table["verdict"].fillna(UNDECIDED)
+    table["futile"] = table["futile"].astype("boolean").fillna(False).astype(bool)
     return table, complete
+
+
+def _futility(
+    rows: dict[str, dict[str, Any]],
+    others: list[str],
+    active: list[int],
+    values: dict[str, np.ndarray],
+    ref: np.ndarray,
+    use: slice,
+    looks: Looks,
+    delta: float | None,
+    alpha: float,
+    done_d: np.ndarray,
+    done_e: np.ndarray,
+) -> None:
+    """Mark the undecided cells whose chance of any verdict by the last look is below
+    ``looks.futility``: they get no more seeds and stay undecided. Non-binding (the
+    boundaries ignore it), so it cannot raise the error rates (Jennison & Turnbull 2000,
+    sec. 10.6). The last look's levels are taken at the Holm step of the cells still open."""
+    tested_e = delta is not None
+    m = int(((~done_d) | (tested_e & ~done_e)).sum()) or 1
+    last = len(looks.seeds) - 1
+    lev_d, lev_e = looks.level(last, alpha / m, 2), looks.level(last, alpha / m, 1)
+    for i in active:
+        r = rows[others[i]]
+        if r["verdict"] != UNDECIDED:
+            continue
+        d = values[others[i]][use] - ref
+        if decision_chance(d, looks.seeds[-1], delta, lev_d, lev_e) < looks.futility:
+            r["futile"] = True
+
+
+def still_open(table: pd.DataFrame) -> list[str]:
+    """The cells of a :func:`sequential_verdicts` table that take more seeds: undecided and
+    not stopped for futility."""
+    futile = table["futile"] if "futile" in table else pd.Series(False, index=table.index)
+    keep = (table["verdict"] == UNDECIDED) & ~futile.astype(bool)
+    return table.loc[keep, "cell"].tolist()
 
 
 def cell_verdicts(
@@ -470,8 +547,10 @@ def cell_verdicts(
     one look, adaptive seeds replayed look by look."""
     by_cell = {c: g.set_index("seed")[metric].astype(float) for c, g in done.groupby("cell")}
     if adaptive:
+        # a store from before futility stopping ran without it: replay it so
         looks = Looks(seed_schedule(adaptive["min"], adaptive["max"], adaptive.get("step", 1)),
-                      adaptive.get("spending", "obrien_fleming"))  # fmt: skip
+                      adaptive.get("spending", "obrien_fleming"),
+                      float(adaptive.get("futility", 0.0)))  # fmt: skip
         order = list(seeds or range(adaptive["max"]))
         table, _ = sequential_verdicts(by_cell, reference, mode, delta, order, looks)
     else:
@@ -503,7 +582,8 @@ def interval_verdicts(
 
 
 def _open(rows: dict[str, dict[str, Any]], cell: str) -> bool:
-    return rows.get(cell, {}).get("verdict", UNDECIDED) == UNDECIDED
+    row = rows.get(cell, {})
+    return row.get("verdict", UNDECIDED) == UNDECIDED and not row.get("futile", False)
 
 
 def look_index(looks: Looks, n: int) -> int:
@@ -532,6 +612,7 @@ __all__ = [
     "Power",
     "cell_verdicts",
     "compare",
+    "decision_chance",
     "detectable_effect",
     "family_verdicts",
     "holm_sequential",
@@ -543,6 +624,7 @@ __all__ = [
     "seeds_needed",
     "sequential_verdicts",
     "spent",
+    "still_open",
     "summary_test",
     "verdict_of",
 ]

@@ -103,14 +103,17 @@ SPENDING = ("obrien_fleming", "pocock")
 
 @dataclass(frozen=True)
 class AdaptiveSeeds:
-    """``search.seeds: {adaptive: {min, max, step, spending}}``: every cell runs ``min``
-    seeds; each round adds ``step`` more to the cells whose verdict is still open, up to
-    ``max``. ``spending`` is the alpha-spending function of the repeated looks."""
+    """``search.seeds: {adaptive: {min, max, step, spending, futility}}``: every cell runs
+    ``min`` seeds; each round adds ``step`` more to the cells whose verdict is still open, up
+    to ``max``. ``spending`` is the alpha-spending function of the repeated looks;
+    ``futility`` stops adding seeds to a cell whose chance of any verdict by ``max`` is
+    below it (0: never)."""
 
     min: int = 3
     max: int = 10
     step: int = 1
     spending: str = "obrien_fleming"
+    futility: float = 0.1
 
     def rounds(self) -> tuple[int, ...]:
         """Seeds per cell after each round: min, min + step, ..., max."""
@@ -271,7 +274,7 @@ def _parse_adaptive(cfg: Config, raw: Mapping[str, Any]) -> AdaptiveSeeds:
             key,
         )
     opts = raw["adaptive"]
-    fields = ("min", "max", "step", "spending")
+    fields = ("min", "max", "step", "spending", "futility")
     for name, value in opts.items():
         where = f"{key}.adaptive.{name}"
         if name not in fields:
@@ -286,6 +289,11 @@ def _parse_adaptive(cfg: Config, raw: Mapping[str, Any]) -> AdaptiveSeeds:
                     f"expected one of {', '.join(SPENDING)}, got {value!r}"
                     f"{did_you_mean(str(value), SPENDING)}",
                     where,
+                )
+        elif name == "futility":
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+                raise cfg.error(
+                    f"expected a probability in [0, 1) (0: no futility stop), got {value!r}", where
                 )
         elif not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise cfg.error(f"expected a whole number >= 1, got {value!r}", where)

@@ -84,6 +84,7 @@ def _meta(name: str, parents: list[Any]) -> dict[str, Any]:
         "adaptive": json.loads(latest.get(S.ADAPTIVE) or "null"),
         "seeds": json.loads(latest.get(S.SEEDS) or "null"),
         "path": json.loads(latest.get(S.PATH) or "null"),
+        "target": json.loads(latest.get(S.TARGET) or "null"),
     }
 
 

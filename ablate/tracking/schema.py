@@ -44,9 +44,9 @@ DIMENSIONS = "ablate.dimensions"  # JSON: [{name, categorical}, ...]
 SWEEP_FILE = "ablate.sweep_file"
 COMMAND = "ablate.command"
 MIN_EFFECT = "ablate.min_effect"
-ADAPTIVE = "ablate.adaptive"  # JSON: {min, max, step, spending}
+ADAPTIVE = "ablate.adaptive"  # JSON: {min, max, step, spending, futility}
 SEEDS = "ablate.seeds"  # JSON: the sweep's seed order
-TARGET = "ablate.target"  # JSON: the ablation path's end
+TARGET = "ablate.target"  # JSON: the ablation path's end and where it came from
 PATH = "ablate.path"  # JSON: the ablation path's steps [{flip, cell, raced}, ...]
 
 # --- tags of a trial run -------------------------------------------------------------------------

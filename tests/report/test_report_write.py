@@ -183,3 +183,28 @@ def test_every_registered_section_builds_through_its_registry(finished: bool) ->
         assert all(isinstance(b, str | Table | Figure) for b in blocks), name
         if not finished and name not in ("how_to_read", "failures"):
             assert NO_FINISHED in blocks, name
+
+
+def test_a_path_to_the_best_says_where_its_target_came_from(tmp_path: Path):
+    trials, curves, meta = synthetic_sweep(EFFECTS, n_seeds=4, noise=0.005, seed=3)
+    cell = {
+        (r["param.neck"], r["param.head"]): r["cell"]
+        for _, r in trials.drop_duplicates("cell").iterrows()
+    }
+    base, gem = (
+        cell[("GlobalAvgPool", "LinearHead")],
+        cell[("GeneralizedMeanPooling", "LinearHead")],
+    )
+    best = cell[("GeneralizedMeanPooling", "BNNeckHead")]
+    path = [{"flip": "baseline", "cell": base, "raced": {}},
+            {"flip": "neck", "cell": gem, "raced": {"neck": 4, "head": 2}},
+            {"flip": "head", "cell": best, "raced": {"head": 4}}]  # fmt: skip
+    mean = float(trials.loc[(trials["cell"] == best) & (trials["seed"] < 2), "val/top1"].mean())
+    target = {"how": "best", "cell": best, "point": {}, "mean": mean, "seeds": [0, 1],
+              "screened": 4}  # fmt: skip
+    meta = SweepMeta(**{**meta.__dict__, "strategy": "ablation_path", "path": path,
+                        "target": target})  # fmt: skip
+    md = write_report(trials, curves, meta, tmp_path)["md"].read_text(encoding="utf-8")
+    section = md.split("## 6. Ablation path")[1].split("## 7.")[0]
+    assert "is the best of 4 cells screened on seeds [0, 1] (mean " in section
+    assert "figures/ablation_path" in section

@@ -116,3 +116,34 @@ def test_the_report_gives_the_four_verdicts_per_cell_and_per_dimension(tmp_path)
     head = marg.split("### head")[1]
     assert "| equivalent |" in head  # 0.0005 is well within min_effect 0.01
     assert "| better |" in marg.split("### neck")[1].split("### head")[0]
+
+
+def test_the_chance_of_a_verdict_is_low_only_where_none_can_come() -> None:
+    lev_d, lev_e = 0.005, 0.005
+    # sd 3 delta around 0: neither a difference nor equivalence within delta by 10 seeds
+    hopeless = np.array([-3.0, 0.5, 3.0])
+    assert V.decision_chance(hopeless, 10, 1.0, lev_d, lev_e) < 0.1
+    # a clear difference, or a tight null: a verdict is all but certain
+    assert V.decision_chance(np.array([3.0, 3.2, 2.9]), 10, 1.0, lev_d, lev_e) > 0.9
+    assert V.decision_chance(np.array([0.05, -0.05, 0.0]), 10, 1.0, lev_d, lev_e) > 0.9
+    # at max there is nothing left to predict
+    assert V.decision_chance(hopeless, 3, 1.0, lev_d, lev_e) == 1.0
+
+
+def test_a_futile_cell_gets_no_more_seeds_and_the_replay_says_so() -> None:
+    rng = np.random.default_rng(4)
+    seeds = list(range(10))
+    ref = pd.Series(rng.normal(0, 0.1, 3), index=[0, 1, 2])
+    by_cell = {
+        "ref": ref,
+        "clear": ref + 5.0,
+        "noisy": ref + pd.Series([-6.0, 1.0, 6.0], index=[0, 1, 2]),
+    }
+    on = V.Looks(V.seed_schedule(3, 10, 1), futility=0.1)
+    table, complete = V.sequential_verdicts(by_cell, "ref", "max", 0.5, seeds, on)
+    row = table.set_index("cell").loc["noisy"]
+    assert complete == 1 and row["verdict"] == V.UNDECIDED and bool(row["futile"])
+    assert V.still_open(table) == []  # "clear" is decided, "noisy" futile: the sweep ends
+    off = V.Looks(V.seed_schedule(3, 10, 1), futility=0.0)
+    table, _ = V.sequential_verdicts(by_cell, "ref", "max", 0.5, seeds, off)
+    assert V.still_open(table) == ["noisy"]

@@ -32,6 +32,7 @@ class AblationPath(ReportSection):
             "left and kept the best (candidates raced over seeds, losers stopped early). Δ is the "
             "step's change over the previous step (paired on shared seeds, 95% CI); 'share' is its "
             "part of the whole path's change. 'raced' lists each candidate with the seeds it got."
+            + _origin(a, a.prep.meta.target)
         ]
         df = pd.DataFrame(rows)
         blocks.append(Table(df, {"n", "mean", "Δ", "Δ 95% CI", "share"}))
@@ -45,6 +46,20 @@ class AblationPath(ReportSection):
                 Figure(png, "ablation_path", "Waterfall: each step's change with its 95% CI.")
             )
         return blocks
+
+
+def _origin(a: Analysis, target: dict | None) -> str:
+    """Where the target came from, in one sentence."""
+    if not target:
+        return ""
+    name = a.names.get(target["cell"], target["cell"])
+    if target.get("how") != "best":
+        return f" The target ({name}) is tune.target."
+    return (
+        f" The target ({name}) is the best of {target['screened']} cells screened on seeds "
+        f"{target['seeds']} (mean {a.num(target['mean'])} there): a winner picked on those "
+        "seeds is optimistic on them, so judge the path's gain by the Δ column's CIs."
+    )
 
 
 def _steps(a: Analysis, path: list[dict]) -> tuple[list[dict], list[dict]]:

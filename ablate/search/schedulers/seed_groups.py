@@ -5,7 +5,10 @@ Ray Tune's ``AsyncHyperBandScheduler`` judges each trial on its own value at a r
 rung records one value per *seed group* (the trials of one cell): the group is judged once
 all its seeds have reached the rung, against the other complete groups there (ASHA's rule:
 the top ``1 / reduction_factor`` go on). A seed that reached the rung first goes on
-meanwhile; once its group is stopped it stops at its next result.
+meanwhile; once its group is stopped it stops at its next result. A seed that finishes
+(``max_t``) before its group is judged promotes the group at every rung still open (the
+promotion does not depend on that seed's value, so no lucky seed picks it). Trials are not
+paused: a seed two epochs ahead of its twin may be in its last epoch when its group stops.
 
 :class:`GroupRungs` is the bookkeeping, pure; ``SeedGroupASHA`` (made on first use, so this
 module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it through
@@ -66,6 +69,9 @@ class GroupRungs:
     def on_result(self, trial: str, group: str, t: float, value: float) -> str:
         """``value``: larger is better. STOP when the group is stopped at any rung <= t."""
         for rung in self.rungs:
+            if self.decided.get((rung, group)) == STOP:
+                return STOP
+        for rung in self.rungs:
             if t < rung:
                 break
             got = self.values[rung].setdefault(group, {})
@@ -76,6 +82,12 @@ class GroupRungs:
             if self.decided.get(key) == STOP:
                 return STOP
         return CONTINUE
+
+    def finished(self, group: str) -> None:
+        """A seed of ``group`` trained to the end: the group goes on at every rung where it
+        is not judged yet (unless it was stopped already, then that seed was too)."""
+        for rung in self.rungs:
+            self.decided.setdefault((rung, group), CONTINUE)
 
     def _decide(self, rung: int, group: str) -> str:
         complete = {
@@ -129,14 +141,16 @@ def _make() -> type:
         def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
             if self._time_attr not in result or self._metric not in result:
                 return TrialScheduler.CONTINUE
-            if result[self._time_attr] >= self._max_t:
-                return TrialScheduler.STOP
+            group = group_key(trial.config)
             action = self._rungs.on_result(
                 trial.trial_id,
-                group_key(trial.config),
+                group,
                 result[self._time_attr],
                 self._op * float(result[self._metric]),
             )
+            if result[self._time_attr] >= self._max_t:
+                self._rungs.finished(group)
+                return TrialScheduler.STOP
             return TrialScheduler.STOP if action == STOP else TrialScheduler.CONTINUE
 
         def debug_string(self) -> str:

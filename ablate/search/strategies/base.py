@@ -107,6 +107,11 @@ class Strategy(abc.ABC):
         (cell -> a Series of metric values by seed); empty when it is done."""
         return []
 
+    def first_round(self, p: Planning, points: list[Point]) -> list[tuple[Point, int]]:
+        """The first round's ``(point, seed)`` trials: every planned point on its first
+        seeds (a round-by-round strategy may ask for other seeds per point)."""
+        return [(pt, s) for pt in points for s in p.space.first_seeds]
+
     def num_trials(self, tune: TuneSettings, planned: int) -> int:
         """How many trials the sweep runs."""
         return planned
@@ -114,6 +119,10 @@ class Strategy(abc.ABC):
     def describe_trials(self, tune: TuneSettings, cells: int, seeds: list[int]) -> str:
         """The ``trials:`` line of ``ablate plan``."""
         return f"{cells} cells x {len(seeds)} seeds {seeds} = {cells * len(seeds)}"
+
+    def describe(self, p: Planning, cells: int) -> str:
+        """The ``trials:`` line from the whole planning (default: :meth:`describe_trials`)."""
+        return self.describe_trials(p.tune, cells, p.space.seeds)
 
 
 def drop_excluded(cfg: Config, points: list[Point], rules: list[Point]) -> list[Point]:
