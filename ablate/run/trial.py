@@ -31,6 +31,7 @@ import torch
 from ablate.config import Config
 from ablate.layout import checkpoint_file, split_params, train_run_name, trial_name
 from ablate.registry import load_plugins
+from ablate.run import warm
 from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
@@ -238,6 +239,8 @@ def _fit_with_ray_train(
             storage_path=ctx.storage_path,
             failure_config=FailureConfig(max_failures=ctx.train_max_failures),
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]
+            # Workers import torch, ablate and the components while Ray sets them up.
+            worker_runtime_env=warm.runtime_env(),
         ),
     )
     trainer.fit()
