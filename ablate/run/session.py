@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.run import warm
 
 TOKEN_ENV, TOKEN_PATH_ENV, MODE_ENV = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"
 DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")
@@ -92,7 +93,7 @@ def connect(
     # A Ray Job's driver already runs in the job's runtime env (the cluster ships one);
     # ray.init may not set the same env vars again.
     if runtime_env is None and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
-        runtime_env = {"env_vars": {**worker_env(), **(env or {})}}
+        runtime_env = {"env_vars": {**worker_env(), **(env or {})}, **warm.job_runtime_env()}
     # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
     logging.getLogger("ray").setLevel(logging.ERROR)
     try:

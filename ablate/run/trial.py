@@ -239,8 +239,9 @@ def _fit_with_ray_train(
             storage_path=ctx.storage_path,
             failure_config=FailureConfig(max_failures=ctx.train_max_failures),
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]
-            # Workers import torch, ablate and the components while Ray sets them up.
-            worker_runtime_env=warm.runtime_env(),
+            # Marked, the workers import torch, ablate and the components while Ray sets
+            # them up (ablate.run.warm).
+            worker_runtime_env=warm.worker_runtime_env(),
         ),
     )
     trainer.fit()
