@@ -233,7 +233,8 @@ def _fit_with_ray_train(
             resources_per_worker=dict(ctx.worker),
             placement_strategy=ctx.placement_strategy,
         ),
-        run_config=RunConfig(
+        # Ray Train V2's RunConfig (what ray.train exports at run time); mypy sees V1's.
+        run_config=RunConfig(  # type: ignore[call-arg]
             # A deterministic name: a restarted trial finds its own Train run and resumes it.
             name=train_run_name(ctx.sweep, name),
             storage_path=ctx.storage_path,
