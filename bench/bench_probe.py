@@ -33,6 +33,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import bare_run, machine, write_result
 
+from ablate.timeline import ENV, read
+
 PROBE = """
 name: probe
 model:
@@ -109,7 +111,10 @@ def ablate_arm(work: Path, epochs: int, seeds: int) -> dict[str, Any]:
         textwrap.dedent(PROBE.format(epochs=epochs, seeds=list(range(seeds))))
     )
     start = time.time()
-    wall, end = _timed([sys.executable, "-m", "ablate.cli", "run", "probe.yaml"], where)
+    marks = where / "timeline.jsonl"
+    wall, end = _timed(
+        [sys.executable, "-m", "ablate.cli", "run", "probe.yaml"], where, {ENV: str(marks)}
+    )
     client = MlflowClient(tracking_uri=f"sqlite:///{where / 'mlflow.db'}")
     exp = client.get_experiment_by_name("probe")
     trials = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
@@ -127,8 +132,23 @@ def ablate_arm(work: Path, epochs: int, seeds: int) -> dict[str, Any]:
         "wall_s": wall,
         "launch_to_first_training_s": min(first_train),
         "last_trial_to_exit_s": end - last_end,
+        "steps_s": steps(read(str(marks)), start, last_end, end),
         "train_epoch_s": statistics.median(epoch_s),
         "trial_wall_s": statistics.median(trial_s),
+    }
+
+
+def steps(marks: list[dict[str, Any]], start: float, last_end: float, end: float) -> dict:
+    """Seconds from launch to each start-up step's first mark (``ablate.timeline``), and from
+    the last trial's end to each step after it."""
+    first: dict[str, float] = {}
+    for m in marks:
+        first.setdefault(str(m["step"]), float(m["t"]))
+    before = {k: round(t - start, 2) for k, t in first.items() if t <= last_end}
+    after = {k: round(t - last_end, 2) for k, t in first.items() if t > last_end}
+    return {
+        "from launch": before,
+        "from the last trial's end": {**after, "exit": round(end - last_end, 2)},
     }
 
 
@@ -145,6 +165,18 @@ def plan_arm(work: Path) -> dict[str, Any]:
     (where / "probe.yaml").write_text(textwrap.dedent(PROBE.format(epochs=20, seeds=[0])))
     wall, _ = _timed([sys.executable, "-m", "ablate.cli", "plan", "probe.yaml"], where)
     return {"wall_s": wall}
+
+
+def _median_steps(rounds: list[dict[str, dict[str, float]]]) -> dict[str, dict[str, float]]:
+    """Each timeline step's median over the rounds that have it."""
+    out: dict[str, dict[str, float]] = {}
+    for part in rounds[0]:
+        names = dict.fromkeys(step for r in rounds for step in r.get(part, {}))
+        out[part] = {
+            n: round(statistics.median(r[part][n] for r in rounds if n in r.get(part, {})), 2)
+            for n in names
+        }
+    return out
 
 
 def _median(rounds: list[dict[str, Any]], key: str) -> float:
@@ -173,6 +205,9 @@ def table(result: dict[str, Any]) -> str:
         f"| last trial → exit | {a['last_trial_to_exit_s']:.1f} s | ≤ 1 s |",
         f"| `ablate plan`, one cell | {plan['wall_s']:.1f} s | ≤ 3 s + the dataset build |",
     ]
+    for part, marks in a.get("steps_s", {}).items():
+        shown = ", ".join(f"{step} {t:.1f}" for step, t in marks.items())
+        lines.append(f"\nSeconds {part} (median, `ABLATE_TIMELINE`): {shown}.")
     return "\n".join(lines)
 
 
@@ -199,9 +234,16 @@ def main() -> dict[str, Any]:
         result["rounds"].append(row)
     names = ("limit", "ablate", "plain", "plan")
     result["median"] = {
-        n: {k: _median([row[n] for row in result["rounds"]], k) for k in result["rounds"][0][n]}
+        n: {
+            k: _median([row[n] for row in result["rounds"]], k)
+            for k in result["rounds"][0][n]
+            if k != "steps_s"
+        }
         for n in names
     }
+    result["median"]["ablate"]["steps_s"] = _median_steps(
+        [row["ablate"]["steps_s"] for row in result["rounds"]]
+    )
     result["table"] = table(result)
     write_result("probe.json", result)
     _into_benchmarks(result)

@@ -31,7 +31,11 @@ def test_the_job_runtime_env_carries_the_hook() -> None:
     import ablate.run.session as session
 
     source = Path(session.__file__).read_text(encoding="utf-8")
-    assert "warm.job_runtime_env()" in source  # connect's default runtime_env
+    assert "warm.job_runtime_env()" in source  # connect's default runtime_env on a cluster
+    assert "warm.raylet_env()" in source  # a local Ray's workers
+    from ray._private import ray_constants
+
+    assert warm.raylet_env() == {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
 
 
 def test_missing_modules_are_named_not_raised() -> None:

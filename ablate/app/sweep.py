@@ -6,6 +6,7 @@ which picks this driver or the cluster's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
+from ablate import timeline
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
@@ -29,7 +31,7 @@ from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
 from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
 from ablate.tracking.lease import Lease
-from ablate.tracking.read import load_sweep
+from ablate.tracking.read import SweepData, load_sweep
 from ablate.tracking.schema import PATH
 
 
@@ -121,16 +123,17 @@ def run_here(opts: SweepOptions) -> int:
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
-    with _terminal(plan, opts) as screen:
+    with _terminal(plan, opts) as screen, _local_ray(opts, plan):
+        timeline.mark("plan checked")
         check_builds(plan)
-        if not (opts.address or os.environ.get("RAY_ADDRESS")):
-            # A trial that can never fit on this machine is exit 2 before Ray or the store start.
-            check_fits(plan, local_nodes(), opts.max_concurrent)
-        # The store must answer before Ray starts: an unreachable one is exit 2, nothing ran.
+        timeline.mark("builds checked")
+        # An unreachable store is exit 2, and no trial ran.
         store = open_store(opts.tracking_uri)
+        timeline.mark("store open")
         # One driver per sweep and store; what is still to run is read once the lease is ours.
         lock = lock_file(experiment_root(opts.storage), plan.name)
         with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
+            timeline.mark("lease taken")
             if in_rounds(plan):  # each round skips what already finished
                 return _run(plan, store, opts, screen, lease)
             plan, skipped = still_to_run(plan, store, opts)
@@ -142,6 +145,25 @@ def run_here(opts: SweepOptions) -> int:
             if not plan.trials and not plan.strategy.proposes:
                 return _nothing_new(plan, store, opts, screen)
             return _run(plan, store, opts, screen, lease)
+
+
+@contextmanager
+def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
+    """This command's own Ray, started in the background while the driver builds, opens the
+    store and takes the lease (a cluster's is connected to later); stopped again if the
+    command ends before the sweep starts."""
+    from ablate.run.session import start_local, stop_local
+
+    if opts.address or os.environ.get("RAY_ADDRESS"):
+        yield
+        return
+    # A trial that can never fit on this machine is exit 2 before Ray starts.
+    check_fits(plan, local_nodes(), opts.max_concurrent)
+    start_local()
+    try:
+        yield
+    finally:
+        stop_local()
 
 
 @contextmanager
@@ -198,6 +220,8 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
         experiment = None  # the next round is another Tune experiment
         return outcome.trials
 
+    # The driver waits on Tune while trials train: the report's imports fit in there.
+    threading.Thread(target=_warm_report, name="ablate-warm-report", daemon=True).start()
     t0 = time.perf_counter()
     try:
         with sink:
@@ -229,15 +253,24 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
             tracker.store.call(
                 "log the path", tracker.store.client.set_tag, tracker.parent_id, PATH, path
             )
-        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say)["md"].parent
-        tracker.log_cells(_summaries(tracker.store, plan.name))
-        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out)
+        data = load_sweep(tracker.store, plan.name)  # read once for the report and the cells
+        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say, data=data)
+        tracker.log_cells(_summaries(data))
+        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out["md"].parent)
+        timeline.mark("report written")
     except TrackingError as err:
         raise TrackingLost(err) from None
     screen.say(f"mlflow: {tracker.where()}")
     if failed and len(failed) == len(outcome.trials):
         return ExitCode.ALL_FAILED
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
+
+
+def _warm_report() -> None:
+    from ablate.report import warm_imports
+
+    with contextlib.suppress(Exception):  # only a head start: the report imports them itself
+        warm_imports()
 
 
 def _stop_ray_meanwhile() -> None:
@@ -247,10 +280,9 @@ def _stop_ray_meanwhile() -> None:
     threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
 
 
-def _summaries(store: Store, name: str) -> dict:
+def _summaries(data: SweepData) -> dict:
     from ablate.report.summary import cell_summaries
 
-    data = load_sweep(store, name)
     return cell_summaries(data.trials, data.curves, data.meta)
 
 
@@ -267,12 +299,17 @@ def _nothing_new(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Scre
 
 
 def write_report(
-    store: Store, name: str, out_root: str | Path, say: Callable[[str], None] = print
+    store: Store,
+    name: str,
+    out_root: str | Path,
+    say: Callable[[str], None] = print,
+    data: SweepData | None = None,
 ) -> dict[str, Path]:
-    """Write ``<out_root>/<name>/`` from the tracking store alone; the report's paths."""
+    """Write ``<out_root>/<name>/`` from the tracking store alone (or ``data`` read from it
+    already); the report's paths."""
     from ablate.report import write_report as write
 
-    data = load_sweep(store, name)
+    data = data if data is not None else load_sweep(store, name)
     paths = write(data.trials, data.curves, data.meta, Path(out_root) / name)
     say(f"report: {paths['html']} ({paths['md'].name}, {paths['csv'].name})")
     return paths

@@ -32,7 +32,20 @@ import pandas as pd
 from ablate.layout import RESULT_ARTIFACT_PREFIX
 from ablate.report.frame import Dim, SweepMeta, prepare
 
-__all__ = ["Dim", "SweepMeta", "write_report"]
+__all__ = ["Dim", "SweepMeta", "warm_imports", "write_report"]
+
+
+def warm_imports() -> None:
+    """Import what writing a report needs (matplotlib, SciPy, statsmodels), so a driver can
+    do it while its trials train rather than after the last one (about a second and a half
+    of the wait before the report, measured in BENCHMARKS.md)."""
+    import scipy.stats  # noqa: F401
+    import statsmodels.api
+    import statsmodels.stats.multitest  # noqa: F401
+
+    from ablate.report import figures
+
+    figures._plt()
 
 
 def write_report(

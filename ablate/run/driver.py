@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablate import timeline
 from ablate.errors import exception_line
 from ablate.layout import (
     FAILED,
@@ -131,6 +132,7 @@ def run_sweep(
     from ray import tune
 
     connect(address)
+    timeline.mark("ray up")
     nodes = cluster_nodes()
     fits = check_fits(plan, nodes, max_concurrent)
     root = experiment_root(storage)
@@ -193,7 +195,9 @@ def run_sweep(
         tuner = tune.Tuner(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
+    timeline.mark("tune starts")
     grid = tuner.fit()
+    timeline.mark("tune ended")
     if state.interrupted:
         # Tune stopped on a Ctrl-C and saved the experiment: the next run restores it.
         raise KeyboardInterrupt

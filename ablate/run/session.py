@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,8 +84,10 @@ def connect(
 
     ``runtime_env`` replaces the default one (this machine's ``sys.path`` as ``PYTHONPATH``):
     through Ray Client the cluster cannot see this machine's files and gets code as
-    ``py_modules`` (:mod:`ablate.run.cluster.ship`).
+    ``py_modules`` (:mod:`ablate.run.cluster.ship`). A local Ray started by
+    :func:`start_local` in the background is waited for here.
     """
+    wait_local()
     import ray
 
     if ray.is_initialized():
@@ -90,35 +97,146 @@ def connect(
         # its cluster by RAY_ADDRESS, already runs in the cluster's mode.)
         enable_token_auth()
     address = address or os.environ.get("RAY_ADDRESS") or None
+    # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    if not address:
+        _init_local(env)
+        return
     # A Ray Job's driver already runs in the job's runtime env (the cluster ships one);
     # ray.init may not set the same env vars again.
     if runtime_env is None and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
         runtime_env = {"env_vars": {**worker_env(), **(env or {})}, **warm.job_runtime_env()}
-    # Ray's start-up chatter (token-auth notices, dashboard hints) is not for ablate's users.
-    logging.getLogger("ray").setLevel(logging.ERROR)
     try:
-        if address:
-            ray.init(
-                address=address,
-                runtime_env=runtime_env,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
-        else:
-            # "local": a new Ray of this process's own. With no address, ray.init would attach
-            # to the newest `ray start` cluster on this machine, whoever started it.
-            ray.init(
-                address="local",
-                include_dashboard=False,
-                runtime_env=runtime_env,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-            )
+        ray.init(
+            address=address,
+            runtime_env=runtime_env,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
     except ConnectionError as err:
         raise AblateError(
             f"cannot connect to the Ray cluster at {address}: {err}",
             hint="check --address / RAY_ADDRESS, and the token (RAY_AUTH_TOKEN / RAY_AUTH_TOKEN_PATH)",
         ) from None
+
+
+def _init_local(env: dict[str, str] | None) -> None:
+    """A new Ray of this process's own ("local": with no address, ray.init would attach to
+    the newest `ray start` cluster on this machine, whoever started it).
+
+    Its workers get their environment from this process, not from a job runtime env: the
+    raylet starts a worker per CPU with it before any trial asks, and a job with a runtime
+    env of its own could not use those (measured in BENCHMARKS.md, "Start-up").
+    """
+    import ray
+
+    with _environ({**worker_env(), **(env or {}), **warm.raylet_env()}):  # the raylet keeps a copy
+        ray.init(
+            address="local",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+
+
+@contextmanager
+def _environ(extra: dict[str, str]) -> Iterator[None]:
+    """``extra`` in ``os.environ`` for the block's child processes, then as before."""
+    before = {k: os.environ.get(k) for k in extra}
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class _Starting:
+    """A local Ray started in a thread that stays alive while Ray runs.
+
+    Ray ties its processes to their parent with ``PR_SET_PDEATHSIG``, and Linux sends that
+    signal when the *thread* that forked them ends: a starter thread that returned would
+    take the GCS and the raylet with it. So the thread starts Ray, says so, and waits until
+    Ray is shut down.
+    """
+
+    def __init__(self, env: dict[str, str] | None) -> None:
+        self.error: BaseException | None = None
+        self.ready = threading.Event()
+        self.thread = threading.Thread(
+            target=self._run, args=(env,), name="ablate-ray-start", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, env: dict[str, str] | None) -> None:
+        try:
+            logging.getLogger("ray").setLevel(logging.ERROR)
+            _init_local(env)
+            import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
+        except BaseException as err:  # handed to the main thread by wait_local
+            self.error = err
+            return
+        finally:
+            self.ready.set()
+        while _ray_up():  # the parent of Ray's processes, until ray.shutdown()
+            time.sleep(0.5)
+
+    def wait(self) -> None:
+        self.ready.wait()
+        if self.error is not None:
+            raise self.error
+
+
+_starting: _Starting | None = None
+
+
+def start_local(env: dict[str, str] | None = None) -> None:
+    """Start this process's local Ray in the background, while the driver builds, opens
+    the store and takes the lease; :func:`connect` waits for it.
+
+    Ray's processes start on the other core while this one imports torch and builds, which
+    hides most of ``ray.init`` (see BENCHMARKS.md, "Start-up"). ``ray.init`` sets its SIGTERM
+    handler only in the main thread, so this sets the same one (exit, running atexit and
+    Ray's shutdown) when nobody else has.
+    """
+    global _starting
+    if _starting is not None or ("ray" in sys.modules and _ray_up()):
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
+    _starting = _Starting(env)
+
+
+def wait_local() -> None:
+    """Wait for :func:`start_local`'s Ray, raising what stopped it (nothing if none)."""
+    global _starting
+    starting, _starting = _starting, None
+    if starting is not None:
+        starting.wait()
+
+
+def stop_local() -> None:
+    """Stop :func:`start_local`'s Ray if nothing connected to it: the command ended before
+    its sweep started (a mistake found by the dry build, an unreachable store, a held
+    lease). A Ray the sweep used is left to it."""
+    if _starting is None:
+        return
+    try:
+        wait_local()
+    except BaseException:  # it never started: nothing to stop
+        return
+    import ray
+
+    ray.shutdown()
+
+
+def _ray_up() -> bool:
+    import ray
+
+    return bool(ray.is_initialized())
 
 
 #: Where Ray unpacks a job's ``working_dir`` on each node (under its temp dir).

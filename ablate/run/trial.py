@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ablate import timeline
 from ablate.config import Config
 from ablate.layout import checkpoint_file, split_params, train_run_name, trial_name
 from ablate.registry import load_plugins
@@ -250,6 +251,7 @@ def _fit_with_ray_train(
 
 def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     """Ray Tune's function trainable for every ablate trial."""
+    timeline.mark("trial starts")
     leave_ray_working_dir(ctx.storage_path)  # Ray may replace it under us (see there)
     import_plugins(ctx)
     resolved, _point, seed, cell = trial_config(ctx, params)

@@ -6,8 +6,9 @@ and only then imports ablate, the components, scikit-learn (``Digits``) and
 ``torch._dynamo`` (torch's optimizers import it on first construction): seconds on the
 critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
 
-:func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env`; Ray runs
-it as each worker process of the job starts). Ray honours that hook for a whole job only,
+:func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env` on a
+cluster, :func:`raylet_env` for a local Ray, which has no job runtime env; Ray runs it as each
+worker process starts). Ray honours that hook for a whole job only,
 so it acts only in processes whose environment has :data:`WORKER_ENV`, which the trial
 gives its Ray Train workers (:func:`worker_runtime_env`): there it starts those imports in a
 daemon thread and returns at once, so they overlap the waiting. Python's import lock makes
@@ -41,6 +42,14 @@ HOOK = "ablate.run.warm.setup"
 def job_runtime_env() -> dict[str, Any]:
     """The job's runtime_env entry that registers :func:`setup` for every worker process."""
     return {"worker_process_setup_hook": HOOK}
+
+
+def raylet_env() -> dict[str, str]:
+    """The same for a local Ray started without a job runtime env: the variable through which
+    Ray hands a job's hook to its workers, in the environment the raylet gives them."""
+    from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
+
+    return {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
 
 
 def worker_runtime_env() -> dict[str, Any]:
@@ -77,6 +86,7 @@ __all__ = [
     "WARM_MODULES",
     "WORKER_ENV",
     "job_runtime_env",
+    "raylet_env",
     "setup",
     "warm",
     "worker_runtime_env",

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from ablate import timeline
 from ablate.config import Config
 from ablate.nn.model import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
 from ablate.settings import TrainSettings, data_settings, train_settings
@@ -191,6 +192,7 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     test_loader = _shard_loader(build_test_dataset(cfg), runtime, val_batch, loading)
 
     metrics: dict[str, float] = {}
+    timeline.mark("training starts")
     for epoch in range(start_epoch, settings.epochs):
         # The data order of an epoch depends on the seed and the epoch alone, so a resumed
         # trial sees the order it would have seen.

@@ -33,7 +33,9 @@ scaling: {{num_workers: 1, gpus_per_trial: 0.25, resources_per_worker: {{CPU: 0.
 """
 
 
-def test_four_quarter_gpu_trials_share_one_declared_gpu(tmp_path: Path, root: Path) -> None:
+def test_four_quarter_gpu_trials_share_one_declared_gpu(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import ray
 
     from ablate.config import load_config
@@ -48,13 +50,14 @@ def test_four_quarter_gpu_trials_share_one_declared_gpu(tmp_path: Path, root: Pa
     assert plan.resources.inline and plan.resources.trials_per_gpu == 4
     assert plan.resources.driver == {"cpu": 0.5, "gpu": 0.25}
 
+    for key, value in worker_env().items():  # what ablate's own local Ray gets
+        monkeypatch.setenv(key, value)
     ray.init(
         address="local",
         num_cpus=2,
         num_gpus=1,  # declared: this machine has none, and torch here has no CUDA
         include_dashboard=False,
         log_to_driver=False,
-        runtime_env={"env_vars": worker_env()},  # what ablate's own connect() passes
     )
     try:
         nodes = cluster_nodes()
