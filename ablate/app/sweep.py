@@ -118,18 +118,25 @@ def run_here(opts: SweepOptions) -> int:
     replace while the sweep runs: it reads the sweep file there and then works from the
     storage root (its report goes to ``<storage>/<reports>``)."""
     from ablate.run.session import leave_ray_working_dir
-    from ablate.train.check import check_builds
 
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
-    with _terminal(plan, opts) as screen, _local_ray(opts, plan):
+    with _terminal(plan, opts) as screen:
         timeline.mark("plan checked")
-        check_builds(plan)
-        timeline.mark("builds checked")
-        # An unreachable store is exit 2, and no trial ran.
+        # An unreachable store is exit 2 before Ray starts.
         store = open_store(opts.tracking_uri)
         timeline.mark("store open")
+        return _checked_and_leased(plan, store, opts, screen)
+
+
+def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
+    """The dry builds (the local Ray starting meanwhile), the lease, then what is new."""
+    from ablate.train.check import check_builds
+
+    with _local_ray(opts, plan):
+        check_builds(plan)
+        timeline.mark("builds checked")
         # One driver per sweep and store; what is still to run is read once the lease is ours.
         lock = lock_file(experiment_root(opts.storage), plan.name)
         with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
@@ -149,9 +156,9 @@ def run_here(opts: SweepOptions) -> int:
 
 @contextmanager
 def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
-    """This command's own Ray, started in the background while the driver builds, opens the
-    store and takes the lease (a cluster's is connected to later); stopped again if the
-    command ends before the sweep starts."""
+    """This command's own Ray, started in the background while the driver builds and takes
+    the lease (a cluster's is connected to later); stopped again if the command ends
+    before the sweep starts."""
     from ablate.run.session import start_local, stop_local
 
     if opts.address or os.environ.get("RAY_ADDRESS"):
@@ -275,9 +282,9 @@ def _warm_report() -> None:
 
 def _stop_ray_meanwhile() -> None:
     """Shut Ray down while the report is written: the exit does not wait for it after."""
-    import ray
+    from ablate.run.session import shutdown_own
 
-    threading.Thread(target=ray.shutdown, name="ablate-ray-stop").start()
+    threading.Thread(target=shutdown_own, name="ablate-ray-stop").start()
 
 
 def _summaries(data: SweepData) -> dict:

@@ -1,6 +1,7 @@
 """Only ablate's own words on the terminal: while a sweep runs, everything else (Ray's and
 Tune's banners, TensorBoard hints, token notices, Python warnings, whatever a trial process
-prints) goes to a log file in the sweep's directory, named once on the console."""
+prints) goes to a log file in the sweep's directory, named once on the console. Should the
+process die without a word (Ray's core ends it), :mod:`.watch` says so in one line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from ablate.console.watch import Watcher
 
 
 @dataclass
@@ -68,9 +71,12 @@ def quiet(log: Path) -> Iterator[Screen]:
     handler = logging.StreamHandler(sink)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
     logging.getLogger().addHandler(handler)
+    # Ray's core may end this process with a line to fd 2 only: a watcher tells the terminal.
+    watcher = Watcher(log, saved[1])
     try:
         yield Screen(term_out, term_err, log)
     finally:
+        watcher.done()
         logging.getLogger().removeHandler(handler)
         warnings.showwarning = show
         sys.stdout, sys.stderr = streams

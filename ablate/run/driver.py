@@ -203,7 +203,8 @@ def run_sweep(
         raise KeyboardInterrupt
     # fit() returned: this Tune experiment is over; the next run of the sweep starts anew.
     active_marker(root, plan.name).unlink(missing_ok=True)
-    outcomes = [_outcome(plan, ctx, grid[i]) for i in range(len(grid))]
+    configs = trial_configs(grid)
+    outcomes = [_outcome(plan, ctx, grid[i], configs[i]) for i in range(len(grid))]
     return SweepOutcome(plan.name, path, outcomes, time.perf_counter() - t0, fits)
 
 
@@ -264,8 +265,21 @@ def _describe(plan: SweepPlan) -> str:
     return f"each trial: Ray Train, {r.num_workers} {dev} workers{amp}"
 
 
-def _outcome(plan: SweepPlan, ctx: TrialContext, result: Any) -> TrialOutcome:
-    _, point, seed, cell = trial_config(ctx, result.config)
+def trial_configs(grid: Any) -> list[dict[str, Any]]:
+    """Each trial's Tune config, in the grid's order.
+
+    ``Result.config`` is read off the trial's last result, so it is None for a trial that
+    died before its first report; Tune's own trial objects always have their config.
+    """
+    return [dict(t.config) for t in grid._experiment_analysis.trials]
+
+
+def _outcome(
+    plan: SweepPlan, ctx: TrialContext, result: Any, config: dict[str, Any] | None = None
+) -> TrialOutcome:
+    """One trial's outcome; ``config`` is its Tune config (``result.config`` is None when
+    the trial reported nothing)."""
+    _, point, seed, cell = trial_config(ctx, result.config or config or {})
     metrics = dict(result.metrics or {})
     status = FINISHED
     error = None

@@ -6,9 +6,11 @@ Ray is imported inside these functions only, so ``ablate --help`` never pays for
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -159,8 +161,8 @@ class _Starting:
 
     Ray ties its processes to their parent with ``PR_SET_PDEATHSIG``, and Linux sends that
     signal when the *thread* that forked them ends: a starter thread that returned would
-    take the GCS and the raylet with it. So the thread starts Ray, says so, and waits until
-    Ray is shut down.
+    take the GCS and the raylet with it. So the thread starts Ray, says so, and stays until
+    those processes have exited.
     """
 
     def __init__(self, env: dict[str, str] | None) -> None:
@@ -173,6 +175,8 @@ class _Starting:
 
     def _run(self, env: dict[str, str] | None) -> None:
         try:
+            import ray  # before the level: importing Ray sets up its logger
+
             logging.getLogger("ray").setLevel(logging.ERROR)
             _init_local(env)
             import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
@@ -181,7 +185,11 @@ class _Starting:
             return
         finally:
             self.ready.set()
-        while _ray_up():  # the parent of Ray's processes, until ray.shutdown()
+        # The parent of Ray's processes until each has exited, whoever stops them.
+        procs = _node_processes()
+        if procs is None:  # not known (another Ray version): until the process exits
+            threading.Event().wait()
+        while any(p.poll() is None for p in procs or ()):
             time.sleep(0.5)
 
     def wait(self) -> None:
@@ -231,6 +239,59 @@ def stop_local() -> None:
     import ray
 
     ray.shutdown()
+
+
+def shutdown_own() -> None:
+    """Shut down this process's own local Ray, its processes stopped side by side.
+
+    ``ray.shutdown()`` stops a node's processes one after another, each given up to a second
+    to exit on SIGTERM: a few seconds at the end of every local sweep. Here the driver
+    disconnects first, with the node's processes still up (``ray.shutdown`` on a detached
+    node); then the raylet gets SIGTERM and a second to stop its workers, then every other
+    process gets SIGTERM at once, and whatever is left a second later gets SIGKILL. Without
+    the node object Ray keeps privately (another Ray version), it is ``ray.shutdown()``.
+    """
+    import ray
+    from ray._private import worker
+
+    node = getattr(worker, "_global_node", None)
+    table = getattr(node, "all_processes", None)
+    if node is None or not isinstance(table, dict) or not node.is_head():
+        ray.shutdown()
+        return
+    worker._global_node = None  # ray.shutdown() below only disconnects the driver
+    try:
+        ray.shutdown()
+    finally:
+        node.destroy_external_storage()
+        raylet = [i.process for i in table.pop("raylet", [])]
+        _stop_together(raylet)
+        _stop_together([i.process for infos in table.values() for i in infos])
+
+
+def _stop_together(procs: list[Any], grace_s: float = 1.0) -> None:
+    """SIGTERM every process at once, SIGKILL what is left after ``grace_s``, reap all."""
+    alive = [p for p in procs if p.poll() is None]
+    for p in alive:
+        p.terminate()
+    deadline = time.monotonic() + grace_s
+    for p in alive:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                p.wait(timeout=grace_s)
+
+
+def _node_processes() -> list[Any] | None:
+    """The processes (``Popen``) of the Ray node this process started, if Ray says."""
+    from ray._private import worker
+
+    table = getattr(getattr(worker, "_global_node", None), "all_processes", None)
+    if not isinstance(table, dict):
+        return None
+    return [i.process for infos in table.values() for i in infos]
 
 
 def _ray_up() -> bool:

@@ -60,6 +60,9 @@ class TrialView:
     last_result: dict[str, Any]
     error_file: str | None
     pickled_error_file: str | None
+    #: The driver's own copy of the trial dir: its ``result.json`` is written at once, the
+    #: copy at ``path`` (storage) only every 10 s or more.
+    local_path: str = ""
 
     @classmethod
     def of(cls, trial: Any) -> TrialView:
@@ -72,6 +75,7 @@ class TrialView:
             dict(trial.last_result or {}),
             trial.error_file,
             trial.pickled_error_file,
+            str(trial.local_path or ""),
         )
 
 
@@ -103,6 +107,13 @@ def _read_results(tune_path: str) -> list[dict[str, Any]]:
     return out
 
 
+def _backlog(paths: list[str]) -> list[dict[str, Any]]:
+    """Every result in the ``result.json`` of these trial dirs, by epoch: copies overlap
+    and each may miss the latest epochs (storage lags; a killed driver's copy stops)."""
+    found = [r for p in dict.fromkeys(paths) if p for r in _read_results(p)]
+    return sorted(found, key=result_step)
+
+
 class Jobs:
     """The writer thread's side: trial events, applied to the tracker in order."""
 
@@ -113,11 +124,10 @@ class Jobs:
     def start(self, v: TrialView) -> None:
         t = self.t
         known = v.trial_id in t.runs
-        t.trial_started(v.trial_id, v.path, v.name, v.config)
+        t.trial_started(v.trial_id, v.path, v.name, v.config, v.local_path)
         if not known:  # a resumed trial: fill in what a lost store missed
-            earlier = t.runs[v.trial_id].earlier_path
-            for path in [earlier, v.path] if earlier else [v.path]:  # older epochs first
-                t.trial_results(v.trial_id, _read_results(path), self.ignore)
+            paths = [*t.runs[v.trial_id].earlier_paths, v.path, v.local_path]
+            t.trial_results(v.trial_id, _backlog(paths), self.ignore)
 
     def ensure(self, v: TrialView) -> None:
         if v.trial_id not in self.t.runs:

@@ -56,7 +56,13 @@ SEED = "ablate.seed"
 TRIAL_NAME = "ablate.trial"
 TRIAL_ID = "ablate.trial_id"
 TUNE_PATH = "ablate.tune_path"
+#: The drivers' own copies of the trial dir (``os.pathsep``-joined, the latest last): Tune
+#: writes ``result.json`` there at once and copies it to TUNE_PATH only every 10 s or more.
+TUNE_LOCAL_PATHS = "ablate.tune_local_paths"
 STATUS = "ablate.status"  # how it ended, finer than MLflow's status (STOPPED, INTERRUPTED, ...)
+#: The STATUS of an unfinished run whose trial had no checkpoint and so trained again from
+#: epoch 1 in a new run: the old one is deleted (restorable in MLflow), one run per trial.
+SUPERSEDED = "SUPERSEDED"
 DURATION = "ablate.duration_s"
 ERROR = "ablate.error"  # the failed trial's one-line cause
 LAST_RETRIED_ERROR = "ablate.last_retried_error"
@@ -115,6 +121,7 @@ __all__ = [
     "STATUS",
     "STOPPED",
     "STRATEGY",
+    "SUPERSEDED",
     "SWEEP",
     "SWEEP_ARTIFACT",
     "SWEEP_FILE",
@@ -123,6 +130,7 @@ __all__ = [
     "TRIAL_ID",
     "TRIAL_NAME",
     "TUNE_EXPERIMENT",
+    "TUNE_LOCAL_PATHS",
     "TUNE_PATH",
     "VERDICT",
     "VERSION_PREFIX",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import numbers
+import os
 import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -119,9 +120,10 @@ class _Child:
     pending: list[Any] = field(default_factory=list)  # metrics not written yet
     params: list[Any] = field(default_factory=list)  # params not written yet
     artifacts: dict[str, Any] = field(default_factory=dict)  # the last result's, by key
-    #: The Tune trial dir of the run an earlier invocation left (an adopted run): its
-    #: ``result.json`` holds epochs a driver killed with writes still queued never sent.
-    earlier_path: str | None = None
+    #: The Tune trial dirs of the run an earlier invocation left (an adopted or restored
+    #: run), in storage and the drivers' own copies: their ``result.json`` holds epochs a
+    #: driver killed with writes still queued never sent.
+    earlier_paths: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -255,9 +257,15 @@ class SweepTracker:
             )
 
     def trial_started(
-        self, trial_id: str, tune_path: str, name: str, config: Mapping[str, Any]
+        self,
+        trial_id: str,
+        tune_path: str,
+        name: str,
+        config: Mapping[str, Any],
+        local_path: str = "",
     ) -> str:
-        """Find or create the trial's child run; returns its run id."""
+        """Find or create the trial's child run; returns its run id. ``local_path``: this
+        driver's own copy of the trial dir (Tune's staging dir)."""
         from mlflow.entities import Param
 
         s = self.store
@@ -275,10 +283,16 @@ class SweepTracker:
         run = self.find_run(trial_id, tune_path)
         if run is None and self._resumes(cell, seed):
             run = self.adopt(cell, seed)
+        elif run is None:  # trains from epoch 1: an unfinished run of it is history
+            self._supersede(self.adopt(cell, seed))
         if run is not None:  # a retried or resumed trial: go on in its run
             child = _Child(run.info.run_id, name, epochs, self._last_step(run))
-            earlier = run.data.tags.get(S.TUNE_PATH)
-            child.earlier_path = earlier if earlier and earlier != tune_path else None
+            locals_ = _paths(run.data.tags.get(S.TUNE_LOCAL_PATHS, ""))
+            earlier = [run.data.tags.get(S.TUNE_PATH, ""), *locals_]
+            child.earlier_paths = [p for p in dict.fromkeys(earlier) if p and p != tune_path]
+            if local_path:  # the next driver back-fills from this one's copy too
+                value = _joined([*locals_, local_path])
+                s.call("tag a run", s.client.set_tag, child.run_id, S.TUNE_LOCAL_PATHS, value)
             if run.info.status != RUNNING:
                 s.call("reopen a run", s.client.update_run, child.run_id, status=RUNNING)
             have = run.data.params
@@ -296,6 +310,8 @@ class SweepTracker:
                 S.TUNE_EXPERIMENT: str(Path(tune_path).parent),
                 **self._source,
             }
+            if local_path:
+                tags[S.TUNE_LOCAL_PATHS] = local_path
             run = s.call(
                 "create a trial run",
                 s.client.create_run,
@@ -385,6 +401,16 @@ class SweepTracker:
                 if unfinished and S.CELL in tags and S.SEED in tags:
                     self._orphans[(tags[S.CELL], int(tags[S.SEED]))] = r
         return self._orphans.pop((cell, seed), None)
+
+    def _supersede(self, run: Any) -> None:
+        """Delete an unfinished run whose trial starts again from epoch 1 in a new run (a
+        driver killed before the trial's first checkpoint), so that each trial has one run
+        with each epoch once; MLflow can restore it."""
+        if run is None:
+            return
+        s = self.store
+        s.call("tag a run", s.client.set_tag, run.info.run_id, S.STATUS, S.SUPERSEDED)
+        s.call("delete a superseded run", s.client.delete_run, run.info.run_id)
 
     def _resumes(self, cell: str, seed: int) -> bool:
         """Whether the trial of ``(cell, seed)`` starts from a checkpoint, so that an
@@ -555,6 +581,18 @@ class SweepTracker:
             base = self.store.uri.rstrip("/")
             return view_url(shown(base), self.experiment_id)
         return f"{shown(self.store.uri)} (browse it with: ablate ui)"
+
+
+#: How many drivers' trial-dir copies a run's tag keeps (the latest).
+_KEEP_PATHS = 4
+
+
+def _paths(value: str) -> list[str]:
+    return [p for p in value.split(os.pathsep) if p]
+
+
+def _joined(paths: list[str]) -> str:
+    return os.pathsep.join(list(dict.fromkeys(paths))[-_KEEP_PATHS:])
 
 
 def _try(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:

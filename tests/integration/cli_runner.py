@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,35 @@ def start(
         text=True,
         **kw,
     )
+
+
+def together(runs: dict[str, tuple[tuple[str, ...], Path]], timeout: float = 600) -> dict[str, Ran]:
+    """Several CLI runs started at once (``{key: (args, cwd)}``), each isolated as
+    :func:`ablate` runs it. Most of a short sweep's time is fixed cost that waits (Ray's
+    start, trial processes, the report), so a few overlap well on two cores. Output goes
+    to files, so that none blocks on a full pipe while another is waited for."""
+    with contextlib.ExitStack() as stack:
+        files = {
+            key: [stack.enter_context(tempfile.TemporaryFile("w+")) for _ in "oe"] for key in runs
+        }
+        procs = {
+            key: start(*args, cwd=cwd, stdout=files[key][0], stderr=files[key][1])
+            for key, (args, cwd) in runs.items()
+        }
+        for proc in procs.values():
+            stack.callback(lambda p=proc: p.poll() is None and end(p))
+        deadline = time.monotonic() + timeout
+        ran = {}
+        for key, proc in procs.items():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(max(1.0, deadline - time.monotonic()))
+            for f in files[key]:
+                f.seek(0)
+            out, err = (f.read() for f in files[key])
+            if proc.returncode is None:
+                raise AssertionError(f"{key}: ablate timed out:\n{out[-3000:]}\n{err[-3000:]}")
+            ran[key] = Ran(proc.returncode, out, err)
+        return ran
 
 
 def ablate(*args: str, cwd: Path, timeout: float = 300, env: dict[str, str] | None = None) -> Ran:

@@ -36,6 +36,7 @@ import pytest
 from cli_runner import ROOT, Ran, end, spawn
 
 from ablate.layout import DEFAULT_CLUSTER_STORAGE
+from ablate.run.cluster.jobs import SWEEP_META
 
 pytestmark = pytest.mark.integration
 
@@ -354,6 +355,21 @@ def _check_trials(c: Cluster, name: str, necks: set[str], invocations: int = 1) 
         assert sorted(m.step for m in hist) == [1, 2]
 
 
+def _sweep_jobs(c: Cluster, name: str, timeout: float = 60) -> dict[str, str]:
+    """``{job: status}`` of the sweep's jobs, once every one has ended."""
+    deadline = time.monotonic() + timeout
+    while True:
+        jobs = {
+            j["submission_id"]: j["status"]
+            for j in c.jobs_list()
+            if (j.get("metadata") or {}).get(SWEEP_META) == name
+        }
+        ended = {"SUCCEEDED", "STOPPED", "FAILED"}
+        if set(jobs.values()) <= ended or time.monotonic() > deadline:
+            return jobs
+        time.sleep(1)
+
+
 def _assert_no_token(c: Cluster, *texts: str) -> None:
     """The token is in none of the MLflow server's files (database and artifacts) or texts."""
     needle = c.token.encode()
@@ -466,16 +482,25 @@ def test_submitted_ddp_sweep_and_a_ray_client_sweep_share_the_cluster(
 def _submit_twice(  # type: ignore[no-untyped-def]
     cluster: Cluster, tmp_path: Path, name: str, ddp: Path, viaclient: Path, storage, token, here
 ) -> None:
-    # The token from its file only: ablate turns Ray's token mode on by itself.
-    ran = cluster.ablate(
-        *("submit", ddp.name, "train.epochs=2", "--address", cluster.jobs),
-        *("--tracking-uri", cluster.mlflow),
-        RAY_AUTH_TOKEN_PATH=str(cluster.token_file),
-        **here,
-    )
-    assert ran.code == 0, ran.err[-3000:]
+    # Two submits of the sweep at the same instant: both may pass the check for a running
+    # job before either has submitted. One job runs; the other submit exits 2 naming it,
+    # having stopped its own job. The token from its file only (ablate turns Ray's token
+    # mode on by itself) in one, from the environment in the other.
+    pair = [
+        cluster.start(
+            *("submit", ddp.name, "train.epochs=2", "--address", cluster.jobs),
+            *("--tracking-uri", cluster.mlflow),
+            **here,
+            **auth,
+        )
+        for auth in ({"RAY_AUTH_TOKEN_PATH": str(cluster.token_file)}, token)
+    ]
+    ran, lost = sorted((result(p) for p in pair), key=lambda r: r.code)
+    assert (ran.code, lost.code) == (0, 2), (ran.err[-3000:], lost.err[-3000:])
     job = ran.out.strip()
     assert job.startswith(f"ablate-{name}-") and "\n" not in job, ran.out
+    assert f"already running on this cluster as job {job}" in lost.err, lost.err
+    assert len(lost.err.strip().splitlines()) == 1 and not lost.out, (lost.out, lost.err)
 
     # While it runs: a second driver on the same sweep would fight over its Tune state...
     again = cluster.start(
@@ -540,6 +565,11 @@ def _submit_twice(  # type: ignore[no-untyped-def]
     assert waited2.code == 0 and "SUCCEEDED" in waited2.out, (waited2.out, logs2.out[-5000:])
     assert "nothing new to run" in logs2.out, logs2.out[-3000:]
     _check_trials(cluster, name, {"GlobalAveragePooling", "ShippedPooling"}, invocations=2)
+    # Of the sweep's jobs, the two that ran succeeded; a racing submit's own job (if it got
+    # one in) was stopped.
+    ended = _sweep_jobs(cluster, name)
+    assert sorted(ended.values()).count("SUCCEEDED") == 2, ended
+    assert set(ended.values()) <= {"SUCCEEDED", "STOPPED"}, ended
 
     # The token is nowhere in the MLflow server's files, the reports, the job or the output.
     texts = [client_run.out, client_run.err, report.read_text(), json.dumps(info), logs.out]

@@ -4,6 +4,7 @@ the store (:func:`ablate.run.session.start_local`)."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -36,8 +37,20 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
+        procs = session._node_processes()
+        assert procs and all(p.poll() is None for p in procs)
+        starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
-        ray.shutdown()
+        t0 = time.monotonic()
+        session.shutdown_own()
+        took = time.monotonic() - t0
+    # Every process of the node has exited, side by side (not a second or more each), and
+    # the starter thread, their parent, has ended with them.
+    assert not ray.is_initialized()
+    assert all(p.poll() is not None for p in procs), [p.args[0] for p in procs if p.poll() is None]
+    assert took < 1.0 + 1.0 + 0.5 * len(procs), took
+    starter.join(timeout=5)
+    assert not starter.is_alive()
 
 
 def test_a_background_ray_nobody_used_is_stopped() -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_runner import Ran, ablate, write
+from cli_runner import TINY_BASE, Ran, ablate, together, write
 
 pytestmark = pytest.mark.integration
 
@@ -38,24 +38,43 @@ class ExplodingHead(LinearClsHead):
 """
 
 
-def test_failing_trial_fails_alone(tmp_path: Path, tiny_base: Path) -> None:
-    write(tmp_path, "boom_plugin.py", EXPLODING)
-    sweep = write(
-        tmp_path,
-        "sweep.yaml",
-        """
-        name: failing
-        _base_: base.yaml
-        custom_imports: {imports: [boom_plugin]}
-        search:
-          model.head:
-            - {type: LinearClsHead}
-            - {type: ExplodingHead}
-          seeds: [0]
-        train: {epochs: 1}
-        """,
-    )
-    ran = ablate("run", str(sweep), cwd=tmp_path)
+FAILING = """
+name: failing
+_base_: base.yaml
+custom_imports: {imports: [boom_plugin]}
+search:
+  model.head:
+    - {type: LinearClsHead}
+    - {type: ExplodingHead}
+  seeds: [0]
+train: {epochs: 1}
+"""
+
+NAN = """
+name: nan
+_base_: base.yaml
+search:
+  optimizer.lr: [1.0e+12]
+  seeds: [0]
+train: {epochs: 1}
+"""
+
+
+@pytest.fixture(scope="module")
+def failures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Ran, Path]]:
+    """The two failing sweeps, started at once (:func:`cli_runner.together`): each is
+    mostly fixed cost."""
+    where = {name: tmp_path_factory.mktemp(name) for name in ("failing", "nan")}
+    for name, text in (("failing", FAILING), ("nan", NAN)):
+        write(where[name], "base.yaml", TINY_BASE)
+        write(where[name], "sweep.yaml", text)
+    write(where["failing"], "boom_plugin.py", EXPLODING)
+    ran = together({name: (("run", str(w / "sweep.yaml")), w) for name, w in where.items()})
+    return {name: (ran[name], where[name]) for name in where}
+
+
+def test_failing_trial_fails_alone(failures: dict[str, tuple[Ran, Path]]) -> None:
+    ran, tmp_path = failures["failing"]
     assert ran.code == 1, ran.err[-3000:]  # some trials failed: distinguishable from success
     assert "1 of 2 trials finished" in ran.out
     # The failure is one line: the trial by its choices, the error's last line, and the file
@@ -101,20 +120,8 @@ def assert_only_ablates_words(ran: Ran) -> None:
         assert not re.search(r"\b[0-9a-f]{10}\b", bare), f"a hash on the console: {line!r}"
 
 
-def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
-    sweep = write(
-        tmp_path,
-        "sweep.yaml",
-        """
-        name: nan
-        _base_: base.yaml
-        search:
-          optimizer.lr: [1.0e+12]
-          seeds: [0]
-        train: {epochs: 1}
-        """,
-    )
-    ran = ablate("run", str(sweep), cwd=tmp_path)
+def test_nan_loss_fails_its_trial(failures: dict[str, tuple[Ran, Path]]) -> None:
+    ran, _ = failures["nan"]
     assert ran.code == 3, ran.err[-3000:]  # every trial failed
     assert "loss is" in ran.err and "epoch 1" in ran.err
 
@@ -122,7 +129,8 @@ def test_nan_loss_fails_its_trial(tmp_path: Path, tiny_base: Path) -> None:
 def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) -> None:
     # Two 1-CPU workers on a 2-CPU machine: the trial driver must hold no CPU, or this hangs.
     # The metrics sync over the workers (torchmetrics under Ray Train's gloo group), the test
-    # split is evaluated at the end, and MLflow and the report carry test/*.
+    # split is evaluated at the end, and MLflow and the report carry test/*. One trial: a
+    # Ray Train trial's fixed cost is most of this test (two run in the cluster test).
     sweep = write(
         tmp_path,
         "sweep.yaml",
@@ -130,7 +138,7 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
         name: ddp
         _base_: base.yaml
         search:
-          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
+          model.neck: [{type: GeneralizedMeanPooling}]
           seeds: [0]
         train: {epochs: 1}
         scaling: {num_workers: 2, use_gpu: false}
@@ -150,7 +158,7 @@ def test_two_worker_ddp_sweep_fits_two_cores(tmp_path: Path, tiny_base: Path) ->
         env={"RAY_num_cpus": "2"},
     )
     assert ran.code == 0, ran.err[-3000:]
-    assert "2 of 2 trials finished" in ran.out
+    assert "1 of 1 trials finished" in ran.out
     assert "Ray Train, 2 CPU workers" in ran.out
     _check_test_split_in_mlflow(tmp_path, "ddp")
 
@@ -163,7 +171,7 @@ def _check_test_split_in_mlflow(root: Path, sweep: str) -> None:
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
     exp = client.get_experiment_by_name(sweep)
     trials = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
-    assert len(trials) == 2
+    assert len(trials) == 1
     for run in trials:
         m = run.data.metrics
         assert {"val/top1", "val/f1", "test/top1", "test/f1", "test/loss"} <= set(m)
@@ -198,61 +206,6 @@ def test_resources_that_can_never_fit_fail_fast(tmp_path: Path, tiny_base: Path)
     last = ran.err.strip().splitlines()[-1]
     assert last.startswith("error: ") and "can never start" in last
     assert time.monotonic() - t0 < 60
-
-
-def test_interrupted_sweep_resumes(tmp_path: Path, tiny_base: Path) -> None:
-    sweep = write(
-        tmp_path,
-        "sweep.yaml",
-        """
-        name: resume
-        _base_: base.yaml
-        search:
-          model.neck: [{type: GlobalAveragePooling}, {type: GeneralizedMeanPooling}]
-          seeds: [0, 1, 2]
-        train: {epochs: 2}
-        tune: {max_concurrent: 1}
-        """,
-    )
-    env = {**os.environ, "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ablate.cli", "run", str(sweep)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    done_lines = 0
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if " done " in line:
-            done_lines += 1
-            if done_lines == 2:
-                break
-    # Kill the driver's whole process group (its local Ray included) without a chance to clean up.
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=400)
-    assert ran.code == 0, ran.err[-3000:]
-    # Trials MLflow saw finish are skipped; if none had, Ray Tune restores the same experiment.
-    assert "already finished in MLflow" in ran.out or "resuming sweep 'resume'" in ran.out
-    # Nothing finished is trained again: at most the 4 trials the kill left undone train
-    # from scratch; one that had a checkpoint resumes from it.
-    fresh = [ln for ln in ran.out.splitlines() if " done " in ln and "resumed at epoch" not in ln]
-    assert len(fresh) <= 6 - 2, ran.out
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("resume")
-    runs = client.search_runs([exp.experiment_id], "tags.`ablate.role` = 'trial'")
-    finished = {
-        (r.data.tags["ablate.cell"], r.data.tags["ablate.seed"])
-        for r in runs
-        if r.info.status == "FINISHED"
-    }
-    assert len(finished) == 6
 
 
 def test_optuna_with_asha(tmp_path: Path, tiny_base: Path) -> None:
@@ -310,13 +263,13 @@ def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path) -> No
           model.neck: [{type: GlobalAveragePooling}, {type: HangingNeck}]
           seeds: [0]
         train: {epochs: 1}
-        tune: {trial_timeout: 20}
+        tune: {trial_timeout: 10}
         """,
     )
     t0 = time.monotonic()
     ran = ablate("run", str(sweep), cwd=tmp_path, timeout=300)
     assert ran.code == 1, ran.err[-3000:]
-    assert "trial_timeout=20s" in ran.err
+    assert "trial_timeout=10s" in ran.err
     assert "neck=HangingNeck" in ran.err
     assert "1 of 2 trials finished" in ran.out
     assert time.monotonic() - t0 < 200

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from cli_runner import ROOT, ablate
+from cli_runner import ROOT, Ran, together
 
 pytestmark = pytest.mark.integration
 
@@ -26,18 +26,29 @@ TRIMMED = {
 }  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def ran_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Ran, Path]]:
+    """The three sweeps at once, each its own ``ablate run`` and local Ray."""
+    where = {name: tmp_path_factory.mktemp(name) for name in TRIMMED}
+    runs = {
+        name: (("run", str(ROOT / "search_spaces" / f"{name}.yaml"), *over), where[name])
+        for name, (over, _, _) in TRIMMED.items()
+    }
+    return {name: (ran, where[name]) for name, ran in together(runs).items()}
+
+
 @pytest.mark.parametrize("name", TRIMMED)
-def test_shipped_task_sweep_runs(name: str, tmp_path: Path) -> None:
-    overrides, trials, names = TRIMMED[name]
+def test_shipped_task_sweep_runs(name: str, ran_all: dict[str, tuple[Ran, Path]]) -> None:
+    _, trials, names = TRIMMED[name]
     assert f"ablate run search_spaces/{name}.yaml" in (ROOT / "README.md").read_text()
-    ran = ablate("run", str(ROOT / "search_spaces" / f"{name}.yaml"), *overrides, cwd=tmp_path)
+    ran, where = ran_all[name]
     assert ran.code == 0, ran.err[-3000:]
     assert f"{trials} of {trials} trials finished" in ran.out
-    results = pd.read_csv(tmp_path / "reports" / name / "results.csv")
+    results = pd.read_csv(where / "reports" / name / "results.csv")
     for split in ("val", "test"):
         for metric in names:
             column = next((c for c in results.columns if c.startswith(f"{split}/{metric}")), None)
             assert column is not None, f"{split}/{metric} not in {list(results.columns)}"
             assert results[column].notna().all()
-    report = (tmp_path / "reports" / name / "report.md").read_text()
+    report = (where / "reports" / name / "report.md").read_text()
     assert f"`val/{names[0]}`" in report  # the selection metric heads the report

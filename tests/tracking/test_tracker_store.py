@@ -4,6 +4,7 @@ callback's calls are made by hand, so retries and resumes are exact."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -250,6 +251,12 @@ def test_a_new_tune_trial_adopts_the_unfinished_run_only_from_its_checkpoint(
     b.tune_experiment = str(runs_dir / "second")
     fresh = started(b, 0, t, prefix="bbbbb")
     assert fresh != run_id  # no checkpoint: it trains from epoch 1, in a run of its own
+    # ...and the run it left is deleted (restorable): one run per trial, each epoch once.
+    old = a.store.client.get_run(run_id)
+    assert old.info.lifecycle_stage == "deleted"
+    assert old.data.tags["ablate.status"] == "SUPERSEDED"
+    active = a.store.client.search_runs([a.experiment_id], "tags.`ablate.role` = 'trial'")
+    assert [r.info.run_id for r in active] == [fresh]
     b.trial_results("bbbbb_00000", results(range(1, 2)))
     b.abort(interrupted=True)
 
@@ -402,3 +409,46 @@ def test_an_adopted_run_is_filled_in_from_its_own_trial_dir(tmp_path: Path) -> N
     b.trial_ended("bbbbb_00000", "FINISHED")
     assert b.runs["bbbbb_00000"].run_id == run_id
     assert history(a.store, run_id) == [1, 2, 3]
+
+
+def test_a_restored_run_is_filled_in_from_the_killed_drivers_own_copy(tmp_path: Path) -> None:
+    """Tune writes ``result.json`` at once only in the driver's own copy of the trial dir
+    and copies it to storage every 10 s or more. A driver killed while the store was down
+    left epochs 2-4 in its copy and only epoch 1 in storage; the next driver restores the
+    same Tune experiment (same trial id and path), and the trial resumes from its epoch-4
+    checkpoint: epochs 2-3 come from the killed driver's copy, or they are gaps."""
+    import json
+
+    from ablate.tracking.callback import Jobs, TrialView
+
+    plan = plan_of(tmp_path)
+    t = plan.trials[0]
+    exp = tmp_path / "ray" / "tiny" / "runs" / "first"
+    storage = exp / t.name
+    killed, fresh = tmp_path / "session-1" / t.name, tmp_path / "session-2" / t.name
+    config = {"trial": {"point": t.point, "seed": t.seed}}
+    for where in (storage, killed, fresh):
+        where.mkdir(parents=True)
+
+    def write(where: Path, epochs: range) -> None:
+        where.joinpath("result.json").write_text("\n".join(json.dumps(r) for r in results(epochs)))
+
+    a = tracker_for(plan)
+    a.tune_experiment = str(exp)
+    view = TrialView("aaaaa_00000", str(storage), t.name, config, "RUNNING", {}, None, None)
+    Jobs(a, frozenset()).start(TrialView(**{**view.__dict__, "local_path": str(killed)}))
+    a.trial_results("aaaaa_00000", results(range(1, 2)))  # in MLflow; then it went down
+    write(killed, range(1, 5))
+    write(storage, range(1, 2))  # the last copy to storage, before epoch 2
+
+    b = tracker_for(plan, a.store)
+    b.tune_experiment = str(exp)
+    write(fresh, range(1, 2))  # Tune's restore copies storage down to the new session
+    Jobs(b, frozenset()).start(TrialView(**{**view.__dict__, "local_path": str(fresh)}))
+    b.trial_results("aaaaa_00000", results(range(4, 6)))  # re-reports epoch 4, trains 5
+    b.trial_ended("aaaaa_00000", "FINISHED")
+    run_id = b.runs["aaaaa_00000"].run_id
+    assert run_id == a.runs["aaaaa_00000"].run_id
+    assert history(a.store, run_id) == [1, 2, 3, 4, 5]
+    tag = a.store.client.get_run(run_id).data.tags["ablate.tune_local_paths"]
+    assert tag.split(os.pathsep) == [str(killed), str(fresh)]
