@@ -5,6 +5,7 @@ Plugin authors import everything they need from here::
     from ablate import BACKBONES, NECKS, HEADS, LOSSES, DATASETS, MODELS
     from ablate import BaseModel, BaseLoss, weighted_loss, gather_and_scale
     from ablate import SAMPLERS, BaseSampler  # batches of training items (data.sampler)
+    from ablate import TensorItems  # in-memory tensors, fetched a batch at a time
     from ablate import METRICS, BaseMetric
 
 and, to extend ablate itself, the extension points (``docs/extending.md``)::
@@ -45,6 +46,7 @@ _EXPORTS = {
     "LossAggregator": "ablate.nn.model",
     "BaseModule": "ablate.nn.weights",
     "BaseSampler": "ablate.train.sampling",
+    "TensorItems": "ablate.train.batching",
     "HeadLoss": "ablate.nn.heads",
     "build_conv_layer": "ablate.nn.layers",
     "build_norm_layer": "ablate.nn.layers",
@@ -80,6 +82,7 @@ __all__ = [
     "ReportSection",
     "Scheduler",
     "Strategy",
+    "TensorItems",
     "build_conv_layer",
     "build_norm_layer",
     "gather_and_scale",
@@ -115,6 +118,7 @@ if TYPE_CHECKING:
     from ablate.report.sections import SECTIONS, ReportSection
     from ablate.search.schedulers import SCHEDULERS, Scheduler
     from ablate.search.strategies import STRATEGIES, Strategy
+    from ablate.train.batching import TensorItems
     from ablate.train.metrics import BaseMetric
     from ablate.train.sampling import BaseSampler
 

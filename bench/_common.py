@@ -58,10 +58,25 @@ class BareRun:
     epoch_wall_s: list[float]
     samples_per_epoch: int
     val_top1: float
+    #: CPU seconds of each training pass (this thread's): robust to other processes' load.
+    train_epoch_cpu_s: list[float] = field(default_factory=list)
 
 
-def bare_run(resolved: dict[str, Any], file: str = "<bench>") -> BareRun:
-    """Train ``resolved`` with a plain PyTorch loop; same threads, data, model, epochs."""
+def _tensor_batches(dataset: Any, batch_size: int, generator: Any = None) -> Any:
+    """What a user writes for in-memory tensors: index the whole tensors with each batch of
+    a permutation (or in order without a generator)."""
+    n = len(dataset.labels)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for idx in order.split(batch_size):
+        yield {"inputs": dataset.inputs[idx], "labels": dataset.labels[idx]}
+
+
+def bare_run(resolved: dict[str, Any], file: str = "<bench>", fetch: str = "loader") -> BareRun:
+    """Train ``resolved`` with a plain PyTorch loop; same threads, data, model, epochs.
+
+    ``fetch``: ``loader`` (a DataLoader, item by item) or ``tensor`` (the bare tensor loop:
+    the dataset's ``inputs``/``labels`` tensors indexed per batch, no DataLoader).
+    """
     cfg = Config(resolved, file)
     settings, data = train_settings(cfg), data_settings(cfg)
     torch.set_num_threads(int(settings.num_threads or 1))
@@ -74,19 +89,27 @@ def bare_run(resolved: dict[str, Any], file: str = "<bench>") -> BareRun:
         cfg, [p for p in model.parameters() if p.requires_grad], settings.epochs
     )
     generator = torch.Generator().manual_seed(settings.seed)
-    loader = DataLoader(train_set, batch_size=data.batch_size, shuffle=True, generator=generator)
-    val_loader = DataLoader(val_set, batch_size=data.val_batch_size or data.batch_size)
+    val_batch = data.val_batch_size or data.batch_size
+    if fetch == "tensor":
+        loader: Any = _Reiterable(lambda: _tensor_batches(train_set, data.batch_size, generator))
+        val_loader: Any = _Reiterable(lambda: _tensor_batches(val_set, val_batch))
+    else:
+        loader = DataLoader(
+            train_set, batch_size=data.batch_size, shuffle=True, generator=generator
+        )
+        val_loader = DataLoader(val_set, batch_size=val_batch)
     build_s = time.perf_counter() - t0
-    epoch_times, epoch_walls, top1 = [], [], 0.0
+    epoch_times, epoch_walls, epoch_cpu, top1 = [], [], [], 0.0
     for _ in range(settings.epochs):
         model.train()
-        te = time.perf_counter()
+        te, ce = time.perf_counter(), time.thread_time()
         for batch in loader:
             loss, _ = losses(model(batch)["training_feat"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         epoch_times.append(time.perf_counter() - te)
+        epoch_cpu.append(time.thread_time() - ce)
         if scheduler is not None:
             scheduler.step()
         model.eval()
@@ -100,8 +123,22 @@ def bare_run(resolved: dict[str, Any], file: str = "<bench>") -> BareRun:
         top1 = 100.0 * hits / max(n, 1)
         epoch_walls.append(time.perf_counter() - te)
     return BareRun(
-        time.perf_counter() - t0, build_s, epoch_times, epoch_walls, len(train_set), top1
+        time.perf_counter() - t0,
+        build_s,
+        epoch_times,
+        epoch_walls,
+        len(train_set),
+        top1,
+        epoch_cpu,
     )
+
+
+class _Reiterable:
+    def __init__(self, make: Any) -> None:
+        self.make = make
+
+    def __iter__(self) -> Any:
+        return iter(self.make())
 
 
 # --- sweeps ----------------------------------------------------------------------------------

@@ -46,7 +46,11 @@ tune: {{strategy: factorial, scheduler: fifo, max_concurrent: 1}}
 scaling: {scaling}
 """
 POLL_VAR = "RAY_TRAIN_HEALTH_CHECK_INTERVAL_S"
-PATHS = {"inline": "{num_workers: 1}", "ray_train": "{num_workers: 1, ray_train: true}"}
+PATHS = {
+    "inline": "{num_workers: 1}",
+    "ray_train": "{num_workers: 1, ray_train: true}",
+    "ddp": "{num_workers: 2}",  # Ray Train, 2 DDP workers over gloo
+}
 
 
 def _med(values: list[float]) -> float:
@@ -130,32 +134,47 @@ def slow_imports(session_dir: Path, n: int = 25) -> list[tuple[str, float]]:
 
 
 def poll_ab(tmp: Path, trials: int, rounds: int) -> dict[str, Any]:
-    """Ray Train trials with Ray's 2 s worker poll against ablate's ``TRAIN_POLL_S``.
+    """Ray Train trials with Ray's 2 s worker poll against ablate's ``TRAIN_POLL_S``."""
+    from ablate.run.trial import TRAIN_POLL_S
+
+    arms = {"ray_default_2s": "2", f"ablate_{TRAIN_POLL_S}s": None}
+    return env_ab(tmp, trials, rounds, POLL_VAR, arms, "ray_train")
+
+
+def warm_ab(tmp: Path, trials: int, rounds: int, path: str) -> dict[str, Any]:
+    """Ray Train trials with cold workers against warmed ones (:mod:`ablate.run.warm`)."""
+    from ablate.run.warm import WARM_ENV
+
+    return env_ab(tmp, trials, rounds, WARM_ENV, {"cold": "0", "warm": None}, path)
+
+
+def env_ab(
+    tmp: Path, trials: int, rounds: int, var: str, arms: dict[str, str | None], path: str
+) -> dict[str, Any]:
+    """Trials of ``path`` under each value of the environment variable ``var`` (None: unset).
 
     The variable must be in the trial processes' environment, so each arm gets its own
     Ray session; the arms alternate, ``rounds`` times each.
     """
-    from ablate.run.trial import TRAIN_POLL_S
     from bench.bench_trial_overhead import path_figures
 
-    arms = {"ray_default_2s": "2", f"ablate_{TRAIN_POLL_S}s": None}
     figures: dict[str, list[dict]] = {a: [] for a in arms}
     for r in range(rounds):
         for arm, value in arms.items():
             if value is None:
-                os.environ.pop(POLL_VAR, None)
+                os.environ.pop(var, None)
             else:
-                os.environ[POLL_VAR] = value
+                os.environ[var] = value
             plan = sweep_plan(
                 tmp,
-                f"poll_{arm.replace('.', '_')}_{r}",
-                SWEEP.format(seeds=list(range(trials)), scaling=PATHS["ray_train"]),
+                f"ab_{path}_{arm.replace('.', '_')}_{r}",
+                SWEEP.format(seeds=list(range(trials)), scaling=PATHS[path]),
             )
             _, timeline, wall = run(plan, tmp / "ray", max_concurrent=1)
             shutdown()
             figures[arm].append(path_figures(timeline, wall, 0.0))
-            log(f"poll A/B round {r + 1} {arm}: {wall:.1f}s")
-    os.environ.pop(POLL_VAR, None)
+            log(f"{var} A/B round {r + 1} {arm}: {wall:.1f}s")
+    os.environ.pop(var, None)
     out: dict[str, Any] = {}
     for arm, figs in figures.items():
         walls = [v for f in figs for v in f["wall_s"]["values"]]
@@ -218,6 +237,14 @@ def main() -> dict:
         metavar="ROUNDS",
         help="also compare Ray Train's worker poll interval, ROUNDS sessions per arm",
     )
+    ap.add_argument(
+        "--warm-ab",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="also compare cold and warmed Ray Train workers, ROUNDS sessions per arm",
+    )
+    ap.add_argument("--warm-path", default="ddp", choices=["ray_train", "ddp"])
     args = ap.parse_args()
     import ablate.run.driver
     from ablate.run.session import connect
@@ -257,6 +284,9 @@ def main() -> dict:
         if args.poll_ab:
             result["ray_train_poll_ab"] = poll_ab(tmp, args.trials, args.poll_ab)
             log(f"poll A/B: {json.dumps(result['ray_train_poll_ab'])}")
+        if args.warm_ab:
+            result["warm_ab"] = warm_ab(tmp, args.trials, args.warm_ab, args.warm_path)
+            log(f"warm A/B: {json.dumps(result['warm_ab'])}")
     out = write_result("trial_profile.json", result)
     log(f"wrote {out}")
     return result

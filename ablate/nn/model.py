@@ -241,6 +241,7 @@ class LossAggregator(nn.Module):
         self.item_keys: dict[str, str] = {}
         self.terms = nn.ModuleDict()
         self.weights: dict[str, float] = {}
+        self._named: dict[tuple[str, tuple[str, ...]], bool] = {}
         for i, raw in enumerate(losses):
             item_key = f"{key}.{i}" if indexed else key
             if not isinstance(raw, Mapping):
@@ -297,9 +298,17 @@ class LossAggregator(nn.Module):
     def call(self, prefix: str, feats: Mapping[str, Any]) -> Any:
         """One loss term on its ``training_feat`` entry, positionally or by keyword."""
         loss_fn = self.terms[prefix]
-        if self.positional and not _named_after(loss_fn, feats):
+        if self.positional and not self._named_after(prefix, loss_fn, feats):
             return loss_fn(*feats.values())
         return loss_fn(**feats)
+
+    def _named_after(self, prefix: str, loss_fn: nn.Module, feats: Mapping[str, Any]) -> bool:
+        # Asked every step with the same keys: read the signature once per (term, keys).
+        key = (prefix, tuple(feats))
+        known = self._named.get(key)
+        if known is None:
+            known = self._named[key] = _named_after(loss_fn, feats)
+        return known
 
     def forward(
         self, training_feat: Mapping[str, Mapping[str, Tensor]]

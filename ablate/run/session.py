@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
+from ablate.run import warm
 
 TOKEN_ENV, TOKEN_PATH_ENV, MODE_ENV = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"
 DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")
@@ -106,7 +107,7 @@ def connect(
     # A Ray Job's driver already runs in the job's runtime env (the cluster ships one);
     # ray.init may not set the same env vars again.
     if runtime_env is None and "RAY_JOB_CONFIG_JSON_ENV_VAR" not in os.environ:
-        runtime_env = {"env_vars": {**worker_env(), **(env or {})}}
+        runtime_env = {"env_vars": {**worker_env(), **(env or {})}, **warm.job_runtime_env()}
     try:
         ray.init(
             address=address,
@@ -131,7 +132,7 @@ def _init_local(env: dict[str, str] | None) -> None:
     """
     import ray
 
-    with _environ({**worker_env(), **(env or {})}):  # the raylet keeps a copy
+    with _environ({**worker_env(), **(env or {}), **warm.raylet_env()}):  # the raylet keeps a copy
         ray.init(
             address="local",
             include_dashboard=False,

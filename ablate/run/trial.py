@@ -32,6 +32,7 @@ from ablate import timeline
 from ablate.config import Config
 from ablate.layout import checkpoint_file, split_params, train_run_name, trial_name
 from ablate.registry import load_plugins
+from ablate.run import warm
 from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
@@ -233,12 +234,16 @@ def _fit_with_ray_train(
             resources_per_worker=dict(ctx.worker),
             placement_strategy=ctx.placement_strategy,
         ),
-        run_config=RunConfig(
+        # Ray Train V2's RunConfig (what ray.train exports at run time); mypy sees V1's.
+        run_config=RunConfig(  # type: ignore[call-arg]
             # A deterministic name: a restarted trial finds its own Train run and resumes it.
             name=train_run_name(ctx.sweep, name),
             storage_path=ctx.storage_path,
             failure_config=FailureConfig(max_failures=ctx.train_max_failures),
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]
+            # Marked, the workers import torch, ablate and the components while Ray sets
+            # them up (ablate.run.warm).
+            worker_runtime_env=warm.worker_runtime_env(),
         ),
     )
     trainer.fit()

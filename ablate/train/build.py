@@ -22,6 +22,7 @@ from ablate.nn.model import BaseModel, Batch, LossAggregator, building_with, sca
 from ablate.nn.opengait import adopt, opengait_inputs
 from ablate.registry import DATASETS, MODELS, SAMPLERS
 from ablate.settings import data_settings, evaluation_settings
+from ablate.train.batching import batched, collate
 from ablate.train.evaluate import metric_modes
 from ablate.train.metrics import BaseMetric, Mode, dry_check, metrics_for
 from ablate.train.sampling import BaseSampler, default_sampler
@@ -73,12 +74,13 @@ def train_loader(
     ``loading``: the DataLoader's process and memory options
     (:func:`ablate.train.device.loader_options`); none means one process.
     """
-    loading = loading or {}
+    # In-memory tensor datasets are fetched a batch at a time (ablate.train.batching).
+    loading = {**(loading or {}), "collate_fn": collate}
     if isinstance(sampler, BaseSampler):
-        return DataLoader(dataset, batch_sampler=sampler, **loading)
+        return DataLoader(batched(dataset), batch_sampler=sampler, **loading)
     batch_size = data_settings(cfg).batch_size
     return DataLoader(
-        dataset,
+        batched(dataset),
         batch_size=batch_size,
         sampler=sampler,
         **loading,

@@ -26,6 +26,7 @@ from ablate import timeline
 from ablate.config import Config
 from ablate.nn.model import BaseModel, Batch, LossAggregator, image_summaries, scalar_summaries
 from ablate.settings import TrainSettings, data_settings, train_settings
+from ablate.train.batching import batched, collate
 from ablate.train.build import (
     BuiltModel,
     build_datasets,
@@ -255,15 +256,14 @@ def _train_epoch(
         with parts.precision.autocast():
             out = net(batch)
             loss, info = losses(out["training_feat"])
-        if not math.isfinite(float(loss.detach())):
-            raise FloatingPointError(
-                f"loss is {float(loss.detach())} at epoch {epoch + 1}, step {step + 1}"
-            )
+        loss_value = float(loss.detach())  # the step's one read of the loss
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at epoch {epoch + 1}, step {step + 1}")
         optimizer.zero_grad(set_to_none=True)
         parts.precision.step(loss, optimizer, net.parameters(), grad_clip)
         n = int(batch["labels"].shape[0])
         summary = out.get("visual_summary") or {}
-        sums.add({"loss": float(loss.detach()), **info, **scalar_summaries(summary)}, n)
+        sums.add({"loss": loss_value, **info, **scalar_summaries(summary)}, n)
         if want_images and not images:
             images = image_summaries(summary)
     # Every rank's train loss is averaged, so logs match across world sizes.
@@ -283,8 +283,8 @@ def _shard_loader(
     """This rank's every-``world_size``-th item of an evaluated split (None stays None)."""
     if dataset is None:
         return None
-    shard = Subset(dataset, range(runtime.rank, len(dataset), runtime.world_size))  # type: ignore[arg-type]
-    return DataLoader(shard, batch_size=batch_size, **loading)
+    shard = Subset(batched(dataset), range(runtime.rank, len(dataset), runtime.world_size))  # type: ignore[arg-type]
+    return DataLoader(shard, batch_size=batch_size, collate_fn=collate, **loading)
 
 
 def _evaluate(parts: _Parts, loader: DataLoader, split: str) -> dict[str, Any]:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 
 SPLITS = ("train", "val", "test")
 
@@ -42,7 +41,7 @@ def _draw(
 
 
 @DATASETS.register_module()
-class ClutteredTarget(Dataset):
+class ClutteredTarget(TensorItems):
     """A hollow rectangular frame (the target) on filled rectangles (clutter) and noise.
 
     The split is fixed by ``seed``: train, val and test are drawn in that order from one
@@ -62,6 +61,8 @@ class ClutteredTarget(Dataset):
         ``{'inputs': (1, S, S) float32, 'gt_boxes': (4,) float32 xyxy in [0, 1],
         'labels': int64 0}``.
     """
+
+    fields = ("inputs", "gt_boxes", "labels")
 
     def __init__(
         self,
@@ -103,9 +104,3 @@ class ClutteredTarget(Dataset):
         self.inputs = torch.stack([img for img, _ in items])[:, None]
         self.gt_boxes = torch.stack([box for _, box in items])
         self.labels = torch.zeros(len(items), dtype=torch.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "gt_boxes": self.gt_boxes[i], "labels": self.labels[i]}

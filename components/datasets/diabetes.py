@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 
 SPLITS = ("train", "val", "test")
 
 
 @DATASETS.register_module()
-class Diabetes(Dataset):
+class Diabetes(TensorItems):
     """442 patients, 10 standardised features, disease progression after a year.
 
     The three-way split is fixed by ``split_seed`` (a permutation, then ``val_fraction``
@@ -33,6 +32,8 @@ class Diabetes(Dataset):
         ``{'inputs': (10,) float32, 'targets': () float32, 'labels': int64 index of the
         patient}``.
     """
+
+    fields = ("inputs", "targets", "labels")
 
     def __init__(
         self,
@@ -66,9 +67,3 @@ class Diabetes(Dataset):
         self.inputs = torch.from_numpy(x[idx].astype(np.float32))
         self.targets = torch.from_numpy(y[idx].astype(np.float32))
         self.labels = torch.from_numpy(idx.astype(np.int64))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "targets": self.targets[i], "labels": self.labels[i]}

@@ -4,19 +4,18 @@ the identities seen in training never appear in the probe or gallery."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 
 SPLITS = ("train", "val", "test")
 
 
 @DATASETS.register_module()
-class DigitIdentities(Dataset):
+class DigitIdentities(TensorItems):
     """Each digit is an identity; ``train`` holds ``train_identities``, ``val`` and ``test``
     hold the other identities (each identity's images shuffled by ``split_seed`` and halved
     between them).
@@ -35,6 +34,8 @@ class DigitIdentities(Dataset):
     Items:
         ``{'inputs': (1, 8, 8) float32 in [0, 1], 'labels': int64, 'is_probe': bool}``.
     """
+
+    fields = ("inputs", "labels", "is_probe")
 
     def __init__(
         self,
@@ -85,9 +86,3 @@ class DigitIdentities(Dataset):
             keep.append(half)
             probe.append(np.arange(len(half)) >= n_gallery)
         return np.concatenate(keep), np.concatenate(probe)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "labels": self.labels[i], "is_probe": self.is_probe[i]}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 
 
 @DATASETS.register_module()
-class Digits(Dataset):
+class Digits(TensorItems):
     """1,797 handwritten digits, 8x8 grey, 10 classes, split three ways deterministically.
 
     ``test`` is held out first (``test_fraction`` of every class), then ``val`` from the rest
@@ -60,9 +59,3 @@ class Digits(Dataset):
             x, y = x[:limit], y[:limit]
         self.inputs = torch.from_numpy(np.ascontiguousarray(x))
         self.labels = torch.from_numpy(y)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "labels": self.labels[i]}

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 from ablate.errors import AblateError, did_you_mean
 
 
 @DATASETS.register_module()
-class NpzDataset(Dataset):
+class NpzDataset(TensorItems):
     """Inputs and integer labels of each split, from arrays in one ``.npz`` file.
 
     Write it with ``np.savez(path, x_train=..., y_train=..., x_val=..., y_val=...)``.
@@ -80,9 +79,3 @@ class NpzDataset(Dataset):
             x, y = x[:limit], y[:limit]
         self.inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         self.labels = torch.from_numpy(y.astype(np.int64))
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "labels": self.labels[i]}

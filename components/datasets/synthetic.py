@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
 
-from ablate import DATASETS
+from ablate import DATASETS, TensorItems
 
 
 @DATASETS.register_module()
-class SyntheticImages(Dataset):
+class SyntheticImages(TensorItems):
     """Each class has a fixed pattern; an item is its class's pattern plus Gaussian noise.
 
     The patterns are coarse (2x2 blocks upsampled), so both pooled and flattened features
@@ -64,9 +63,3 @@ class SyntheticImages(Dataset):
         shape = (num_samples, channels, image_size, image_size)
         self.inputs = patterns[labels] + noise * torch.randn(shape, generator=gen)
         self.labels = labels.to(torch.int64)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"inputs": self.inputs[i], "labels": self.labels[i]}

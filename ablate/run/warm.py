@@ -1,0 +1,93 @@
+"""Warm Ray Train worker processes: import what training needs while Ray sets the worker up.
+
+A Ray Train trial starts fresh worker processes for every ``fit()``. Each then waits on its
+controller (actor set-up, the gloo process group) before the training function starts,
+and only then imports ablate, the components, scikit-learn (``Digits``) and
+``torch._dynamo`` (torch's optimizers import it on first construction): seconds on the
+critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
+
+:func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env` on a
+cluster, :func:`raylet_env` for a local Ray, which has no job runtime env; Ray runs it as each
+worker process starts). Ray honours that hook for a whole job only,
+so it acts only in processes whose environment has :data:`WORKER_ENV`, which the trial
+gives its Ray Train workers (:func:`worker_runtime_env`): there it starts those imports in a
+daemon thread and returns at once, so they overlap the waiting. Python's import lock makes
+the training function wait for a module still being imported rather than import it twice.
+Tune's trial processes and Ray Train's controller are left as they are.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import Any
+
+#: What every training worker imports sooner or later, in the order it needs them.
+WARM_MODULES = (
+    "torch",
+    "ablate.run.trial",
+    "ablate_components",
+    "torch._dynamo",
+    "sklearn.model_selection",
+    "sklearn.datasets",
+)
+#: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
+WARM_ENV = "ABLATE_WARM_WORKERS"
+#: Marks a Ray Train worker process of an ablate trial: the hook warms only those.
+WORKER_ENV = "ABLATE_TRAIN_WORKER"
+HOOK = "ablate.run.warm.setup"
+
+
+def job_runtime_env() -> dict[str, Any]:
+    """The job's runtime_env entry that registers :func:`setup` for every worker process."""
+    return {"worker_process_setup_hook": HOOK}
+
+
+def raylet_env() -> dict[str, str]:
+    """The same for a local Ray started without a job runtime env: the variable through which
+    Ray hands a job's hook to its workers, in the environment the raylet gives them."""
+    from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
+
+    return {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
+
+
+def worker_runtime_env() -> dict[str, Any]:
+    """Ray Train's ``worker_runtime_env`` of a trial: the mark that gets its workers warmed
+    (nothing when :data:`WARM_ENV` is ``0``)."""
+    if os.environ.get(WARM_ENV, "1") == "0":
+        return {}
+    return {"env_vars": {WORKER_ENV: "1"}}
+
+
+def setup() -> None:
+    """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
+    :data:`WARM_MODULES` in the background; elsewhere nothing. Never raises (a failing hook
+    makes Ray end the worker)."""
+    if os.environ.get(WORKER_ENV) == "1":
+        threading.Thread(target=warm, name="ablate-warm", daemon=True).start()
+
+
+def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+    """Import ``modules``; the names that could not be imported (an optional dependency the
+    trial may not need: its own import then reports it, where it matters)."""
+    missing = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # best effort: the training function imports it again
+            missing.append(name)
+    return missing
+
+
+__all__ = [
+    "HOOK",
+    "WARM_ENV",
+    "WARM_MODULES",
+    "WORKER_ENV",
+    "job_runtime_env",
+    "raylet_env",
+    "setup",
+    "warm",
+    "worker_runtime_env",
+]

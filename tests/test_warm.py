@@ -1,0 +1,77 @@
+"""Warm Ray Train workers (ablate/run/warm.py): the hook Ray Train's workers get, and what
+it imports. A fresh interpreter runs the hook, so the imports are really made."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ablate.run import warm
+
+
+def test_only_marked_train_workers_are_warmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert warm.job_runtime_env() == {"worker_process_setup_hook": "ablate.run.warm.setup"}
+    monkeypatch.delenv(warm.WARM_ENV, raising=False)
+    assert warm.worker_runtime_env() == {"env_vars": {warm.WORKER_ENV: "1"}}
+    monkeypatch.setenv(warm.WARM_ENV, "0")
+    assert warm.worker_runtime_env() == {}
+
+
+def test_the_hook_names_a_function_ray_can_load() -> None:
+    module, name = warm.HOOK.rsplit(".", 1)
+    assert module == warm.__name__ and getattr(warm, name) is warm.setup
+
+
+def test_the_job_runtime_env_carries_the_hook() -> None:
+    import ablate.run.session as session
+
+    source = Path(session.__file__).read_text(encoding="utf-8")
+    assert "warm.job_runtime_env()" in source  # connect's default runtime_env on a cluster
+    assert "warm.raylet_env()" in source  # a local Ray's workers
+    from ray._private import ray_constants
+
+    assert warm.raylet_env() == {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
+
+
+def test_missing_modules_are_named_not_raised() -> None:
+    assert warm.warm(("json", "no_such_module_xyz")) == ["no_such_module_xyz"]
+
+
+WARMED = """
+import json, sys, threading
+from ablate.run import warm
+assert "torch" not in sys.modules
+warm.setup()  # returns at once; a thread imports, in a marked worker only
+threads = [t for t in threading.enumerate() if t.name == "ablate-warm"]
+for t in threads:
+    t.join(120)
+print(json.dumps([m for m in warm.WARM_MODULES if m in sys.modules]))
+"""
+
+
+def _hook_imports(marked: bool) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k != warm.WORKER_ENV}
+    if marked:
+        env[warm.WORKER_ENV] = "1"
+    done = subprocess.run(
+        [sys.executable, "-c", WARMED],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_setup_imports_the_training_modules_in_a_marked_worker_only() -> None:
+    assert _hook_imports(marked=False) == []  # a Tune trial process, Train's controller
+    imported = _hook_imports(marked=True)
+    # scikit-learn is optional for ablate; everything else must be there.
+    assert set(warm.WARM_MODULES) - {"sklearn.model_selection", "sklearn.datasets"} <= set(imported)
