@@ -8,6 +8,7 @@ and the wall time against the same sweep uninterrupted, side by side on one serv
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import random
 import sys
@@ -20,12 +21,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench._common import machine, write_result  # noqa: E402
 
-NECKS, SEEDS, EPOCHS, LIMIT = 5, 6, 3, 400  # 30 trials
+NECKS, SEEDS = 5, 6  # 30 trials
+#: Long enough on two quiet cores (about 2 minutes uninterrupted) that every kill lands
+#: mid-sweep; at 3 epochs of 400 samples the sweep ended after 2 of 9 kills.
+EPOCHS, LIMIT = 8, 1000
 
 
-def _sweep(where: Path, name: str) -> Path:
+def _sweep(where: Path, name: str, epochs: int, limit: int) -> Path:
     where.mkdir()
-    (where / "sweep.yaml").write_text(sweep_text(name, NECKS, SEEDS, EPOCHS, LIMIT))
+    (where / "sweep.yaml").write_text(sweep_text(name, NECKS, SEEDS, epochs, limit))
     return where
 
 
@@ -34,30 +38,42 @@ def main() -> None:
     ap.add_argument("--kills", type=int, default=9, help="SIGKILLs, spread over the targets")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gap", type=float, nargs=2, default=(3.0, 8.0), metavar=("MIN", "MAX"))
+    ap.add_argument("--epochs", type=int, default=EPOCHS)
+    ap.add_argument("--limit", type=int, default=LIMIT, help="Digits samples")
     args = ap.parse_args()
     rng = random.Random(args.seed)
     kills = [TARGETS[i % len(TARGETS)] for i in range(args.kills)]
     rng.shuffle(kills)
     with tempfile.TemporaryDirectory(prefix="ablate-chaos-") as tmp:
+        tmp = os.environ.get("ABLATE_CHAOS_KEEP", tmp)
         root = Path(tmp)
         server = Server(root)
         server.start()
         try:
-            calm_s = uninterrupted(_sweep(root / "calm", "calm"), server, timeout=3600)
-            chaos = Chaos(_sweep(root / "chaos", "chaos"), server, kills, tuple(args.gap), rng)  # type: ignore[arg-type]
+            calm_s = uninterrupted(
+                _sweep(root / "calm", "calm", args.epochs, args.limit), server, timeout=3600
+            )
+            chaos = Chaos(
+                _sweep(root / "chaos", "chaos", args.epochs, args.limit),
+                server,
+                kills,
+                tuple(args.gap),
+                rng,
+            )  # type: ignore[arg-type]
             chaos_s = chaos.run(timeout=7200)
             pairs = NECKS * SEEDS
             out = {
                 "machine": machine(),
                 "trials": pairs,
-                "epochs": EPOCHS,
+                "epochs": args.epochs,
+                "samples": args.limit,
                 "kills": [e["target"] for e in chaos.events],
                 "driver_runs": chaos.driver_runs,
                 "uninterrupted_s": round(calm_s, 1),
                 "chaos_s": round(chaos_s, 1),
                 "ratio": round(chaos_s / calm_s, 2),
-                "calm": damage(server.uri, "calm", pairs, EPOCHS),
-                **damage(server.uri, "chaos", pairs, EPOCHS),
+                "calm": damage(server.uri, "calm", pairs, args.epochs),
+                **damage(server.uri, "chaos", pairs, args.epochs),
             }
         finally:
             server.stop()

@@ -133,11 +133,14 @@ class _Parts:
     precision: Precision
     net: nn.Module | None = None
 
-    def state(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
-        """The checkpoint after ``epoch`` (0-based)."""
+    def state(
+        self, epoch: int, metrics: dict[str, float], history: tuple[dict[str, float], ...] = ()
+    ) -> dict[str, Any]:
+        """The checkpoint after ``epoch`` (0-based); ``history``: every epoch's metrics."""
         return {
             "epoch": epoch,
             "metrics": metrics,
+            "history": list(history),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
@@ -169,16 +172,19 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
     parts = _build(cfg, train_set, runtime, settings)
 
     start_epoch = 0
+    history: list[dict[str, float]] = []  # every epoch's metrics so far, kept in checkpoints
     restored = runtime.restore()
     if restored is not None:
         parts.load(restored)
         start_epoch = int(restored["epoch"]) + 1
-        # The checkpoint is written just before its epoch is reported, so a kill in between
-        # would lose that epoch's metrics: report the restored epoch again (trackers keep
-        # one value per step). If it was the last epoch, that is all there is left to do.
         last = dict(restored.get("metrics") or {})
-        if last:
-            runtime.report({**last, "ablate_restored": 1.0}, {}, lambda: restored)
+        history = [dict(m) for m in restored.get("history") or ([last] if last else [])]
+        # Report the epochs up to the checkpoint again: a kill between the checkpoint and
+        # its report loses that epoch's metrics, and a driver killed while the tracking
+        # store was down never sent the ones before it (trackers keep one value per step).
+        # If the checkpoint is the last epoch's, that is all there is left to do.
+        for past in history:
+            runtime.report({**past, "ablate_restored": 1.0}, {}, lambda: restored)
         if start_epoch >= settings.epochs:
             return last
 
@@ -213,7 +219,9 @@ def train(cfg: Config, runtime: Runtime | None = None) -> dict[str, float]:
             "lr": float(parts.optimizer.param_groups[0]["lr"]),
             "time/train_epoch_s": train_time,
         }
-        runtime.report(metrics, images, functools.partial(parts.state, epoch, metrics))
+        history.append(metrics)
+        state = functools.partial(parts.state, epoch, metrics, tuple(history))
+        runtime.report(metrics, images, state)
     return metrics
 
 
