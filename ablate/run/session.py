@@ -126,9 +126,11 @@ def _init_local(env: dict[str, str] | None) -> None:
     """A new Ray of this process's own ("local": with no address, ray.init would attach to
     the newest `ray start` cluster on this machine, whoever started it).
 
-    Its workers get their environment from this process, not from a job runtime env: the
-    raylet starts a worker per CPU with it before any trial asks, and a job with a runtime
-    env of its own could not use those (measured in BENCHMARKS.md, "Start-up").
+    Its workers get their environment from the raylet's, a copy of this process's at the
+    start, rather than from a job runtime env: a first actor then starts without the runtime
+    env agent (measured 0.6 against 1.3 to 3 s), and Ray Train workers get the warm hook this
+    way (:func:`ablate.run.warm.raylet_env`). Tune's trial actors carry a runtime env of
+    their own (``PL_DISABLE_FORK``), so they start their own processes either way.
     """
     import ray
 
@@ -202,11 +204,11 @@ _starting: _Starting | None = None
 
 
 def start_local(env: dict[str, str] | None = None) -> None:
-    """Start this process's local Ray in the background, while the driver builds, opens
-    the store and takes the lease; :func:`connect` waits for it.
+    """Start this process's local Ray in the background, while the driver dry-builds and
+    takes the lease; :func:`connect` waits for it.
 
     Ray's processes start on the other core while this one imports torch and builds, which
-    hides most of ``ray.init`` (see BENCHMARKS.md, "Start-up"). ``ray.init`` sets its SIGTERM
+    hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets its SIGTERM
     handler only in the main thread, so this sets the same one (exit, running atexit and
     Ray's shutdown) when nobody else has.
     """
