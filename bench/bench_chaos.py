@@ -8,8 +8,8 @@ and the wall time against the same sweep uninterrupted, side by side on one serv
 from __future__ import annotations
 
 import argparse
-import os
 import json
+import os
 import random
 import sys
 import tempfile

@@ -286,9 +286,9 @@ def _warm_report() -> None:
 
 def _stop_ray_meanwhile() -> None:
     """Shut Ray down while the report is written: the exit does not wait for it after."""
-    from ablate.run.session import shutdown_own
+    from ablate.run.session import shutdown_in_background
 
-    threading.Thread(target=shutdown_own, name="ablate-ray-stop").start()
+    shutdown_in_background()
 
 
 def _summaries(data: SweepData) -> dict:

@@ -15,6 +15,7 @@ watch.py``), without importing ablate, so it starts in milliseconds.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -107,7 +108,8 @@ class Watcher:
     def done(self) -> None:
         """This command leaves the quiet terminal on its own: nothing to say."""
         try:
-            os.write(self._write, CLEAN)
+            with contextlib.suppress(OSError):  # no watcher, or it died: nobody reads
+                os.write(self._write, CLEAN)
         finally:
             os.close(self._write)
         if self._proc is not None:

@@ -180,7 +180,7 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
         ) -> None:
             line = self._line(trial)
             epoch = int(result.get("epoch", 0))
-            if "ablate_restored" in result and not line.epoch:
+            if "ablate_restored" in result:  # the epochs up to its checkpoint, again
                 line.resumed_at = epoch
             line.epoch = epoch
             value = result.get(progress.metric)

@@ -132,15 +132,23 @@ def _init_local(env: dict[str, str] | None) -> None:
     way (:func:`ablate.run.warm.raylet_env`). Tune's trial actors carry a runtime env of
     their own (``PL_DISABLE_FORK``), so they start their own processes either way.
     """
+    with _environ(_local_env(env)):  # the raylet keeps a copy
+        _ray_init_local()
+
+
+def _local_env(env: dict[str, str] | None) -> dict[str, str]:
+    return {**worker_env(), **(env or {}), **warm.raylet_env()}
+
+
+def _ray_init_local() -> None:
     import ray
 
-    with _environ({**worker_env(), **(env or {}), **warm.raylet_env()}):  # the raylet keeps a copy
-        ray.init(
-            address="local",
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+    ray.init(
+        address="local",
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level=logging.WARNING,
+    )
 
 
 @contextmanager
@@ -151,11 +159,7 @@ def _environ(extra: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        _restore(before)
 
 
 class _Starting:
@@ -164,23 +168,25 @@ class _Starting:
     Ray ties its processes to their parent with ``PR_SET_PDEATHSIG``, and Linux sends that
     signal when the *thread* that forked them ends: a starter thread that returned would
     take the GCS and the raylet with it. So the thread starts Ray, says so, and stays until
-    those processes have exited.
+    those processes have exited. The environment the raylet copies is set and restored
+    here, on the calling thread: ``setenv`` is not safe while other threads run.
     """
 
     def __init__(self, env: dict[str, str] | None) -> None:
         self.error: BaseException | None = None
         self.ready = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, args=(env,), name="ablate-ray-start", daemon=True
-        )
+        extra = _local_env(env)
+        self.before = {k: os.environ.get(k) for k in extra}
+        os.environ.update(extra)
+        self.thread = threading.Thread(target=self._run, name="ablate-ray-start", daemon=True)
         self.thread.start()
 
-    def _run(self, env: dict[str, str] | None) -> None:
+    def _run(self) -> None:
         try:
             import ray  # before the level: importing Ray sets up its logger
 
             logging.getLogger("ray").setLevel(logging.ERROR)
-            _init_local(env)
+            _ray_init_local()
             import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
         except BaseException as err:  # handed to the main thread by wait_local
             self.error = err
@@ -195,12 +201,23 @@ class _Starting:
             time.sleep(0.5)
 
     def wait(self) -> None:
+        """Wait for Ray to be up (raising what stopped it), then restore the environment."""
         self.ready.wait()
+        _restore(self.before)
         if self.error is not None:
             raise self.error
 
 
+def _restore(before: dict[str, str | None]) -> None:
+    for k, v in before.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 _starting: _Starting | None = None
+_stopping: threading.Thread | None = None
 
 
 def start_local(env: dict[str, str] | None = None) -> None:
@@ -208,11 +225,12 @@ def start_local(env: dict[str, str] | None = None) -> None:
     takes the lease; :func:`connect` waits for it.
 
     Ray's processes start on the other core while this one imports torch and builds, which
-    hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets its SIGTERM
-    handler only in the main thread, so this sets the same one (exit, running atexit and
-    Ray's shutdown) when nobody else has.
+    hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
+    its SIGTERM handler only in the main thread, so this sets the same one (exit, running
+    atexit and Ray's shutdown) when nobody else has.
     """
     global _starting
+    _join_stopping()
     if _starting is not None or ("ray" in sys.modules and _ray_up()):
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
@@ -221,26 +239,41 @@ def start_local(env: dict[str, str] | None = None) -> None:
 
 
 def wait_local() -> None:
-    """Wait for :func:`start_local`'s Ray, raising what stopped it (nothing if none)."""
+    """Wait for :func:`start_local`'s Ray, raising what stopped it (nothing if none). A
+    Ctrl-C during the wait leaves it to :func:`stop_local`."""
     global _starting
-    starting, _starting = _starting, None
-    if starting is not None:
-        starting.wait()
+    _join_stopping()
+    if _starting is not None:
+        _starting.wait()
+        _starting = None
 
 
 def stop_local() -> None:
     """Stop :func:`start_local`'s Ray if nothing connected to it: the command ended before
     its sweep started (a mistake found by the dry build, an unreachable store, a held
-    lease). A Ray the sweep used is left to it."""
+    lease, nothing new to run). A Ray the sweep used is left to it."""
     if _starting is None:
         return
     try:
         wait_local()
-    except BaseException:  # it never started: nothing to stop
+    except Exception:  # it never started: nothing to stop
         return
-    import ray
+    shutdown_own()
 
-    ray.shutdown()
+
+def shutdown_in_background() -> None:
+    """:func:`shutdown_own` in a thread, so that the command's last words need not wait for
+    it; the next :func:`start_local` or :func:`connect` in this process waits for it."""
+    global _stopping
+    _stopping = threading.Thread(target=shutdown_own, name="ablate-ray-stop")
+    _stopping.start()
+
+
+def _join_stopping() -> None:
+    global _stopping
+    if _stopping is not None:
+        _stopping.join()
+        _stopping = None
 
 
 def shutdown_own() -> None:

@@ -408,9 +408,9 @@ class SweepTracker:
         with each epoch once; MLflow can restore it."""
         if run is None:
             return
-        s = self.store
-        s.call("tag a run", s.client.set_tag, run.info.run_id, S.STATUS, S.SUPERSEDED)
-        s.call("delete a superseded run", s.client.delete_run, run.info.run_id)
+        s = self.store  # cleanup only: a store that refuses it must not stop the sweep
+        _try(s.call, "tag a run", s.client.set_tag, run.info.run_id, S.STATUS, S.SUPERSEDED)
+        _try(s.call, "delete a superseded run", s.client.delete_run, run.info.run_id)
 
     def _resumes(self, cell: str, seed: int) -> bool:
         """Whether the trial of ``(cell, seed)`` starts from a checkpoint, so that an

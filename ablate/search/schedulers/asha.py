@@ -74,7 +74,7 @@ class Asha(Scheduler):
             from ablate.search.schedulers import seed_groups
 
             return seed_groups.SeedGroupASHA(
-                "training_iteration",
+                "epoch",  # not training_iteration: a restored trial reports its epochs again
                 int(self.max_t or epochs),
                 int(self.grace_period),
                 self.reduction_factor,
@@ -84,7 +84,7 @@ class Asha(Scheduler):
         from ray.tune.schedulers import ASHAScheduler
 
         return ASHAScheduler(
-            time_attr="training_iteration",
+            time_attr="epoch",
             max_t=int(self.max_t or epochs),
             grace_period=int(self.grace_period),
             reduction_factor=self.reduction_factor,

@@ -84,7 +84,7 @@ class Scheduler(abc.ABC):
 
     @abc.abstractmethod
     def tune_scheduler(self, epochs: int) -> Any:
-        """Ray Tune's scheduler (``time_attr`` is Tune's ``training_iteration``: epochs).
+        """Ray Tune's scheduler (``time_attr`` is the results' ``epoch``, ablate's own count).
         A scheduler with :attr:`seed_groups` also takes ``groups``: seeds per cell
         (:func:`.seed_groups.group_key` -> count), to judge a cell's seeds together."""
 
