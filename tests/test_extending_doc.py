@@ -230,7 +230,7 @@ def test_scheduler_is_ray_tunes_median_stopping_rule(in_project: Path) -> None:
     rule = plan.scheduler.tune_scheduler(plan.epochs)
     assert isinstance(rule, MedianStoppingRule)
     assert (rule._time_attr, rule._grace_period, rule._min_samples_required) == (
-        "training_iteration",
+        "epoch",
         1,
         3,
     )
