@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from ablate import timeline
 from ablate.errors import ExitCode
 
 #: ``ablate components KIND``: kept here, so that ``--help`` imports no registry.
@@ -269,6 +270,7 @@ def run() -> None:
     and matplotlib made (seconds after a sweep, measured in BENCHMARKS.md); frozen objects
     are left out of it, and the process ends anyway."""
     code = main()
+    timeline.mark("main returned")
     gc.freeze()
     sys.exit(code)
 

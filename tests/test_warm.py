@@ -27,7 +27,7 @@ def test_the_hook_names_a_function_ray_can_load() -> None:
     assert module == warm.__name__ and getattr(warm, name) is warm.setup
 
 
-def test_the_job_runtime_env_carries_the_hook() -> None:
+def test_the_job_runtime_env_carries_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import ablate.run.session as session
 
     source = Path(session.__file__).read_text(encoding="utf-8")
@@ -35,7 +35,12 @@ def test_the_job_runtime_env_carries_the_hook() -> None:
     assert "warm.raylet_env()" in source  # a local Ray's workers
     from ray._private import ray_constants
 
-    assert warm.raylet_env() == {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
+    hook = {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
+    monkeypatch.delenv(warm.WARM_ENV, raising=False)
+    # A local Ray's workers are all marked: the raylet's early ones host the trials.
+    assert warm.raylet_env() == {**hook, warm.TRIAL_ENV: "1"}
+    monkeypatch.setenv(warm.WARM_ENV, "0")
+    assert warm.raylet_env() == hook
 
 
 def test_missing_modules_are_named_not_raised() -> None:
@@ -54,10 +59,10 @@ print(json.dumps([m for m in warm.WARM_MODULES if m in sys.modules]))
 """
 
 
-def _hook_imports(marked: bool) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k != warm.WORKER_ENV}
+def _hook_imports(marked: bool, mark: str = warm.WORKER_ENV) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in (warm.WORKER_ENV, warm.TRIAL_ENV)}
     if marked:
-        env[warm.WORKER_ENV] = "1"
+        env[mark] = "1"
     done = subprocess.run(
         [sys.executable, "-c", WARMED],
         capture_output=True,
@@ -75,3 +80,9 @@ def test_setup_imports_the_training_modules_in_a_marked_worker_only() -> None:
     imported = _hook_imports(marked=True)
     # scikit-learn is optional for ablate; everything else must be there.
     assert set(warm.WARM_MODULES) - {"sklearn.model_selection", "sklearn.datasets"} <= set(imported)
+
+
+def test_a_local_rays_workers_import_what_a_trial_needs() -> None:
+    imported = _hook_imports(marked=True, mark=warm.TRIAL_ENV)
+    assert set(warm.TRIAL_MODULES) <= set(imported)
+    assert "sklearn.datasets" not in imported  # only Digits needs it: not every trial

@@ -29,7 +29,16 @@ from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
 from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
-from ablate.tracking import Store, SweepTracker, TrackingError, open_store, shown
+from ablate.tracking import (
+    Store,
+    SweepTracker,
+    TrackingError,
+    is_server,
+    open_store,
+    shown,
+    tracking_env,
+    tracking_uri,
+)
 from ablate.tracking.lease import Lease
 from ablate.tracking.read import SweepData, load_sweep
 
@@ -126,34 +135,42 @@ def run_here(opts: SweepOptions) -> int:
             # A trial that can never fit on this machine is exit 2 before the store opens.
             check_fits(plan, local_nodes(), opts.max_concurrent)
         timeline.mark("plan checked")
-        # An unreachable store is exit 2 before Ray starts.
-        store = open_store(opts.tracking_uri)
-        timeline.mark("store open")
-        return _checked_and_leased(plan, store, opts, screen)
+        tracking_env()
+        if is_server(tracking_uri(opts.tracking_uri)):
+            # An unreachable server is exit 2 before Ray starts.
+            store = open_store(opts.tracking_uri)
+            timeline.mark("store open")
+            with _local_ray(opts):
+                return _checked_and_leased(plan, store, opts, screen)
+        # A store on this machine (SQLite, files) has no server to be down: the local Ray
+        # starts while MLflow opens it (and migrates a new one) and the driver dry-builds.
+        with _local_ray(opts):
+            store = open_store(opts.tracking_uri)
+            timeline.mark("store open")
+            return _checked_and_leased(plan, store, opts, screen)
 
 
 def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
     """The dry builds (the local Ray starting meanwhile), the lease, then what is new."""
     from ablate.train.check import check_builds
 
-    with _local_ray(opts):
-        check_builds(plan)
-        timeline.mark("builds checked")
-        # One driver per sweep and store; what is still to run is read once the lease is ours.
-        lock = lock_file(experiment_root(opts.storage), plan.name)
-        with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
-            timeline.mark("lease taken")
-            if in_rounds(plan):  # each round skips what already finished
-                return _run(plan, store, opts, screen, lease)
-            plan, skipped = still_to_run(plan, store, opts)
-            if skipped:
-                screen.say(
-                    f"skipping {skipped} of {len(plan.trials) + skipped} trials already "
-                    "finished in MLflow"
-                )
-            if not plan.trials and not plan.strategy.proposes:
-                return _nothing_new(plan, store, opts, screen)
+    check_builds(plan)
+    timeline.mark("builds checked")
+    # One driver per sweep and store; what is still to run is read once the lease is ours.
+    lock = lock_file(experiment_root(opts.storage), plan.name)
+    with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
+        timeline.mark("lease taken")
+        if in_rounds(plan):  # each round skips what already finished
             return _run(plan, store, opts, screen, lease)
+        plan, skipped = still_to_run(plan, store, opts)
+        if skipped:
+            screen.say(
+                f"skipping {skipped} of {len(plan.trials) + skipped} trials already "
+                "finished in MLflow"
+            )
+        if not plan.trials and not plan.strategy.proposes:
+            return _nothing_new(plan, store, opts, screen)
+        return _run(plan, store, opts, screen, lease)
 
 
 def _own_ray(opts: SweepOptions) -> bool:

@@ -35,7 +35,7 @@ from ablate.layout import (
 )
 from ablate.plan import SweepPlan, check_fits
 from ablate.run.progress import ProgressSink, SweepProgress, progress_callback
-from ablate.run.session import cluster_nodes, connect
+from ablate.run.session import cluster_nodes, connect, plain_trial_actors
 from ablate.run.trial import TrialContext, run_trial, trial_config
 from ablate.search.space import short_point
 
@@ -196,7 +196,8 @@ def run_sweep(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
     timeline.mark("tune starts")
-    grid = tuner.fit()
+    with plain_trial_actors():
+        grid = tuner.fit()
     timeline.mark("tune ended")
     if state.interrupted:
         # Tune stopped on a Ctrl-C and saved the experiment: the next run restores it.

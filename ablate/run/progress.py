@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ablate import timeline
 from ablate.errors import exception_line
 from ablate.layout import FAILED, FINISHED, STOPPED
 
@@ -145,6 +146,7 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
             return (_restored, ())
 
         def setup(self, *args: Any, **info: Any) -> None:
+            timeline.mark("tune set up")
             # Tune installed its Ctrl-C handler just before: the first Ctrl-C stops the
             # trials and saves the experiment; it then restores the handler it found, so a
             # second Ctrl-C is a KeyboardInterrupt at once. We only say so, and remember it.
@@ -172,6 +174,7 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
         def on_trial_start(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any
         ) -> None:
+            timeline.mark("trial placed")
             self._line(trial)
             sink.changed(progress)
 

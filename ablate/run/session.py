@@ -129,26 +129,54 @@ def _init_local(env: dict[str, str] | None) -> None:
     Its workers get their environment from the raylet's, a copy of this process's at the
     start, rather than from a job runtime env: a first actor then starts without the runtime
     env agent (measured 0.6 against 1.3 to 3 s), and Ray Train workers get the warm hook this
-    way (:func:`ablate.run.warm.raylet_env`). Tune's trial actors carry a runtime env of
-    their own (``PL_DISABLE_FORK``), so they start their own processes either way.
+    way (:func:`ablate.run.warm.raylet_env`). Tune's trial actors then run in the worker
+    processes the raylet starts ahead (:func:`plain_trial_actors`).
     """
     with _environ(_local_env(env)):  # the raylet keeps a copy
         _ray_init_local()
 
 
+#: Ray resolves a node address of 127.0.0.1 to the machine's outward one, and its servers
+#: listen there, on Linux unless this is ``0`` (``ray._private.services``).
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
 def _local_env(env: dict[str, str] | None) -> dict[str, str]:
-    return {**worker_env(), **(env or {}), **warm.raylet_env()}
+    # PL_DISABLE_FORK: what Tune gives each trial actor, here given to every worker instead
+    # (see plain_trial_actors). LOOPBACK_ENV: Ray's own Python processes bind to loopback too.
+    return {
+        **worker_env(),
+        "PL_DISABLE_FORK": "1",
+        LOOPBACK_ENV: "0",
+        **(env or {}),
+        **warm.raylet_env(),
+    }
+
+
+#: The environment the raylet of this process's local Ray copied (its workers' environment).
+_raylet_environ: dict[str, str] = {}
 
 
 def _ray_init_local() -> None:
+    """``ray.init`` of a new single-node Ray whose servers listen on 127.0.0.1 only."""
     import ray
+    from ray._private import ray_constants
 
-    ray.init(
-        address="local",
-        include_dashboard=False,
-        log_to_driver=False,
-        logging_level=logging.WARNING,
-    )
+    global _raylet_environ
+    _raylet_environ = dict(os.environ)
+    # Read when the node's address is resolved (Ray imported earlier read the variable then).
+    cluster = ray_constants.ENABLE_RAY_CLUSTER
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        ray.init(
+            address="local",
+            _node_ip_address="127.0.0.1",
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+        )
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = cluster
 
 
 @contextmanager
@@ -221,8 +249,8 @@ _stopping: threading.Thread | None = None
 
 
 def start_local(env: dict[str, str] | None = None) -> None:
-    """Start this process's local Ray in the background, while the driver dry-builds and
-    takes the lease; :func:`connect` waits for it.
+    """Start this process's local Ray in the background, while the driver opens a local
+    store, dry-builds and takes the lease; :func:`connect` waits for it.
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -283,7 +311,8 @@ def shutdown_own() -> None:
     to exit on SIGTERM: a few seconds at the end of every local sweep. Here the driver
     disconnects first, with the node's processes still up (``ray.shutdown`` on a detached
     node); then the raylet gets SIGTERM and a second to stop its workers, then every other
-    process gets SIGTERM at once, and whatever is left a second later gets SIGKILL. Without
+    process gets SIGTERM at once, and whatever is left :data:`HELPER_GRACE_S` later gets
+    SIGKILL. Without
     the node object Ray keeps privately (another Ray version), it is ``ray.shutdown()``.
     """
     import ray
@@ -301,7 +330,14 @@ def shutdown_own() -> None:
         node.destroy_external_storage()
         raylet = [i.process for i in table.pop("raylet", [])]
         _stop_together(raylet)
-        _stop_together([i.process for infos in table.values() for i in infos])
+        # The GCS and Ray's Python helpers (autoscaler monitor, log monitor, dashboard) hold
+        # nothing once the raylet is gone; the autoscaler monitor alone takes 0.65 s to
+        # honour SIGTERM (and once in a while a minute), so they get a short grace.
+        _stop_together([i.process for infos in table.values() for i in infos], HELPER_GRACE_S)
+
+
+#: How long the node's other processes get to exit on SIGTERM once the raylet has stopped.
+HELPER_GRACE_S = 0.15
 
 
 def _stop_together(procs: list[Any], grace_s: float = 1.0) -> None:
@@ -327,6 +363,49 @@ def _node_processes() -> list[Any] | None:
     if not isinstance(table, dict):
         return None
     return [i.process for infos in table.values() for i in infos]
+
+
+def _own_node() -> bool:
+    """Whether this process started the Ray node it is connected to (a local Ray)."""
+    from ray._private import worker
+
+    node = getattr(worker, "_global_node", None)
+    return node is not None and bool(getattr(node, "is_head", lambda: False)())
+
+
+@contextmanager
+def plain_trial_actors() -> Iterator[None]:
+    """Tune's trial actors without a runtime env of their own, on a local Ray of this
+    process's.
+
+    Tune registers every trainable with a runtime env of environment variables
+    (``PL_DISABLE_FORK``, and those it hands on from the driver's environment:
+    ``tune/execution/class_cache.py``). An actor with a runtime env never runs in the worker
+    processes the raylet starts ahead, and waits for the runtime env agent besides: 1.3 to
+    1.6 s to a first actor, against 0.5 s without (BENCHMARKS.md). The raylet of a local Ray
+    ablate started copied those variables already (:func:`_local_env`), so here Tune hands on
+    only those whose value differs from the raylet's copy: none, as a rule. Its trial actors
+    then run in the raylet's early workers, warmed for trials (:mod:`ablate.run.warm`).
+    Elsewhere (a cluster, another Ray version) this does nothing.
+    """
+    try:
+        from ray.tune.execution import class_cache
+    except ImportError:
+        class_cache = None
+    names = ("DEFAULT_ENV_VARS", "ENV_VARS_TO_PROPAGATE")
+    if class_cache is None or not _own_node() or not all(hasattr(class_cache, n) for n in names):
+        yield
+        return
+    saved = class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE
+    default, propagated = saved
+    class_cache.DEFAULT_ENV_VARS = {k: v for k, v in default.items() if _raylet_environ.get(k) != v}
+    class_cache.ENV_VARS_TO_PROPAGATE = {
+        k for k in propagated if k in os.environ and os.environ[k] != _raylet_environ.get(k)
+    }
+    try:
+        yield
+    finally:
+        class_cache.DEFAULT_ENV_VARS, class_cache.ENV_VARS_TO_PROPAGATE = saved
 
 
 def _ray_up() -> bool:
@@ -374,5 +453,6 @@ __all__ = [
     "connect",
     "enable_token_auth",
     "leave_ray_working_dir",
+    "plain_trial_actors",
     "worker_env",
 ]

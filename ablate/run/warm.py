@@ -32,10 +32,15 @@ WARM_MODULES = (
     "sklearn.model_selection",
     "sklearn.datasets",
 )
+#: What a Tune trial process imports before its trial function trains (a local Ray's
+#: worker processes, started ahead by the raylet, import these while the driver builds).
+TRIAL_MODULES = ("torch", "ablate.run.trial", "torch._dynamo")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those.
 WORKER_ENV = "ABLATE_TRAIN_WORKER"
+#: Marks every worker process of a local Ray of ablate's own: the hook warms those for trials.
+TRIAL_ENV = "ABLATE_TRIAL_PROCESS"
 HOOK = "ablate.run.warm.setup"
 
 
@@ -46,10 +51,14 @@ def job_runtime_env() -> dict[str, Any]:
 
 def raylet_env() -> dict[str, str]:
     """The same for a local Ray started without a job runtime env: the variable through which
-    Ray hands a job's hook to its workers, in the environment the raylet gives them."""
+    Ray hands a job's hook to its workers, in the environment the raylet gives them, and the
+    mark that warms them for trials (:data:`TRIAL_ENV`; not with :data:`WARM_ENV` ``0``)."""
     from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
 
-    return {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
+    env = {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
+    if os.environ.get(WARM_ENV, "1") != "0":
+        env[TRIAL_ENV] = "1"
+    return env
 
 
 def worker_runtime_env() -> dict[str, Any]:
@@ -62,10 +71,15 @@ def worker_runtime_env() -> dict[str, Any]:
 
 def setup() -> None:
     """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
-    :data:`WARM_MODULES` in the background; elsewhere nothing. Never raises (a failing hook
-    makes Ray end the worker)."""
+    :data:`WARM_MODULES` in the background; in a local Ray's worker, :data:`TRIAL_MODULES`;
+    elsewhere nothing. Never raises (a failing hook makes Ray end the worker)."""
     if os.environ.get(WORKER_ENV) == "1":
-        threading.Thread(target=warm, name="ablate-warm", daemon=True).start()
+        modules = WARM_MODULES
+    elif os.environ.get(TRIAL_ENV) == "1":
+        modules = TRIAL_MODULES
+    else:
+        return
+    threading.Thread(target=warm, args=(modules,), name="ablate-warm", daemon=True).start()
 
 
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
@@ -77,11 +91,16 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
             importlib.import_module(name)
         except Exception:  # best effort: the training function imports it again
             missing.append(name)
+    from ablate import timeline
+
+    timeline.mark("worker warm")
     return missing
 
 
 __all__ = [
     "HOOK",
+    "TRIAL_ENV",
+    "TRIAL_MODULES",
     "WARM_ENV",
     "WARM_MODULES",
     "WORKER_ENV",

@@ -42,6 +42,7 @@ from ablate.tracking.store import (
     open_store,
     shown,
     sqlite_file,
+    tracking_env,
     tracking_uri,
 )
 from ablate.tracking.tracker import SweepTracker
@@ -56,5 +57,6 @@ __all__ = [
     "open_store",
     "shown",
     "sqlite_file",
+    "tracking_env",
     "tracking_uri",
 ]

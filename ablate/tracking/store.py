@@ -20,6 +20,7 @@ from typing import Any
 
 from ablate.errors import AblateError, first_line
 from ablate.layout import RESULT_ARTIFACT_PREFIX
+from ablate.tracking import template
 from ablate.tracking.schema import METRIC_ARTIFACT_DIR
 
 log = logging.getLogger("ablate.tracking")
@@ -206,6 +207,17 @@ class Store:
                 return runs
 
 
+def tracking_env() -> None:
+    """MLflow's settings for ablate, in this process's environment. :func:`open_store` sets
+    them; a command that opens its store while other threads run sets them first (setenv
+    is not safe beside other threads)."""
+    # Our retries (Store.call) replace MLflow's per-request ones, which wait ~4 minutes.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    # MLflow prints two links per ended run on a server; `ablate run` prints one at the end.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+
+
 def open_store(uri: str | None = None) -> Store:
     """Connect to the tracking store and check it answers, quickly.
 
@@ -213,20 +225,21 @@ def open_store(uri: str | None = None) -> Store:
         TrackingError: it does not (one line; ``ablate`` exits 2 before anything starts).
     """
     uri = tracking_uri(uri)
-    # Our retries (Store.call) replace MLflow's per-request ones, which wait ~4 minutes.
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-    # MLflow prints two links per ended run on a server; `ablate run` prints one at the end.
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    tracking_env()
     t0 = time.perf_counter()
     try:
         from mlflow.tracking import MlflowClient
 
         _quiet_mlflow()
         with _first_opener(uri):
+            db = sqlite_file(uri)
+            new = db is not None and template.is_new(db)
+            copied = new and db is not None and template.copy_template(db)
             _write_ahead_log(uri)
             client = MlflowClient(tracking_uri=uri)
             client.search_experiments(max_results=1)  # creates and migrates a new store
+            if new and not copied and db is not None:
+                template.keep_template(db)
     except Exception as err:
         hint = (
             "start it (mlflow server), or point --tracking-uri / MLFLOW_TRACKING_URI elsewhere"

@@ -23,6 +23,7 @@ from ablate.nn.opengait import adopt, opengait_inputs
 from ablate.registry import DATASETS, MODELS, SAMPLERS
 from ablate.settings import data_settings, evaluation_settings
 from ablate.train.batching import batched, collate
+from ablate.train.device import eager_optimizer_methods
 from ablate.train.evaluate import metric_modes
 from ablate.train.metrics import BaseMetric, Mode, dry_check, metrics_for
 from ablate.train.sampling import BaseSampler, default_sampler
@@ -271,6 +272,17 @@ def _check_output(model: BaseModel, out: Any) -> None:
             f"embeddings, boxes, preds, ...), got {dict(inf) if isinstance(inf, Mapping) else inf!r}",
             key="model",
         )
+
+
+def check_optimizer(cfg: Config, epochs: int) -> None:
+    """Build the optimizer and its schedule on one dummy parameter (no model needed), and
+    without importing ``torch._dynamo`` (:func:`ablate.train.device.eager_optimizer_methods`).
+
+    Raises:
+        AblateError: the optimizer or its schedule does not build.
+    """
+    eager_optimizer_methods()
+    build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
 
 
 def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.Optimizer, Any]:

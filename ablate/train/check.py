@@ -23,9 +23,9 @@ from ablate.signature import check_kwargs
 from ablate.train.build import (
     build_datasets,
     build_model,
-    build_optimizer,
     build_sampler,
     build_test_dataset,
+    check_optimizer,
     sample_batch,
 )
 from ablate.train.loop import metric_names
@@ -124,8 +124,7 @@ def dry_build(plan: SweepPlan, optimizers: bool = True) -> list[BuildReport]:
         if optimizers and okey not in seen_opt:
             seen_opt.add(okey)
             try:
-                epochs = train_settings(cfg).epochs
-                build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
+                check_optimizer(cfg, train_settings(cfg).epochs)
             except AblateError as err:
                 reports.append(BuildReport(point, cell_id(resolved), error=str(err)))
     return reports

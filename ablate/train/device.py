@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from typing import Any
 
 import torch
@@ -81,10 +82,39 @@ def maybe_compile(net: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(net) if enabled else net  # type: ignore[return-value]
 
 
+def eager_optimizer_methods() -> None:
+    """Let torch's optimizers be built without importing ``torch._dynamo``: for the dry
+    builds of ``ablate plan``, which build every optimizer and never step one.
+
+    ``Optimizer.add_param_group`` (called by every constructor), ``zero_grad``,
+    ``state_dict`` and ``load_state_dict`` are wrapped by ``torch._disable_dynamo``
+    (``torch/_compile.py``), which imports ``torch._dynamo`` on the first call (1.0 to 1.5 s
+    here) to build a version that ``torch.compile`` will not trace, and caches it on the
+    function as ``__dynamo_disable``. Outside a compiled region that version just calls the
+    function, and ablate never calls an optimizer inside one (``train.compile`` compiles
+    the model's forward only), so the function itself goes in that cache. Nothing changes
+    once ``torch._dynamo`` is imported: then it is left to torch. (A trial imports it
+    anyway: ``Optimizer.step`` calls ``torch._dynamo.graph_break()``.)
+    """
+    if "torch._dynamo" in sys.modules:
+        return
+    for attr in vars(torch.optim.Optimizer).values():
+        fn = getattr(attr, "__wrapped__", None)
+        code = getattr(attr, "__code__", None)
+        if fn is not None and code is not None and code.co_qualname == DISABLE_DYNAMO_WRAPPER:
+            fn.__dynamo_disable = fn
+
+
+#: What ``torch._disable_dynamo`` wraps a function in (:func:`eager_optimizer_methods`).
+DISABLE_DYNAMO_WRAPPER = "_disable_dynamo.<locals>.inner"
+
+
 __all__ = [
+    "DISABLE_DYNAMO_WRAPPER",
     "GPU_LOADER_WORKERS",
     "batch_to_channels_last",
     "compiler_missing",
+    "eager_optimizer_methods",
     "loader_options",
     "maybe_compile",
     "select_device",

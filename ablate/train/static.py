@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import torch
-
 from ablate.config import Config
 from ablate.errors import AblateError, AblateErrors, problems_line
 from ablate.registry import (
@@ -28,7 +26,7 @@ from ablate.registry import (
 from ablate.search.distributions import DISTRIBUTIONS
 from ablate.settings import data_settings, train_settings
 from ablate.signature import kwargs_problems
-from ablate.train.build import build_optimizer
+from ablate.train.build import check_optimizer
 
 #: The registry a component under this config key comes from.
 SLOTS: dict[str, Registry] = {
@@ -138,7 +136,7 @@ def _optimizer(cfg: Config) -> list[AblateError]:
     except AblateError:
         epochs = 1  # reported by _settings
     try:
-        build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
+        check_optimizer(cfg, epochs)
     except AblateError as err:
         return [err]
     return []

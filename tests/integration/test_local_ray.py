@@ -37,6 +37,8 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}  # loopback only
+        _trials_run_in_the_raylets_own_workers(session)
         procs = session._node_processes()
         assert procs and all(p.poll() is None for p in procs)
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
@@ -51,6 +53,36 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
     assert took < 1.0 + 1.0 + 0.5 * len(procs), took
     starter.join(timeout=5)
     assert not starter.is_alive()
+
+
+def _trials_run_in_the_raylets_own_workers(session) -> None:  # type: ignore[no-untyped-def]
+    """Under plain_trial_actors, Tune's trial actors carry no runtime env of their own (so
+    the raylet's early, warmed workers can host them) and still see what Tune gives them."""
+    import ray
+    from ray import tune
+    from ray.tune.execution import class_cache
+
+    from ablate.run import warm
+
+    tunes_own = dict(class_cache.DEFAULT_ENV_VARS)
+
+    def trial(config: dict) -> None:
+        env = ray.get_runtime_context().runtime_env.get("env_vars") or {}
+        keys = ("PL_DISABLE_FORK", warm.TRIAL_ENV, "RAY_CHDIR_TO_TRIAL_DIR")
+        tune.report({"own_env": len(env), **{k: os.environ.get(k) or "" for k in keys}})
+
+    with session.plain_trial_actors():
+        assert class_cache.DEFAULT_ENV_VARS == {}
+        grid = tune.Tuner(
+            trial,
+            tune_config=tune.TuneConfig(num_samples=1),
+            run_config=tune.RunConfig(verbose=0, storage_path=os.path.abspath("tune")),
+        ).fit()
+    assert tunes_own == class_cache.DEFAULT_ENV_VARS  # restored after
+    seen = grid[0].metrics
+    assert seen["own_env"] == 0
+    assert seen["PL_DISABLE_FORK"] == "1" and seen["RAY_CHDIR_TO_TRIAL_DIR"] == "0"
+    assert seen[warm.TRIAL_ENV] == "1"
 
 
 def test_a_background_ray_nobody_used_is_stopped() -> None:
