@@ -233,9 +233,6 @@ def cluster() -> Iterator[Cluster]:
         RAY_AUTH_MODE="token",
         RAY_AUTH_TOKEN=token,
         RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S="0",  # stop at once, not after a 30 s drain
-        # --node-ip-address=127.0.0.1 as given: Linux's Ray would resolve it to the
-        # machine's outward address and listen there.
-        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0",
         RAY_USAGE_STATS_ENABLED="0",
     )
     ray = str(BIN / "ray")
