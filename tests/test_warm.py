@@ -32,13 +32,14 @@ def test_the_job_runtime_env_carries_the_hook(monkeypatch: pytest.MonkeyPatch) -
 
     source = Path(session.__file__).read_text(encoding="utf-8")
     assert "warm.job_runtime_env()" in source  # connect's default runtime_env on a cluster
-    assert "warm.raylet_env()" in source  # a local Ray's workers
+    assert "warm.raylet_env(" in source  # a local Ray's workers
     from ray._private import ray_constants
 
     hook = {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
     monkeypatch.delenv(warm.WARM_ENV, raising=False)
     # A local Ray's workers are all marked: the raylet's early ones host the trials.
     assert warm.raylet_env() == {**hook, warm.TRIAL_ENV: "1"}
+    assert warm.raylet_env(trials=False) == hook  # Ray Train trials: no torch in controllers
     monkeypatch.setenv(warm.WARM_ENV, "0")
     assert warm.raylet_env() == hook
 

@@ -140,11 +140,11 @@ def run_here(opts: SweepOptions) -> int:
             # An unreachable server is exit 2 before Ray starts.
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
-            with _local_ray(opts):
+            with _local_ray(opts, plan):
                 return _checked_and_leased(plan, store, opts, screen)
         # A store on this machine (SQLite, files) has no server to be down: the local Ray
         # starts while MLflow opens it (and migrates a new one) and the driver dry-builds.
-        with _local_ray(opts):
+        with _local_ray(opts, plan):
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
             return _checked_and_leased(plan, store, opts, screen)
@@ -179,7 +179,7 @@ def _own_ray(opts: SweepOptions) -> bool:
 
 
 @contextmanager
-def _local_ray(opts: SweepOptions) -> Iterator[None]:
+def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
     before the sweep starts."""
@@ -188,7 +188,8 @@ def _local_ray(opts: SweepOptions) -> Iterator[None]:
     if not _own_ray(opts):
         yield
         return
-    start_local()
+    # Inline trials run in the raylet's early workers, warmed for them (ablate.run.warm).
+    start_local(warm_trials=plan.resources.inline)
     try:
         yield
     finally:

@@ -141,7 +141,7 @@ def _init_local(env: dict[str, str] | None) -> None:
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def _local_env(env: dict[str, str] | None) -> dict[str, str]:
+def _local_env(env: dict[str, str] | None, warm_trials: bool = True) -> dict[str, str]:
     # PL_DISABLE_FORK: what Tune gives each trial actor, here given to every worker instead
     # (see plain_trial_actors). LOOPBACK_ENV: Ray's own Python processes bind to loopback too.
     return {
@@ -149,7 +149,7 @@ def _local_env(env: dict[str, str] | None) -> dict[str, str]:
         "PL_DISABLE_FORK": "1",
         LOOPBACK_ENV: "0",
         **(env or {}),
-        **warm.raylet_env(),
+        **warm.raylet_env(trials=warm_trials),
     }
 
 
@@ -200,10 +200,10 @@ class _Starting:
     here, on the calling thread: ``setenv`` is not safe while other threads run.
     """
 
-    def __init__(self, env: dict[str, str] | None) -> None:
+    def __init__(self, env: dict[str, str] | None, warm_trials: bool = True) -> None:
         self.error: BaseException | None = None
         self.ready = threading.Event()
-        extra = _local_env(env)
+        extra = _local_env(env, warm_trials)
         self.before = {k: os.environ.get(k) for k in extra}
         os.environ.update(extra)
         self.thread = threading.Thread(target=self._run, name="ablate-ray-start", daemon=True)
@@ -248,9 +248,10 @@ _starting: _Starting | None = None
 _stopping: threading.Thread | None = None
 
 
-def start_local(env: dict[str, str] | None = None) -> None:
+def start_local(env: dict[str, str] | None = None, *, warm_trials: bool = True) -> None:
     """Start this process's local Ray in the background, while the driver opens a local
-    store, dry-builds and takes the lease; :func:`connect` waits for it.
+    store, dry-builds and takes the lease; :func:`connect` waits for it. ``warm_trials``:
+    the raylet's workers import what an inline trial needs (:func:`warm.raylet_env`).
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -263,7 +264,7 @@ def start_local(env: dict[str, str] | None = None) -> None:
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
-    _starting = _Starting(env)
+    _starting = _Starting(env, warm_trials)
 
 
 def wait_local() -> None:

@@ -49,14 +49,16 @@ def job_runtime_env() -> dict[str, Any]:
     return {"worker_process_setup_hook": HOOK}
 
 
-def raylet_env() -> dict[str, str]:
+def raylet_env(trials: bool = True) -> dict[str, str]:
     """The same for a local Ray started without a job runtime env: the variable through which
-    Ray hands a job's hook to its workers, in the environment the raylet gives them, and the
-    mark that warms them for trials (:data:`TRIAL_ENV`; not with :data:`WARM_ENV` ``0``)."""
+    Ray hands a job's hook to its workers, in the environment the raylet gives them; with
+    ``trials`` (the sweep's trials train in their Tune processes), the mark that warms every
+    worker for them (:data:`TRIAL_ENV`; not with :data:`WARM_ENV` ``0``). Ray Train trials
+    go without it: their controllers and Tune processes import no torch of their own."""
     from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
 
     env = {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
-    if os.environ.get(WARM_ENV, "1") != "0":
+    if trials and os.environ.get(WARM_ENV, "1") != "0":
         env[TRIAL_ENV] = "1"
     return env
 
