@@ -235,9 +235,7 @@ def open_store(uri: str | None = None) -> Store:
             db = sqlite_file(uri)
             new = db is not None and template.is_new(db)
             copied = new and db is not None and template.copy_template(db)
-            _write_ahead_log(uri)
-            client = MlflowClient(tracking_uri=uri)
-            client.search_experiments(max_results=1)  # creates and migrates a new store
+            client = _answering(uri, MlflowClient)
             if new and not copied and db is not None:
                 template.keep_template(db)
     except Exception as err:
@@ -252,6 +250,15 @@ def open_store(uri: str | None = None) -> Store:
     store = Store(uri, client)
     store.seconds += time.perf_counter() - t0
     return store
+
+
+def _answering(uri: str, client_cls: Any) -> Any:
+    """An MLflow client of ``uri`` that has answered (MLflow creates and migrates a new
+    store on this first call)."""
+    _write_ahead_log(uri)
+    client = client_cls(tracking_uri=uri)
+    client.search_experiments(max_results=1)
+    return client
 
 
 @contextlib.contextmanager

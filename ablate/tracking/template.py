@@ -3,11 +3,11 @@
 MLflow builds a new SQLite store by creating its first tables and then running every schema
 migration since (60-odd alembic scripts): 2 to 4 s on this project's 2-core machine, on
 the path of every first ``ablate run`` in a new directory. The first new store this machine
-opens with an MLflow version is kept, emptied of its ``Default`` experiment, under
-:func:`cache_dir`; a later new store is that file copied (milliseconds), and MLflow, finding
-its schema at the head revision and no experiment, only adds ``Default`` (with this store's
-own artifact location). Anything that goes wrong here leaves MLflow to build the store as
-it always does.
+opens with a schema revision is kept, emptied of its ``Default`` experiment, under
+:func:`cache_dir`, named by that revision; a later new store is that file copied
+(milliseconds), and MLflow, finding its schema at the head revision and no experiment, only
+adds ``Default`` (with this store's own artifact location). Anything that goes wrong here
+leaves MLflow to build the store as it always does.
 """
 
 from __future__ import annotations
@@ -32,11 +32,17 @@ def cache_dir() -> Path:
     return Path(base) / "ablate"
 
 
-def template_file() -> Path:
-    """The empty store of the installed MLflow version."""
-    from mlflow.version import VERSION
+def template_file() -> Path | None:
+    """The empty store of the installed MLflow's schema, named by its head revision (None
+    when MLflow does not say which that is)."""
+    try:
+        from mlflow.store.db.utils import _get_latest_schema_revision
 
-    return cache_dir() / f"mlflow-{VERSION}-empty.db"
+        head = str(_get_latest_schema_revision())  # 20 ms: alembic's script headers
+    except Exception as err:  # another MLflow: no template, MLflow builds every store
+        log.debug("tracking: no schema revision from MLflow: %s", err)
+        return None
+    return cache_dir() / f"mlflow-schema-{head}.db"
 
 
 def is_new(db: Path) -> bool:
@@ -50,7 +56,7 @@ def is_new(db: Path) -> bool:
 def copy_template(db: Path) -> bool:
     """Make the new store ``db`` a copy of the template; whether there was one to copy."""
     src = template_file()
-    if not src.is_file():
+    if src is None or not src.is_file():
         return False
     try:
         _replace_with(db, lambda tmp: _backup(src, tmp))
@@ -63,7 +69,7 @@ def copy_template(db: Path) -> bool:
 def keep_template(db: Path) -> None:
     """Keep the store MLflow just built at ``db`` as the template, without its experiments."""
     dst = template_file()
-    if dst.is_file():
+    if dst is None or dst.is_file():
         return
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
@@ -102,4 +108,11 @@ def _replace_with(path: Path, write: Callable[[Path], None]) -> None:
         tmp.unlink(missing_ok=True)
 
 
-__all__ = ["CACHE_ENV", "cache_dir", "copy_template", "is_new", "keep_template", "template_file"]
+__all__ = [
+    "CACHE_ENV",
+    "cache_dir",
+    "copy_template",
+    "is_new",
+    "keep_template",
+    "template_file",
+]

@@ -33,7 +33,7 @@ def test_first_new_store_leaves_an_empty_template_and_the_next_is_its_copy(
     first.parent.mkdir()
     open_store(f"sqlite:///{first}")
     kept = template_file()
-    assert kept.parent == cache and kept.is_file()
+    assert kept is not None and kept.parent == cache and kept.is_file()
     head = rows(first, "SELECT version_num FROM alembic_version")
     assert rows(kept, "SELECT version_num FROM alembic_version") == head
     assert rows(kept, "SELECT count(*) FROM experiments") == [(0,)]
@@ -76,11 +76,23 @@ def test_a_bad_template_leaves_mlflow_to_build_the_store(
     tmp_path: Path, cache: Path, template: bytes, why: str
 ) -> None:
     cache.mkdir()
-    template_file().write_bytes(template)
+    kept = template_file()
+    assert kept is not None
+    kept.write_bytes(template)
     db = tmp_path / "mlflow.db"
     store = open_store(f"sqlite:///{db}")
     assert [e.name for e in store.client.search_experiments()] == ["Default"], why
     assert rows(db, "SELECT count(*) FROM alembic_version") == [(1,)], why
+
+
+def test_the_template_is_named_by_the_schema_revision(tmp_path: Path, cache: Path) -> None:
+    """Another MLflow schema never gets this one's template: the file names the revision
+    the store was migrated to."""
+    open_store(f"sqlite:///{tmp_path / 'first.db'}")
+    (head,) = rows(tmp_path / "first.db", "SELECT version_num FROM alembic_version")[0]
+    kept = template_file()
+    assert kept is not None and kept.name == f"mlflow-schema-{head}.db"
+    assert sorted(p.name for p in cache.iterdir()) == [kept.name]
 
 
 @pytest.mark.parametrize(
