@@ -33,9 +33,9 @@ from ablate.tracking import (
     Store,
     SweepTracker,
     TrackingError,
-    is_server,
     open_store,
     shown,
+    sqlite_file,
     tracking_env,
     tracking_uri,
 )
@@ -131,23 +131,32 @@ def run_here(opts: SweepOptions) -> int:
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
+        at_once = 0
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
-            check_fits(plan, local_nodes(), opts.max_concurrent)
+            at_once = check_fits(plan, local_nodes(), opts.max_concurrent)
+        # Inline trials run in the raylet's early workers, warmed for them (ablate.run.warm).
+        warm_trials = at_once if plan.resources.inline else 0
         timeline.mark("plan checked")
         tracking_env()
-        if is_server(tracking_uri(opts.tracking_uri)):
-            # An unreachable server is exit 2 before Ray starts.
+        if not _on_this_machine(tracking_uri(opts.tracking_uri)):
+            # An unreachable server or database is exit 2 before Ray starts.
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
-            with _local_ray(opts, plan):
+            with _local_ray(opts, warm_trials):
                 return _checked_and_leased(plan, store, opts, screen)
-        # A store on this machine (SQLite, files) has no server to be down: the local Ray
-        # starts while MLflow opens it (and migrates a new one) and the driver dry-builds.
-        with _local_ray(opts, plan):
+        # A SQLite file in a directory that exists has nothing to be down: the local Ray
+        # starts while MLflow opens it (and a new one is made) and the driver dry-builds.
+        with _local_ray(opts, warm_trials):
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
             return _checked_and_leased(plan, store, opts, screen)
+
+
+def _on_this_machine(uri: str) -> bool:
+    """Whether the store is a SQLite file in a directory that exists."""
+    db = sqlite_file(uri)
+    return db is not None and db.parent.is_dir()
 
 
 def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
@@ -179,7 +188,7 @@ def _own_ray(opts: SweepOptions) -> bool:
 
 
 @contextmanager
-def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
+def _local_ray(opts: SweepOptions, warm_trials: int) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
     before the sweep starts."""
@@ -188,8 +197,7 @@ def _local_ray(opts: SweepOptions, plan: SweepPlan) -> Iterator[None]:
     if not _own_ray(opts):
         yield
         return
-    # Inline trials run in the raylet's early workers, warmed for them (ablate.run.warm).
-    start_local(warm_trials=plan.resources.inline)
+    start_local(warm_trials=warm_trials)
     try:
         yield
     finally:

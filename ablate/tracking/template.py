@@ -46,7 +46,10 @@ def template_file() -> Path | None:
 
 
 def is_new(db: Path) -> bool:
-    """Whether MLflow would build ``db`` from nothing (no file yet, or an empty one)."""
+    """Whether MLflow would build ``db`` from nothing: no file yet (or an empty one) in a
+    directory that exists, and no write-ahead log beside it. A symlink is left to MLflow."""
+    if db.is_symlink() or db.with_name(db.name + "-wal").exists():
+        return False
     try:
         return db.stat().st_size == 0
     except FileNotFoundError:
@@ -54,28 +57,47 @@ def is_new(db: Path) -> bool:
 
 
 def copy_template(db: Path) -> bool:
-    """Make the new store ``db`` a copy of the template; whether there was one to copy."""
-    src = template_file()
-    if src is None or not src.is_file():
-        return False
+    """Make the new store ``db`` a copy of the template; whether there was one to copy. A
+    template that is not a whole empty store (truncated, garbage) is removed, so that this
+    store leaves a good one."""
     try:
-        _replace_with(db, lambda tmp: _backup(src, tmp))
-    except (OSError, sqlite3.Error) as err:
-        log.debug("tracking: no copy of %s for %s: %s", src, db, err)
+        src = template_file()
+        if src is None or not src.is_file():
+            return False
+        if not _whole(src):
+            src.unlink(missing_ok=True)
+            return False
+        if db.exists():  # an empty file someone made: fill it, keeping its owner and mode
+            _backup(src, db)
+        else:
+            _replace_with(db, lambda tmp: _backup(src, tmp))
+    except Exception as err:  # MLflow builds the store instead
+        log.debug("tracking: no copy of the store template for %s: %s", db, err)
         return False
     return True
 
 
 def keep_template(db: Path) -> None:
     """Keep the store MLflow just built at ``db`` as the template, without its experiments."""
-    dst = template_file()
-    if dst is None or dst.is_file():
-        return
     try:
+        dst = template_file()
+        if dst is None or dst.is_file():
+            return
         dst.parent.mkdir(parents=True, exist_ok=True)
         _replace_with(dst, lambda tmp: _emptied_copy(db, tmp))
-    except (OSError, sqlite3.Error) as err:
+    except Exception as err:  # only a head start for the next new store
         log.debug("tracking: no template kept from %s: %s", db, err)
+
+
+def _whole(template: Path) -> bool:
+    """Whether ``template`` is an SQLite file with MLflow's schema revision in it."""
+    con = sqlite3.connect(f"file:{template}?mode=ro", uri=True)
+    try:
+        return bool(con.execute("SELECT version_num FROM alembic_version").fetchall())
+    except sqlite3.Error:
+        return False
+    finally:
+        con.close()
 
 
 def _emptied_copy(db: Path, tmp: Path) -> None:

@@ -92,25 +92,26 @@ def eager_optimizer_methods() -> None:
     here) to build a version that ``torch.compile`` will not trace, and caches it on the
     function as ``__dynamo_disable``. Outside a compiled region that version just calls the
     function, and ablate never calls an optimizer inside one (``train.compile`` compiles
-    the model's forward only), so the function itself goes in that cache. Nothing changes
-    once ``torch._dynamo`` is imported: then it is left to torch. (A trial imports it
-    anyway: ``Optimizer.step`` calls ``torch._dynamo.graph_break()``.)
+    the model's forward only), so the function itself goes in that cache, for the rest of
+    the process (``ablate train`` checks and then trains in one process: its optimizer
+    methods stay out of any compiled region either way). Once ``torch._dynamo`` is imported
+    this does nothing. (A trial imports it anyway: ``Optimizer.step`` calls
+    ``torch._dynamo.graph_break()``.)
     """
     if "torch._dynamo" in sys.modules:
         return
+    wrapper = torch._disable_dynamo(_nothing).__code__  # wrapping imports nothing yet
     for attr in vars(torch.optim.Optimizer).values():
         fn = getattr(attr, "__wrapped__", None)
-        code = getattr(attr, "__code__", None)
-        if fn is not None and code is not None and code.co_qualname == DISABLE_DYNAMO_WRAPPER:
+        if fn is not None and getattr(attr, "__code__", None) is wrapper:
             fn.__dynamo_disable = fn
 
 
-#: What ``torch._disable_dynamo`` wraps a function in (:func:`eager_optimizer_methods`).
-DISABLE_DYNAMO_WRAPPER = "_disable_dynamo.<locals>.inner"
+def _nothing() -> None:
+    """A function to wrap, to learn what ``torch._disable_dynamo``'s wrapper looks like."""
 
 
 __all__ = [
-    "DISABLE_DYNAMO_WRAPPER",
     "GPU_LOADER_WORKERS",
     "batch_to_channels_last",
     "compiler_missing",

@@ -83,6 +83,9 @@ def test_a_bad_template_leaves_mlflow_to_build_the_store(
     store = open_store(f"sqlite:///{db}")
     assert [e.name for e in store.client.search_experiments()] == ["Default"], why
     assert rows(db, "SELECT count(*) FROM alembic_version") == [(1,)], why
+    # ... and the store MLflow built replaced the bad template with a whole one.
+    assert rows(kept, "SELECT count(*) FROM alembic_version") == [(1,)], why
+    assert rows(kept, "SELECT count(*) FROM experiments") == [(0,)], why
 
 
 def test_the_template_is_named_by_the_schema_revision(tmp_path: Path, cache: Path) -> None:
@@ -108,3 +111,26 @@ def test_is_new(tmp_path: Path, make, expected: bool) -> None:  # type: ignore[n
     make(db)
     assert is_new(db) is expected
     assert is_new(tmp_path / "missing-dir" / "mlflow.db") is False
+
+
+def test_a_symlink_or_a_write_ahead_log_is_left_to_mlflow(tmp_path: Path) -> None:
+    target = tmp_path / "elsewhere.db"
+    target.write_bytes(b"")
+    link = tmp_path / "link.db"
+    link.symlink_to(target)
+    assert is_new(link) is False  # a copy would replace the link with a file
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"")
+    (tmp_path / "mlflow.db-wal").write_bytes(b"x")
+    assert is_new(db) is False  # SQLite would replay that log onto the copy
+
+
+def test_an_empty_file_is_filled_in_place(tmp_path: Path, cache: Path) -> None:
+    open_store(f"sqlite:///{tmp_path / 'first.db'}")
+    db = tmp_path / "made-by-hand.db"
+    db.write_bytes(b"")
+    db.chmod(0o640)
+    inode = db.stat().st_ino
+    store = open_store(f"sqlite:///{db}")
+    assert db.stat().st_ino == inode and (db.stat().st_mode & 0o777) == 0o640
+    assert [e.name for e in store.client.search_experiments()] == ["Default"]

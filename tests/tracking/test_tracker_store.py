@@ -330,14 +330,20 @@ def test_report_of_an_unknown_sweep_lists_the_known_ones(
     assert "sweeps there: neck_vs_head, other" in err
 
 
+@pytest.mark.parametrize("where", ["server", "sqlite under a file"])
 def test_unreachable_tracking_uri_exits_2_before_ray(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], where: str
 ) -> None:
     import ray
     from tracking_helpers import free_port
 
     sweep = tiny_sweep(tmp_path)
-    uri = f"http://127.0.0.1:{free_port()}"
+    uri = (
+        f"http://127.0.0.1:{free_port()}"
+        if where == "server"
+        else f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}"
+    )
+    (tmp_path / "a-file").write_text("not a directory")
     t0 = time.monotonic()
     assert main(["run", str(sweep), "--tracking-uri", uri]) == 2
     assert time.monotonic() - t0 < 30
