@@ -27,7 +27,7 @@ def test_the_hook_names_a_function_ray_can_load() -> None:
     assert module == warm.__name__ and getattr(warm, name) is warm.setup
 
 
-def test_the_job_runtime_env_carries_the_hook() -> None:
+def test_the_job_runtime_env_carries_the_hook(monkeypatch: pytest.MonkeyPatch) -> None:
     import ablate.run.session as session
 
     source = Path(session.__file__).read_text(encoding="utf-8")
@@ -36,25 +36,11 @@ def test_the_job_runtime_env_carries_the_hook() -> None:
     from ray._private import ray_constants
 
     hook = {ray_constants.WORKER_PROCESS_SETUP_HOOK_ENV_VAR: warm.HOOK}
-    assert warm.raylet_env() == hook  # Ray Train trials: no torch in their controllers
-    assert warm.raylet_env("/some/places") == {**hook, warm.TRIAL_ENV: "/some/places"}
-
-
-def test_trial_places_are_taken_once_each(monkeypatch: pytest.MonkeyPatch) -> None:
-    import shutil
-
     monkeypatch.delenv(warm.WARM_ENV, raising=False)
-    places = warm.trial_places(2)
-    assert places is not None
-    try:
-        taken = [warm._took_a_place(places) for _ in range(4)]
-        assert taken == [True, True, False, False]  # two workers warm, the rest do not
-    finally:
-        shutil.rmtree(places)
-    assert warm._took_a_place(places) is False  # gone: nothing to take
-    assert warm.trial_places(0) is None
+    assert warm.raylet_env() == hook  # Ray Train trials: no torch in their controllers
+    assert warm.raylet_env(trials=True) == {**hook, warm.TRIAL_ENV: "1"}
     monkeypatch.setenv(warm.WARM_ENV, "0")
-    assert warm.trial_places(2) is None
+    assert warm.raylet_env(trials=True) == hook
 
 
 def test_missing_modules_are_named_not_raised() -> None:
@@ -96,11 +82,7 @@ def test_setup_imports_the_training_modules_in_a_marked_worker_only() -> None:
     assert set(warm.WARM_MODULES) - {"sklearn.model_selection", "sklearn.datasets"} <= set(imported)
 
 
-def test_a_local_rays_worker_with_a_place_imports_what_a_trial_needs(tmp_path: Path) -> None:
-    (tmp_path / "place-0").touch()
-    imported = _hook_imports(marked=True, mark=warm.TRIAL_ENV, value=str(tmp_path))
+def test_a_local_rays_marked_worker_imports_what_a_trial_needs() -> None:
+    imported = _hook_imports(marked=True, mark=warm.TRIAL_ENV)
     assert set(warm.TRIAL_MODULES) <= set(imported)
     assert "sklearn.datasets" not in imported  # only Digits needs it: not every trial
-    assert list(tmp_path.iterdir()) == []  # it took the place
-    # The next worker finds no place left and stays cold.
-    assert _hook_imports(marked=True, mark=warm.TRIAL_ENV, value=str(tmp_path)) == []

@@ -131,12 +131,14 @@ def run_here(opts: SweepOptions) -> int:
     leave_ray_working_dir(experiment_root(opts.storage))
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
-        at_once = 0
+        warm_trials = False
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
-            at_once = check_fits(plan, local_nodes(), opts.max_concurrent)
-        # Inline trials run in the raylet's early workers, warmed for them (ablate.run.warm).
-        warm_trials = at_once if plan.resources.inline else 0
+            nodes = local_nodes()
+            at_once = check_fits(plan, nodes, opts.max_concurrent)
+            # Inline trials run in the raylet's early workers (one per CPU), warmed for them
+            # when all of them will host trials (ablate.run.warm), not 62 of 64 for nothing.
+            warm_trials = plan.resources.inline and at_once >= int(nodes[0]["CPU"])
         timeline.mark("plan checked")
         tracking_env()
         if not _on_this_machine(tracking_uri(opts.tracking_uri)):
@@ -188,7 +190,7 @@ def _own_ray(opts: SweepOptions) -> bool:
 
 
 @contextmanager
-def _local_ray(opts: SweepOptions, warm_trials: int) -> Iterator[None]:
+def _local_ray(opts: SweepOptions, warm_trials: bool) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
     before the sweep starts."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -142,7 +141,7 @@ def _init_local(env: dict[str, str] | None) -> None:
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def _local_env(env: dict[str, str] | None, places: str | None = None) -> dict[str, str]:
+def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[str, str]:
     # PL_DISABLE_FORK: what Tune gives each trial actor, here given to every worker instead
     # (see plain_trial_actors). LOOPBACK_ENV: Ray's own Python processes bind to loopback too.
     return {
@@ -150,7 +149,7 @@ def _local_env(env: dict[str, str] | None, places: str | None = None) -> dict[st
         "PL_DISABLE_FORK": "1",
         LOOPBACK_ENV: "0",
         **(env or {}),
-        **warm.raylet_env(places),
+        **warm.raylet_env(warm_trials),
     }
 
 
@@ -201,10 +200,10 @@ class _Starting:
     here, on the calling thread: ``setenv`` is not safe while other threads run.
     """
 
-    def __init__(self, env: dict[str, str] | None, places: str | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None, warm_trials: bool = False) -> None:
         self.error: BaseException | None = None
         self.ready = threading.Event()
-        extra = _local_env(env, places)
+        extra = _local_env(env, warm_trials)
         self.before = {k: os.environ.get(k) for k in extra}
         os.environ.update(extra)
         self.thread = threading.Thread(target=self._run, name="ablate-ray-start", daemon=True)
@@ -247,21 +246,13 @@ def _restore(before: dict[str, str | None]) -> None:
 
 _starting: _Starting | None = None
 _stopping: threading.Thread | None = None
-_places: str | None = None  # the trial places of this process's local Ray (warm.trial_places)
 
 
-def _drop_places() -> None:
-    global _places
-    if _places:
-        shutil.rmtree(_places, ignore_errors=True)
-    _places = None
-
-
-def start_local(env: dict[str, str] | None = None, *, warm_trials: int = 0) -> None:
+def start_local(env: dict[str, str] | None = None, *, warm_trials: bool = False) -> None:
     """Start this process's local Ray in the background, while the driver opens a local
     store, dry-builds and takes the lease; :func:`connect` waits for it. ``warm_trials``:
-    how many of the raylet's early workers import what an inline trial needs, ahead of it
-    (:func:`warm.raylet_env`; the trials that run at once).
+    the raylet's early workers import what an inline trial needs, ahead of it
+    (:func:`warm.raylet_env`).
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -274,9 +265,7 @@ def start_local(env: dict[str, str] | None = None, *, warm_trials: int = 0) -> N
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
-    global _places
-    _places = warm.trial_places(warm_trials)
-    _starting = _Starting(env, _places)
+    _starting = _Starting(env, warm_trials)
 
 
 def wait_local() -> None:
@@ -298,7 +287,6 @@ def stop_local() -> None:
     try:
         wait_local()
     except Exception:  # it never started: nothing to stop
-        _drop_places()
         return
     shutdown_own()
 
@@ -332,7 +320,6 @@ def shutdown_own() -> None:
     import ray
     from ray._private import worker
 
-    _drop_places()
     node = getattr(worker, "_global_node", None)
     table = getattr(node, "all_processes", None)
     if node is None or not isinstance(table, dict) or not node.is_head():

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
 #: What every training worker imports sooner or later, in the order it needs them.
@@ -41,8 +39,8 @@ TRIAL_MODULES = ("torch", "ablate.run.trial", "torch._dynamo")
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those.
 WORKER_ENV = "ABLATE_TRAIN_WORKER"
-#: In a local Ray of ablate's own, the directory of places for trial workers to warm in.
-TRIAL_ENV = "ABLATE_TRIAL_PLACES"
+#: Marks the workers of a local Ray of ablate's own that will host inline trials.
+TRIAL_ENV = "ABLATE_TRIAL_PROCESS"
 HOOK = "ablate.run.warm.setup"
 
 
@@ -51,44 +49,18 @@ def job_runtime_env() -> dict[str, Any]:
     return {"worker_process_setup_hook": HOOK}
 
 
-def raylet_env(places: str | None = None) -> dict[str, str]:
+def raylet_env(trials: bool = False) -> dict[str, str]:
     """The same for a local Ray started without a job runtime env: the variable through which
     Ray hands a job's hook to its workers, in the environment the raylet gives them; with
-    ``places`` (a directory of :func:`trial_places`), the mark that warms as many of the
-    raylet's workers for inline trials as it holds places (:data:`TRIAL_ENV`). Ray starts one
-    early worker per CPU: on a large machine most would never host a trial."""
+    ``trials``, the mark that warms every worker for an inline trial (:data:`TRIAL_ENV`; not
+    with :data:`WARM_ENV` ``0``). The caller asks for it only when the raylet's early
+    workers, one per CPU, will all host trials."""
     from ray._private.ray_constants import WORKER_PROCESS_SETUP_HOOK_ENV_VAR
 
     env = {WORKER_PROCESS_SETUP_HOOK_ENV_VAR: HOOK}
-    if places:
-        env[TRIAL_ENV] = places
+    if trials and os.environ.get(WARM_ENV, "1") != "0":
+        env[TRIAL_ENV] = "1"
     return env
-
-
-def trial_places(count: int) -> str | None:
-    """A new directory of ``count`` places: each of the first ``count`` workers to start
-    takes one (an atomic unlink) and warms for a trial. None for no places, or with
-    :data:`WARM_ENV` ``0``. The caller removes the directory."""
-    if count < 1 or os.environ.get(WARM_ENV, "1") == "0":
-        return None
-    where = tempfile.mkdtemp(prefix="ablate-warm-")
-    for i in range(count):
-        Path(where, f"place-{i}").touch()
-    return where
-
-
-def _took_a_place(places: str) -> bool:
-    try:
-        names = sorted(os.listdir(places))
-    except OSError:
-        return False
-    for name in names:
-        try:
-            os.unlink(os.path.join(places, name))
-        except OSError:  # another worker took it first
-            continue
-        return True
-    return False
 
 
 def worker_runtime_env() -> dict[str, Any]:
@@ -101,12 +73,12 @@ def worker_runtime_env() -> dict[str, Any]:
 
 def setup() -> None:
     """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
-    :data:`WARM_MODULES` in the background; in a local Ray's worker that takes one of the
-    trial places, :data:`TRIAL_MODULES`; elsewhere nothing. Never raises (a failing hook makes Ray end the worker)."""
+    :data:`WARM_MODULES` in the background; in a local Ray's worker marked for trials,
+    :data:`TRIAL_MODULES`; elsewhere nothing. Never raises (a failing hook makes Ray end the worker)."""
     modules: tuple[str, ...]
     if os.environ.get(WORKER_ENV) == "1":
         modules = WARM_MODULES
-    elif os.environ.get(TRIAL_ENV) and _took_a_place(os.environ[TRIAL_ENV]):
+    elif os.environ.get(TRIAL_ENV) == "1":
         modules = TRIAL_MODULES
     else:
         return
@@ -138,7 +110,6 @@ __all__ = [
     "job_runtime_env",
     "raylet_env",
     "setup",
-    "trial_places",
     "warm",
     "worker_runtime_env",
 ]
