@@ -228,14 +228,12 @@ def open_store(uri: str | None = None) -> Store:
     tracking_env()
     t0 = time.perf_counter()
     try:
-        from mlflow.tracking import MlflowClient
-
         _quiet_mlflow()
         with _first_opener(uri):
             db = sqlite_file(uri)
             new = db is not None and template.is_new(db)
             copied = new and db is not None and template.copy_template(db)
-            client = _answering(uri, MlflowClient)
+            client = _answering(uri)
             if new and not copied and db is not None:
                 template.keep_template(db)
     except Exception as err:
@@ -252,11 +250,13 @@ def open_store(uri: str | None = None) -> Store:
     return store
 
 
-def _answering(uri: str, client_cls: Any) -> Any:
+def _answering(uri: str) -> Any:
     """An MLflow client of ``uri`` that has answered (MLflow creates and migrates a new
     store on this first call)."""
+    from mlflow.tracking import MlflowClient
+
     _write_ahead_log(uri)
-    client = client_cls(tracking_uri=uri)
+    client = MlflowClient(tracking_uri=uri)
     client.search_experiments(max_results=1)
     return client
 

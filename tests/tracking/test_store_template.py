@@ -98,6 +98,18 @@ def test_the_template_is_named_by_the_schema_revision(tmp_path: Path, cache: Pat
     assert sorted(p.name for p in cache.iterdir()) == [kept.name]
 
 
+def test_a_cache_that_cannot_be_used_leaves_mlflow_to_build_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ABLATE_CACHE_DIR naming a file, not a directory: no template, and no error."""
+    (tmp_path / "not-a-dir").write_text("x")
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "not-a-dir"))
+    db = tmp_path / "mlflow.db"
+    store = open_store(f"sqlite:///{db}")
+    assert [e.name for e in store.client.search_experiments()] == ["Default"]
+    assert (tmp_path / "not-a-dir").read_text() == "x"
+
+
 @pytest.mark.parametrize(
     "make, expected",
     [
