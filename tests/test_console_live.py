@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -140,3 +142,78 @@ def test_checkpoints_on_a_time_cadence_and_always_the_last_epoch() -> None:
     assert [c.due({"epoch": e}) for e in (1, 2, 3, 4, 5)] == [False] * 4 + [True]
     every = Cadence(epochs=5, every_s=0)
     assert all(every.due({"epoch": e}) for e in (1, 2, 3, 4, 5))
+
+
+class _Stream(io.StringIO):
+    """A stream that notes a write begun inside another write on the same thread (what a
+    buffered file refuses with "reentrant call"); its first write delivers a Ctrl-C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth: dict[int, int] = {}  # thread -> writes it is inside
+        self.reentered = False
+        self.armed = True
+
+    def write(self, text: str) -> int:
+        me = threading.get_ident()
+        self.depth[me] = self.depth.get(me, 0) + 1
+        self.reentered |= self.depth[me] > 1
+        try:
+            if self.armed:
+                self.armed = False
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)  # the handler runs here, inside this write
+            return super().write(text)
+        finally:
+            self.depth[me] -= 1
+
+
+def test_ctrl_c_inside_a_print_is_said_from_another_thread() -> None:
+    """A Ctrl-C that lands while the driver prints an ended trial must not print from the
+    handler: on a real file that raises inside Tune's callback, and fails the trial."""
+    from ablate.run.progress import progress_callback
+
+    stream = _Stream()
+    tune_calls: list[int] = []
+    previous = signal.getsignal(signal.SIGINT)
+
+    def tune_handler(sig: int, frame: object) -> None:  # Tune's: restores the one it found
+        tune_calls.append(sig)
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, tune_handler)
+    try:
+        p = SweepProgress("necks", "val/top1", "max", total=2, epochs=1)
+        callback = progress_callback(
+            p, lambda config: ("neck=GeM", "0"), PlainLines(Screen(stream, stream))
+        )
+        callback.setup()
+        stream.write("an ended trial's line\n")
+        p.said()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert tune_calls == [signal.SIGINT]
+    assert p.interrupted
+    assert not stream.reentered
+    assert "Ctrl-C: stopping the trials" in stream.getvalue()
+
+
+def test_a_ctrl_c_while_the_runs_are_marked_is_held_and_the_next_one_raises() -> None:
+    from ablate.app.sweep import MARKING, _one_more_ctrl_c
+
+    stream = io.StringIO()
+    before = signal.getsignal(signal.SIGINT)
+    marked = []
+    with pytest.raises(KeyboardInterrupt), _one_more_ctrl_c(Screen(stream, stream)):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        marked.append("on")  # the first Ctrl-C did not stop the marking
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        marked.append("never")
+    assert marked == ["on"]
+    assert signal.getsignal(signal.SIGINT) is before
+    deadline = time.monotonic() + 2
+    while MARKING not in stream.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert stream.getvalue() == MARKING + "\n"

@@ -190,6 +190,33 @@ def _own_ray(opts: SweepOptions) -> bool:
 
 
 @contextmanager
+def _one_more_ctrl_c(screen: Screen) -> Iterator[None]:
+    """While the runs are marked (a second or so): a Ctrl-C is said, not raised, so the
+    runs do not stay RUNNING; a Ctrl-C after that one stops at once."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+
+    def held(sig: int, frame: object) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(sig)
+        threading.Thread(target=screen.warn, args=(MARKING,), daemon=True).start()
+
+    previous = signal.signal(signal.SIGINT, held)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+MARKING = "Ctrl-C: marking the runs in MLflow first; press it again to stop at once"
+
+
+@contextmanager
 def _local_ray(opts: SweepOptions, warm_trials: bool) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
@@ -273,7 +300,8 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
         interrupted = isinstance(err, KeyboardInterrupt)
         if interrupted:
             screen.warn("interrupted: the unfinished trials are marked INTERRUPTED in MLflow")
-        tracker.abort(interrupted=interrupted)
+        with _one_more_ctrl_c(screen):
+            tracker.abort(interrupted=interrupted)
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None
         raise

@@ -162,7 +162,9 @@ def run_sweep(
         name=stamp,
         storage_path=runs,
         failure_config=tune.FailureConfig(max_failures=plan.tune.max_failures),
-        callbacks=[progress, *callbacks],
+        # The console's last: a trial it calls done is in the tracker's queue, even if
+        # a second Ctrl-C stops Tune between two callbacks.
+        callbacks=[*callbacks, progress],
         verbose=0,
     )
     tune_config = tune.TuneConfig(
@@ -196,8 +198,11 @@ def run_sweep(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
     timeline.mark("tune starts")
-    with plain_trial_actors():
-        grid = tuner.fit()
+    try:
+        with plain_trial_actors():
+            grid = tuner.fit()
+    finally:
+        state.said()
     timeline.mark("tune ended")
     if state.interrupted:
         # Tune stopped on a Ctrl-C and saved the experiment: the next run restores it.

@@ -52,6 +52,13 @@ class SweepProgress:
     ended: list[TrialLine] = field(default_factory=list)
     interrupted: bool = False  # a Ctrl-C reached Tune, which is stopping the trials
     _cells: dict[str, list[float]] = field(default_factory=dict)
+    _notice: threading.Thread | None = None  # says the Ctrl-C on the console
+
+    def said(self, timeout: float = 2.0) -> None:
+        """Wait (briefly) until the Ctrl-C's notice is on the console, so what the command
+        says next comes after it."""
+        if self._notice is not None:
+            self._notice.join(timeout)
 
     def count(self, status: str) -> int:
         return sum(t.status == status for t in self.ended)
@@ -157,9 +164,17 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
                 return
 
             def interrupt(sig: int, frame: Any) -> None:
+                tune_handler(sig, frame)  # first: the next Ctrl-C is a KeyboardInterrupt
+                if progress.interrupted:
+                    return
                 progress.interrupted = True
-                sink.interrupted(progress)
-                tune_handler(sig, frame)
+                # A handler runs between two bytecodes of the main thread, maybe inside a
+                # print to the same stream: printing here can raise "reentrant call" inside
+                # a Tune callback, which fails that trial. Another thread prints instead.
+                progress._notice = threading.Thread(
+                    target=sink.interrupted, args=(progress,), name="ablate-ctrl-c", daemon=True
+                )
+                progress._notice.start()
 
             signal.signal(signal.SIGINT, interrupt)
 

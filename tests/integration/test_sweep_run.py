@@ -101,6 +101,7 @@ OWN_LINES = [
     r"  \[\d+/\d+\] FAILED  .* s\d+: .* \(traceback: \S+\)",
     r"Ctrl-C: stopping the trials and saving the sweep \(Ctrl-C again stops at once\)",
     r"interrupted: the unfinished trials are marked INTERRUPTED in MLflow",
+    r"Ctrl-C: marking the runs in MLflow first; press it again to stop at once",
     r"interrupted",
     r" *rank +val/top1 +n +failed +seconds +cell",
     r" +\d+ +[\d.]+( ± [\d.]+)? +\d+ +\d+ +\d+ +\S+=.*",
@@ -333,8 +334,11 @@ def test_ctrl_c_marks_the_runs_and_exits_130(tmp_path: Path, tiny_base: Path) ->
     parent = [r for r in runs if r.data.tags["ablate.role"] == "parent"]
     assert [r.info.status for r in parent] == ["KILLED"]
     trials = [r for r in runs if r.data.tags["ablate.role"] == "trial"]
-    assert "FINISHED" in {r.info.status for r in trials}
-    assert all(r.info.status in ("FINISHED", "KILLED") for r in trials)
+    assert "FINISHED" in {r.info.status for r in trials}, err
+    assert all(r.info.status in ("FINISHED", "KILLED") for r in trials), (
+        [r.info.status for r in trials],
+        err,
+    )
     assert {r.data.tags.get("ablate.status") for r in trials if r.info.status == "KILLED"} <= {
         "INTERRUPTED"
     }
