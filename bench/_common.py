@@ -173,6 +173,13 @@ class TrialTimes:
     def iterations(self) -> int:
         return int(self.results[-1][1].get("training_iteration", 0)) if self.results else 0
 
+    @property
+    def epochs_trained(self) -> int:
+        """Epochs this trial trained: one result each, but for the epochs a trial that went
+        on from its checkpoint reports again. A paused trial's ``training_iteration``
+        starts again when it goes on; this count does not."""
+        return sum("ablate_restored" not in r for _, r in self.results)
+
     def last(self, key: str) -> Any:
         return self.results[-1][1].get(key) if self.results else None
 
@@ -181,7 +188,7 @@ def timeline_callback() -> Any:
     """A Tune callback recording on_trial_start / each result / on_trial_complete times."""
     from ray.tune import Callback
 
-    keep = ("training_iteration", "time_total_s", "time_this_iter_s", "epoch")
+    keep = ("training_iteration", "time_total_s", "time_this_iter_s", "epoch", "ablate_restored")
 
     class Timeline(Callback):
         def __init__(self) -> None:

@@ -13,7 +13,8 @@ an MLP) on Digits, 12 cells, one training seed per repeat. Each repeat ``r`` run
   shuffled by ``r`` (ASHA is asynchronous: which trials arrive first at a rung matters).
 
 Both run 2 trials at a time (the machine's cores). Epochs are counted as the sum over trials
-of their last ``training_iteration``. A cell's metric is its last reported ``val/top1``;
+of the results each reported (one per epoch trained; a paused trial that goes on keeps
+counting, where Tune's ``training_iteration`` would start again). A cell's metric is its last reported ``val/top1``;
 training is deterministic for a (cell, seed), so a cell ASHA trains to the end scores exactly
 what the factorial sweep gave it.
 
@@ -65,7 +66,7 @@ def sweep_figures(outcome, timeline, wall: float) -> dict:
         trials.append(
             {
                 "cell": t.point,
-                "epochs": tl.iterations if tl else int(t.metrics.get("training_iteration", 0)),
+                "epochs": tl.epochs_trained if tl else int(t.metrics.get("epoch", 0)),
                 "val_top1": float(t.metrics.get("val/top1", float("nan"))),
                 "status": t.status,
             }

@@ -226,6 +226,11 @@ ROWS: dict[str, Row] = {
         "sweep.yaml: tune.asha.promote",
         ["expected one of mean, lcb, trial", "(did you mean 'lcb'?)"],
     ),
+    "asha-wait": Row(
+        sweep(SEARCH + "tune: {scheduler: asha, asha: {wait: sometimes}}\n"),
+        "sweep.yaml: tune.asha.wait",
+        ["expected true or false, got 'sometimes'"],
+    ),
     "seed-as-dimension": Row(
         sweep("search:\n  train.seed: [0, 1]\n"),
         "sweep.yaml: search.train.seed",

@@ -104,6 +104,43 @@ def test_live_view_shows_running_trials_by_their_choices() -> None:
     assert "[1/4] done    neck=GeM s0" in text
 
 
+def test_paused_trials_are_counted_not_listed_and_do_not_read_as_resumed() -> None:
+    from types import SimpleNamespace
+
+    from ablate.run.progress import ProgressSink, progress_callback
+
+    p = SweepProgress("necks", "val/top1", "max", total=3, epochs=9)
+    cb = progress_callback(p, lambda config: (f"lr={config['lr']}", "0"), ProgressSink())
+    trials = [
+        SimpleNamespace(trial_id=str(i), config={"lr": i}, status="RUNNING") for i in range(3)
+    ]
+    for t in trials:
+        cb.on_trial_start(0, trials, t)
+        cb.on_trial_result(0, trials, t, {"epoch": 1, "val/top1": 50.0 + int(t.trial_id)})
+    trials[0].status = trials[1].status = "PAUSED"
+    cb.on_step_end(0, trials)
+    assert [t.waiting for t in p.running.values()] == [True, True, False]
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    view = LiveView(Screen(out, io.StringIO()))
+    with view:
+        view.changed(p)
+    text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
+    assert "lr=2 s0" in text and "lr=0 s0" not in text
+    assert "2 paused until their rung's verdict" in text
+    # it goes on from its checkpoint: the epochs up to it come again, marked restored
+    trials[0].status = "RUNNING"
+    cb.on_step_end(0, trials)
+    cb.on_trial_result(0, trials, trials[0], {"epoch": 1, "ablate_restored": 1.0})
+    cb.on_trial_result(0, trials, trials[0], {"epoch": 2, "val/top1": 60.0})
+    line = p.running["0"]
+    assert not line.waiting and line.paused and line.resumed_at == 0
+
+
 def test_quiet_sends_other_output_to_the_log_and_keeps_ablates(tmp_path: Path) -> None:
     # A real process: file descriptors 1 and 2, a child process, warnings and logging.
     code = f"""

@@ -12,7 +12,14 @@ import pytest
 from ablate.app.rounds import adaptive_next, strategy_next
 from ablate.config import load_config
 from ablate.plan import make_plan
-from ablate.search.schedulers.seed_groups import CONTINUE, STOP, GroupRungs, group_stat, rungs_of
+from ablate.search.schedulers.seed_groups import (
+    CONTINUE,
+    PAUSE,
+    STOP,
+    GroupRungs,
+    group_stat,
+    rungs_of,
+)
 from ablate.search.strategies.ablation_path import flips
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
@@ -66,6 +73,110 @@ def test_lower_confidence_bound_penalises_a_spread_group() -> None:
     for i, v in enumerate(tight):
         r.on_result(f"t{i}", "tight", 1, v)
     assert [r.on_result(f"s{i}", "spread", 1, v) for i, v in enumerate(spread)][-1] == STOP
+
+
+def test_waiting_pauses_until_a_verdict_is_certain() -> None:
+    # 12 cells, rf 3: 4 go on from epoch 1, 2 from epoch 3 (ceil(n / rf), as in SHA).
+    r = GroupRungs([1, 3], 3, {f"c{i}": 1 for i in range(12)}, "mean", wait=True)
+    assert r.quota == {1: 4, 3: 2}
+    # arrivals get better and better: each waits; the first is stopped once 4 beat it
+    acts = [r.on_result(f"t{i}", f"c{i}", 1, float(i)) for i in range(5)]
+    assert acts == [PAUSE] * 5
+    assert r.take_news() == [("c0", STOP)]
+    for i in range(5, 12):
+        r.on_result(f"t{i}", f"c{i}", 1, float(i))
+    on = {g for (rung, g), v in r.decided.items() if rung == 1 and v == CONTINUE}
+    assert on == {"c8", "c9", "c10", "c11"}
+    assert r.action("c11", 1) == CONTINUE and r.action("c0", 1) == STOP
+
+
+def test_waiting_promotes_early_what_nobody_can_push_out() -> None:
+    r = GroupRungs([1, 3], 3, {f"c{i}": 1 for i in range(12)}, "mean", wait=True)
+    # arrivals get worse: the 5th and later stop at once; the first is certain to go on
+    # once only 3 more may come
+    acts = [r.on_result(f"t{i}", f"c{i}", 1, float(-i)) for i in range(9)]
+    assert acts == [PAUSE] * 4 + [STOP] * 5
+    assert ("c0", CONTINUE) in r.take_news()
+    assert r.action("c0", 1) == CONTINUE and r.action("c1", 1) == PAUSE
+    for i in range(9, 12):
+        r.on_result(f"t{i}", f"c{i}", 1, float(-i))
+    assert all(r.action(f"c{i}", 1) == CONTINUE for i in range(4))
+    # at epoch 3, 4 groups come: 2 go on. The first arrival waits, the best of all...
+    assert r.on_result("t1", "c1", 3, 5.0) == PAUSE
+    assert r.on_result("t0", "c0", 3, 9.0) == PAUSE
+    assert r.on_result("t2", "c2", 3, 1.0) == STOP  # 2 above it already
+    # ...and with one group left to come, c0 is above at least 2 of 4: certain
+    assert r.action("c0", 3) == CONTINUE and r.action("c1", 3) == PAUSE
+    assert r.on_result("t3", "c3", 3, 7.0) == CONTINUE
+    assert r.action("c1", 3) == STOP
+
+
+def test_waiting_judges_a_cell_on_all_its_seeds_and_on_what_is_left_of_them() -> None:
+    r = GroupRungs([1], 2, {"good": 2, "bad": 2}, "mean", wait=True)
+    assert r.on_result("g0", "good", 1, 0.9) == PAUSE  # waits for its twin
+    assert r.on_result("b0", "bad", 1, 0.99) == PAUSE  # a lucky seed of the weak cell
+    assert r.on_result("g1", "good", 1, 0.9) == PAUSE  # bad may still beat it
+    assert r.on_result("b1", "bad", 1, 0.1) == STOP  # mean 0.545 < 0.9
+    assert r.take_news() == [("bad", STOP), ("good", CONTINUE)]
+    assert r.action("good", 1) == CONTINUE and r.action("bad", 2) == STOP
+    # a seed that fails: its group is judged on the seeds it has left
+    r2 = GroupRungs([1], 2, {"a": 2, "b": 1}, "mean", wait=True)
+    assert r2.on_result("a0", "a", 1, 0.5) == PAUSE
+    assert r2.on_result("b0", "b", 1, 0.4) == PAUSE
+    r2.seed_lost("a1", "a")
+    assert r2.action("a", 1) == CONTINUE and r2.action("b", 1) == STOP
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_waiting_reaches_synchronous_halvings_verdicts_in_any_order(seed: int) -> None:
+    """Whatever order the groups arrive in, the groups that go on from each rung are
+    exactly synchronous successive halving's: the top ceil(n / rf) of those that got there."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 20))
+    sizes = {f"c{i}": int(rng.integers(1, 4)) for i in range(n)}
+    quality = {g: float(rng.normal()) for g in sizes}
+    r = GroupRungs([1, 3, 9], 3, sizes, "mean", wait=True)
+    # every seed's value at each rung: its cell's quality plus noise
+    value = {(g, s, t): quality[g] + 0.3 * float(rng.normal()) for g in sizes
+             for s in range(sizes[g]) for t in (1, 3, 9)}  # fmt: skip
+    seeds = [(g, s) for g in sizes for s in range(sizes[g])]
+    at = {gs: 1 for gs in seeds}
+    live = list(seeds)
+    for _ in range(10_000):
+        ready = [gs for gs in live if r.action(gs[0], at[gs] - 1) != PAUSE]
+        if not ready:
+            break
+        g, s = ready[int(rng.integers(len(ready)))]
+        act = r.on_result(f"{g}/{s}", g, at[(g, s)], value[(g, s, at[(g, s)])])
+        if act == STOP or at[(g, s)] == 9:
+            live.remove((g, s))
+        elif act == CONTINUE:
+            at[(g, s)] = {1: 3, 3: 9}[at[(g, s)]]
+    assert not live or all(at[gs] == 9 for gs in live)
+    reached = set(sizes)
+    for rung in (1, 3, 9):
+        means = {g: float(np.mean([value[(g, s, rung)] for s in range(sizes[g])])) for g in reached}
+        top = sorted(means, key=lambda g: (-means[g], g))[: r.quota[rung]]
+        on = {g for g in reached if r.decided.get((rung, g)) == CONTINUE}
+        assert on == set(top), (rung, on, top)
+        assert all(r.decided.get((rung, g)) == STOP for g in reached - on)
+        reached = on
+
+
+def test_force_judges_a_stalled_rung_with_what_arrived() -> None:
+    r = GroupRungs([1], 3, {f"c{i}": 1 for i in range(6)}, "mean", wait=True)
+    for i in range(3):
+        assert r.on_result(f"t{i}", f"c{i}", 1, float(i)) == PAUSE
+    assert r.force()
+    assert r.action("c2", 1) == CONTINUE and r.action("c1", 1) == CONTINUE
+    assert r.action("c0", 1) == STOP
+    assert not r.force()
+
+
+def test_without_every_group_up_front_the_rule_is_asynchronous() -> None:
+    r = GroupRungs([1], 2, {}, "mean", wait=True)
+    assert not r.wait
+    assert r.on_result("t0", "a", 1, 0.5) == CONTINUE
 
 
 # --- the ablation path ---------------------------------------------------------------------------

@@ -56,6 +56,9 @@ def plan_text(plan: SweepPlan, fits: int | None, fit_note: str, builds: list[Bui
             say(plan.planning, n) if plan.planning else plan.strategy.describe_trials(t, n, seeds)
         )
         lines.append(f"  trials: {trials}")
+    spends = plan.scheduler.describe(plan.epochs, len(plan.cells), plan.strategy.proposes)
+    if spends:
+        lines.append(f"  scheduler: {spends}")
     if plan.baseline is not None:
         lines.append(f"  baseline: {describe_point(plan.baseline)}")
     per = ", ".join(f"{v:g} {k}" for k, v in r.total().items())

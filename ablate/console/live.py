@@ -150,10 +150,14 @@ class LiveView(ProgressSink):
         rows.add_column("epoch")
         rows.add_column("", min_width=12)
         rows.add_column(p.metric, justify="right")
-        for t in sorted(list(p.running.values()), key=lambda t: t.label):
+        lines = list(p.running.values())
+        for t in sorted((t for t in lines if not t.waiting), key=lambda t: t.label):
             bar = ProgressBar(total=max(p.epochs, 1), completed=t.epoch, width=12)
             value = f"{t.value:.4g}" if t.value is not None else ""
             rows.add_row(t.label, f"{t.epoch}/{p.epochs}", bar, value)
+        waiting = sum(t.waiting for t in lines)
+        if waiting:
+            rows.add_row(Text(f"{waiting} paused until their rung's verdict", style="dim"))
         return Group(head, board, rows)
 
     def changed(self, progress: SweepProgress) -> None:

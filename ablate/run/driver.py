@@ -95,10 +95,12 @@ def seed_groups(plan: SweepPlan) -> dict[str, int]:
     return dict(Counter(group_key(tune_params(t.point, t.seed)) for t in plan.trials))
 
 
-def _scheduler(plan: SweepPlan) -> Any:
+def _scheduler(plan: SweepPlan, fits: int) -> Any:
     s = plan.scheduler
     if s.seed_groups:
-        return s.tune_scheduler(plan.epochs, groups=seed_groups(plan))  # type: ignore[call-arg]
+        return s.tune_scheduler(  # type: ignore[call-arg]
+            plan.epochs, groups=seed_groups(plan), max_running=fits
+        )
     return s.tune_scheduler(plan.epochs)
 
 
@@ -151,6 +153,7 @@ def run_sweep(
         storage_path=root,
         trial_timeout=plan.tune.trial_timeout,
         sys_path=[p for p in sys.path if p],
+        rungs=tuple(plan.scheduler.rungs(plan.epochs)),
     )
     trainable = tune.with_resources(tune.with_parameters(run_trial, ctx=ctx), plan.resources.driver)
     alg, param_space, num_samples = _search(plan)
@@ -167,13 +170,15 @@ def run_sweep(
         callbacks=[*callbacks, progress],
         verbose=0,
     )
+    scheduler = _scheduler(plan, fits)
     tune_config = tune.TuneConfig(
         metric=plan.tune.metric,
         mode=plan.tune.mode,
         search_alg=alg,
-        scheduler=_scheduler(plan),
+        scheduler=scheduler,
         num_samples=num_samples,
-        max_concurrent_trials=fits,
+        # A scheduler that pauses trials paces them itself: Tune's cap counts paused ones.
+        max_concurrent_trials=None if getattr(scheduler, "waits", False) else fits,
         # In-process trials share nothing but imports, so Tune may reuse their actors:
         # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
         # timeout may leave a hung thread behind, so its actor is never reused.

@@ -35,6 +35,8 @@ class TrialLine:
     resumed_at: int = 0  # the epoch a restored trial went on from (0: it started afresh)
     error: str = ""
     error_file: str = ""
+    waiting: bool = False  # paused by its scheduler until its rung's verdict
+    paused: bool = False  # was paused in this invocation (it goes on from a checkpoint)
 
 
 @dataclass
@@ -198,13 +200,26 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
         ) -> None:
             line = self._line(trial)
             epoch = int(result.get("epoch", 0))
-            if "ablate_restored" in result:  # the epochs up to its checkpoint, again
-                line.resumed_at = epoch
+            line.waiting = False
+            if "ablate_restored" in result and not line.paused:
+                line.resumed_at = epoch  # the epochs up to its checkpoint, again
             line.epoch = epoch
             value = result.get(progress.metric)
             line.value = float(value) if isinstance(value, int | float) else line.value
             line.seconds = float(result.get("time_total_s", line.seconds))
             sink.changed(progress)
+
+        def on_step_end(self, iteration: int, trials: list[Any], **info: Any) -> None:
+            changed = False
+            for trial in trials:
+                line = progress.running.get(trial.trial_id)
+                waiting = trial.status == "PAUSED"
+                if line is not None and line.waiting != waiting:
+                    line.waiting = waiting
+                    line.paused |= waiting
+                    changed = True
+            if changed:
+                sink.changed(progress)
 
         def on_trial_complete(
             self, iteration: int, trials: list[Any], trial: Any, **info: Any

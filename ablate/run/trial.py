@@ -61,6 +61,7 @@ class TrialContext:
     storage_path: str
     trial_timeout: float | None
     sys_path: list[str] = field(default_factory=list)
+    rungs: tuple[int, ...] = ()  # epochs the scheduler judges at: always checkpointed
 
     def checkpoint(self, name: str) -> Path:
         """Where a trial keeps its checkpoint (:func:`ablate.layout.checkpoint_file`).
@@ -97,17 +98,19 @@ CHECKPOINT_EVERY_S, CHECKPOINT_EVERY_ENV = 10.0, "ABLATE_CHECKPOINT_EVERY_S"
 
 
 class Cadence:
-    """Whether an epoch's checkpoint is due: the last epoch, or time since the last save."""
+    """Whether an epoch's checkpoint is due: the last epoch, a scheduler's rung (``at``: a
+    trial paused there goes on from it), or time since the last save."""
 
-    def __init__(self, epochs: int, every_s: float | None = None) -> None:
+    def __init__(self, epochs: int, every_s: float | None = None, at: tuple[int, ...] = ()) -> None:
         if every_s is None:
             every_s = float(os.environ.get(CHECKPOINT_EVERY_ENV, CHECKPOINT_EVERY_S))
-        self.epochs, self.every_s = epochs, every_s
+        self.epochs, self.every_s, self.at = epochs, every_s, frozenset(at)
         self.saved = time.monotonic()
 
     def due(self, metrics: dict[str, float]) -> bool:
         now = time.monotonic()
-        if int(metrics.get("epoch", 0)) >= self.epochs or now - self.saved >= self.every_s:
+        epoch = int(metrics.get("epoch", 0))
+        if epoch >= self.epochs or epoch in self.at or now - self.saved >= self.every_s:
             self.saved = now
             return True
         return False
@@ -124,11 +127,16 @@ class TuneRuntime(Runtime):
     """Reports each epoch to Tune; checkpoints to the trial's own file and resumes from it."""
 
     def __init__(
-        self, extra: dict[str, Any], checkpoint: Path, epochs: int, use_gpu: bool = False
+        self,
+        extra: dict[str, Any],
+        checkpoint: Path,
+        epochs: int,
+        use_gpu: bool = False,
+        rungs: tuple[int, ...] = (),
     ) -> None:
         self.extra = extra
         self.checkpoint = checkpoint
-        self.cadence = Cadence(epochs)
+        self.cadence = Cadence(epochs, at=rungs)
         self.device = select_device(use_gpu)
 
     def restore(self) -> dict[str, Any] | None:
@@ -150,11 +158,13 @@ class TuneRuntime(Runtime):
 class RayTrainRuntime(Runtime):
     """A Ray Train worker: DDP through ``prepare_model``, sums through ``all_reduce``."""
 
-    def __init__(self, extra: dict[str, Any], checkpoint: Path, epochs: int) -> None:
+    def __init__(
+        self, extra: dict[str, Any], checkpoint: Path, epochs: int, rungs: tuple[int, ...] = ()
+    ) -> None:
         import ray.train
         import ray.train.torch
 
-        self.cadence = Cadence(epochs)
+        self.cadence = Cadence(epochs, at=rungs)
         ctx = ray.train.get_context()
         self.rank = ctx.get_world_rank()
         self.world_size = ctx.get_world_size()
@@ -205,7 +215,10 @@ def train_worker(loop_config: dict[str, Any]) -> None:
     import_plugins(ctx)
     cfg = Config(loop_config["config"], ctx.file)
     epochs = _epochs(loop_config["config"], ctx.file)
-    train(cfg, RayTrainRuntime(loop_config["extra"], ctx.checkpoint(loop_config["name"]), epochs))
+    runtime = RayTrainRuntime(
+        loop_config["extra"], ctx.checkpoint(loop_config["name"]), epochs, ctx.rungs
+    )
+    train(cfg, runtime)
 
 
 #: Seconds between Ray Train's polls of its workers (Ray's default is 2). A worker's report
@@ -263,7 +276,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
 
         def work() -> None:
             runtime = TuneRuntime(
-                extra, ctx.checkpoint(name), _epochs(resolved, ctx.file), ctx.use_gpu
+                extra, ctx.checkpoint(name), _epochs(resolved, ctx.file), ctx.use_gpu, ctx.rungs
             )
             train(Config(resolved, ctx.file), runtime)
     else:

@@ -22,6 +22,11 @@ class Asha(Scheduler):
         promote: ``mean`` (default) or ``lcb``: a cell's seeds are promoted or stopped
             together, on the group's mean or its lower 95% confidence bound
             (:mod:`.seed_groups`); ``trial``: Ray's ASHA, each trial on its own.
+        wait: With seed groups and trials known up front (not under a proposing
+            strategy): a group whose verdict at a rung is still open is paused there
+            until it is certain, as synchronous successive halving would judge it
+            (default). ``false``: the asynchronous rule, which promotes a rung's first
+            arrivals with little to compare them with.
     """
 
     stops_early = True
@@ -34,6 +39,7 @@ class Asha(Scheduler):
         reduction_factor: float = 3,
         max_t: int | None = None,
         promote: str = "mean",
+        wait: bool = True,
     ) -> None:
         if promote not in PROMOTE:
             raise ValueError(
@@ -44,11 +50,16 @@ class Asha(Scheduler):
         self.reduction_factor = float(reduction_factor)
         self.max_t = max_t
         self.promote = promote
+        self.wait = wait
 
     @classmethod
     def validate(cls, cfg: Config, key: str, options: dict[str, Any]) -> None:
         for name, value in options.items():
             if name == "promote":
+                continue
+            if name == "wait":
+                if not isinstance(value, bool):
+                    raise cfg.error(f"expected true or false, got {value!r}", f"{key}.{name}")
                 continue
             number = isinstance(value, int | float) and not isinstance(value, bool)
             if name == "reduction_factor" and not (number and value > 1):
@@ -68,8 +79,41 @@ class Asha(Scheduler):
                 f"{self.key}.grace_period",
             )
 
-    def tune_scheduler(self, epochs: int, groups: Mapping[str, int] | None = None) -> Any:
-        """Seed-group ASHA on ``groups`` (seeds per cell), or Ray's per-trial ASHA."""
+    def describe(self, epochs: int, cells: int, proposes: bool) -> str | None:
+        rungs = self.rungs(epochs)
+        max_t = int(self.max_t or epochs)
+        at = f"judged at epoch{'s' if len(rungs) > 1 else ''} {', '.join(map(str, rungs))}"
+        if self.promote == "trial":
+            return f"asha (Ray's, per trial): {at} of {max_t}"
+        if not (self.wait and not proposes and cells):
+            return f"asha (seed groups, asynchronous): {at} of {max_t}"
+        from ablate.search.schedulers.seed_groups import GroupRungs
+
+        quota = GroupRungs(rungs, self.reduction_factor, {str(i): 1 for i in range(cells)}, "mean")
+        counts, spent, n, last = [cells], 0, cells, 0
+        for rung in rungs:
+            spent += n * (rung - last)
+            n, last = quota.quota[rung], rung
+            counts.append(n)
+        spent += n * (max_t - last)
+        share = spent / (cells * max_t)
+        return (
+            f"asha (seed groups, waiting at rungs): {at} of {max_t}; "
+            f"{' -> '.join(map(str, counts))} cells go on: {share:.0%} of the factorial's epochs"
+        )
+
+    def rungs(self, epochs: int) -> list[int]:
+        """The epochs at which trials are judged (a trial checkpoints there, so a paused
+        one goes on from it)."""
+        from ablate.search.schedulers.seed_groups import rungs_of
+
+        return rungs_of(int(self.grace_period), self.reduction_factor, int(self.max_t or epochs))
+
+    def tune_scheduler(
+        self, epochs: int, groups: Mapping[str, int] | None = None, max_running: int = 0
+    ) -> Any:
+        """Seed-group ASHA on ``groups`` (seeds per cell), or Ray's per-trial ASHA. A
+        waiting one runs at most ``max_running`` trials at once itself."""
         if self.promote != "trial":
             from ablate.search.schedulers import seed_groups
 
@@ -80,6 +124,8 @@ class Asha(Scheduler):
                 self.reduction_factor,
                 dict(groups or {}),
                 self.promote,
+                wait=self.wait,
+                max_running=max_running,
             )
         from ray.tune.schedulers import ASHAScheduler
 

@@ -82,6 +82,16 @@ class Scheduler(abc.ABC):
         """Raise a ``cfg.error`` for options that cannot work with ``epochs`` per trial."""
         return None
 
+    def describe(self, epochs: int, cells: int, proposes: bool) -> str | None:
+        """One line for ``ablate plan``: how it spends epochs on ``cells`` cells (None:
+        nothing to say). ``proposes``: the strategy asks for trials as others end."""
+        return None
+
+    def rungs(self, epochs: int) -> list[int]:
+        """The epochs at which it may stop or pause a trial: every trial checkpoints there,
+        so a paused one goes on from where it stopped. None by default."""
+        return []
+
     @abc.abstractmethod
     def tune_scheduler(self, epochs: int) -> Any:
         """Ray Tune's scheduler (``time_attr`` is the results' ``epoch``, ablate's own count).

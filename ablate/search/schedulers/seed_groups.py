@@ -26,7 +26,7 @@ import numpy as np
 
 from ablate.layout import split_params
 
-CONTINUE, STOP = "CONTINUE", "STOP"
+CONTINUE, STOP, PAUSE = "CONTINUE", "STOP", "PAUSE"
 PROMOTE = ("mean", "lcb", "trial")  # "trial": Ray's own per-trial ASHA
 
 
@@ -54,23 +54,48 @@ class GroupRungs:
         reduction_factor: About 1 in this many groups goes on at each rung.
         sizes: Seeds per group (groups not named have one).
         rule: ``mean`` or ``lcb``.
+        wait: Judge as synchronous successive halving does, at the earliest moment the
+            verdict is certain: the top ``ceil(n / reduction_factor)`` of the ``n`` groups
+            that reach a rung go on. A group whose verdict is still open waits (its seeds
+            are paused, holding no resources) until enough others have arrived. It needs
+            every group up front (``sizes``); without them the rule is asynchronous.
     """
 
     def __init__(
-        self, rungs: list[int], reduction_factor: float, sizes: Mapping[str, int], rule: str
+        self,
+        rungs: list[int],
+        reduction_factor: float,
+        sizes: Mapping[str, int],
+        rule: str,
+        wait: bool = False,
     ) -> None:
         self.rungs = sorted(rungs)
         self.rf = reduction_factor
         self.sizes = dict(sizes)
         self.rule = rule
+        self.wait = wait and bool(self.sizes)
         self.values: dict[int, dict[str, dict[str, float]]] = {r: {} for r in self.rungs}
         self.decided: dict[tuple[int, str], str] = {}
+        self.lost: dict[str, set[str]] = {}  # group -> its seeds that ended without a verdict
+        self.quota: dict[int, int] = {}  # rung -> how many groups go on from it (wait)
+        n = len(self.sizes)
+        for rung in self.rungs:
+            n = max(1, math.ceil(n / self.rf))
+            self.quota[rung] = n
+        self._news: list[tuple[str, str]] = []  # (group, verdict) reached since last taken
 
     def on_result(self, trial: str, group: str, t: float, value: float) -> str:
-        """``value``: larger is better. STOP when the group is stopped at any rung <= t."""
-        for rung in self.rungs:
-            if self.decided.get((rung, group)) == STOP:
-                return STOP
+        """``value``: larger is better. STOP when the group is stopped at any rung <= t;
+        PAUSE (``wait`` only) while its verdict at a rung <= t is open."""
+        if self.stopped(group):
+            return STOP
+        if self.wait:
+            for rung in self.rungs:
+                if t < rung:
+                    break
+                self.values[rung].setdefault(group, {}).setdefault(trial, value)
+            self._settle()
+            return self.action(group, t)
         for rung in self.rungs:
             if t < rung:
                 break
@@ -83,11 +108,127 @@ class GroupRungs:
                 return STOP
         return CONTINUE
 
+    def action(self, group: str, t: float) -> str:
+        """What a seed of ``group`` at epoch ``t`` does now: STOP, PAUSE or CONTINUE."""
+        verdicts = [self.decided.get((rung, group)) for rung in self.rungs if rung <= t]
+        if STOP in verdicts:
+            return STOP
+        return PAUSE if None in verdicts else CONTINUE
+
+    def stopped(self, group: str) -> bool:
+        return any(self.decided.get((rung, group)) == STOP for rung in self.rungs)
+
     def finished(self, group: str) -> None:
         """A seed of ``group`` trained to the end: the group goes on at every rung where it
-        is not judged yet (unless it was stopped already, then that seed was too)."""
+        is not judged yet (unless it was stopped already, then that seed was too). Under
+        ``wait`` a seed reaches the end only through every rung's verdict."""
+        if self.wait:
+            return
         for rung in self.rungs:
             self.decided.setdefault((rung, group), CONTINUE)
+
+    def seed_lost(self, trial: str, group: str) -> None:
+        """A seed of ``group`` ended (failed) before its group's last verdict: the group is
+        judged on the seeds it has left (``wait``)."""
+        if not self.wait or self.stopped(group):
+            return
+        self.lost.setdefault(group, set()).add(trial)
+        self._settle()
+
+    def take_news(self) -> list[tuple[str, str]]:
+        """The verdicts (group, CONTINUE or STOP) reached since the last call."""
+        news, self._news = self._news, []
+        return news
+
+    def force(self) -> bool:
+        """Judge the lowest rung with a waiting group as if no other group were coming:
+        for a sweep that can no longer bring them (a safety net, never needed by design).
+        Whether any verdict came of it."""
+        for rung in self.rungs:
+            waiting = [g for g in self.values[rung] if self._complete(rung, g)]
+            if any((rung, g) not in self.decided for g in waiting):
+                for g in sorted(waiting, key=lambda g: self._rank_key(rung, g)):
+                    if (rung, g) not in self.decided:
+                        above = self._above(rung, g)
+                        self._set(rung, g, STOP if above >= self.quota[rung] else CONTINUE)
+                self._settle()
+                return True
+        return False
+
+    # -- waiting: synchronous successive halving, decided as early as it is certain --
+
+    def _reported(self, rung: int, group: str) -> dict[str, float]:
+        return self.values[rung].get(group, {})
+
+    def _settled(self, rung: int, group: str) -> bool:
+        """Every seed of the group has reported at ``rung`` or is lost."""
+        seen = set(self._reported(rung, group)) | self.lost.get(group, set())
+        return len(seen) >= self.sizes.get(group, 1)
+
+    def _complete(self, rung: int, group: str) -> bool:
+        return self._settled(rung, group) and bool(self._reported(rung, group))
+
+    def _stat(self, rung: int, group: str) -> float:
+        return group_stat(list(self._reported(rung, group).values()), self.rule)
+
+    def _rank_key(self, rung: int, group: str) -> tuple[float, str]:
+        return (-self._stat(rung, group), group)  # best first; ties by key, stably
+
+    def _above(self, rung: int, group: str) -> int:
+        """Complete groups at ``rung`` ranked above ``group``."""
+        mine = self._rank_key(rung, group)
+        return sum(
+            self._rank_key(rung, g) < mine
+            for g in self.values[rung]
+            if g != group and self._complete(rung, g)
+        )
+
+    def _coming(self, k: int) -> int:
+        """How many more groups can still complete rung ``rungs[k]``."""
+        rung = self.rungs[k]
+        if k == 0:
+            return sum(not self._settled(rung, g) for g in self.sizes)
+        prev = self.rungs[k - 1]
+        on = [g for g in self.sizes if self.decided.get((prev, g)) == CONTINUE]
+        open_ = [
+            g
+            for g in self.sizes
+            if (prev, g) not in self.decided and not self._gone(prev, g) and not self.stopped(g)
+        ]
+        slots = max(self.quota[prev] - len(on), 0)
+        return sum(not self._settled(rung, g) for g in on) + min(slots, len(open_))
+
+    def _gone(self, rung: int, group: str) -> bool:
+        """Every seed of the group was lost before ``rung``: it will never be judged there."""
+        return self._settled(rung, group) and not self._reported(rung, group)
+
+    def _set(self, rung: int, group: str, verdict: str) -> None:
+        self.decided[(rung, group)] = verdict
+        self._news.append((group, verdict))
+
+    def _settle(self) -> None:
+        """Every verdict that is certain now: above ``quota`` others, or with too few
+        places left for the groups still coming to push it out."""
+        changed = True
+        while changed:
+            changed = False
+            for k, rung in enumerate(self.rungs):
+                coming = self._coming(k)
+                for g in sorted(self.values[rung]):
+                    if (rung, g) in self.decided or not self._complete(rung, g):
+                        continue
+                    if k and self.decided.get((self.rungs[k - 1], g)) != CONTINUE:
+                        continue  # a restored seed re-reporting: judged at the rung below first
+                    above = self._above(rung, g)
+                    if above >= self.quota[rung]:
+                        self._set(rung, g, STOP)
+                    elif above + coming < self.quota[rung]:
+                        self._set(rung, g, CONTINUE)
+                    else:
+                        continue
+                    changed = True
+
+    # -- asynchronous --
 
     def _decide(self, rung: int, group: str) -> str:
         complete = {
@@ -111,10 +252,23 @@ def rungs_of(grace_period: int, reduction_factor: float, max_t: int) -> list[int
 
 
 def _make() -> type:
+    from ray.tune.experiment import Trial
     from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
+    actions = {
+        CONTINUE: TrialScheduler.CONTINUE,
+        STOP: TrialScheduler.STOP,
+        PAUSE: TrialScheduler.PAUSE,
+    }
+
     class SeedGroupASHA(FIFOScheduler):
-        """Ray Tune scheduler: ASHA over seed groups (:class:`GroupRungs`)."""
+        """Ray Tune scheduler: ASHA over seed groups (:class:`GroupRungs`).
+
+        With ``wait``, it also picks the trials Tune starts (``choose_trial_to_run``): new
+        ones first, then paused ones whose group has gone on, at most ``max_running`` at
+        a time. Tune's own ``max_concurrent_trials`` must then be off: it counts paused
+        trials, so a rung's waiting groups would keep the next ones from being made.
+        """
 
         def __init__(
             self,
@@ -124,14 +278,25 @@ def _make() -> type:
             reduction_factor: float,
             sizes: Mapping[str, int],
             rule: str,
+            wait: bool = False,
+            max_running: int = 0,
         ) -> None:
             super().__init__()
             self._time_attr, self._max_t = time_attr, max_t
             self._rungs = GroupRungs(
-                rungs_of(grace_period, reduction_factor, max_t), reduction_factor, sizes, rule
+                rungs_of(grace_period, reduction_factor, max_t),
+                reduction_factor,
+                sizes,
+                rule,
+                wait=wait,
             )
+            self.max_running = max_running
             self._metric: str | None = None
             self._op = 1.0
+
+        @property
+        def waits(self) -> bool:
+            return self._rungs.wait
 
         def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
             self._metric = metric or self._metric
@@ -142,16 +307,68 @@ def _make() -> type:
             if self._time_attr not in result or self._metric not in result:
                 return TrialScheduler.CONTINUE
             group = group_key(trial.config)
+            t = result[self._time_attr]
             action = self._rungs.on_result(
-                trial.trial_id,
-                group,
-                result[self._time_attr],
-                self._op * float(result[self._metric]),
+                trial.trial_id, group, t, self._op * float(result[self._metric])
             )
-            if result[self._time_attr] >= self._max_t:
+            self._stop_waiting(tune_controller, trial)
+            if t >= self._max_t:
                 self._rungs.finished(group)
                 return TrialScheduler.STOP
-            return TrialScheduler.STOP if action == STOP else TrialScheduler.CONTINUE
+            return actions[action]
+
+        def _stop_waiting(self, tune_controller: Any, current: Any) -> None:
+            """Stop the paused seeds of the groups a verdict just stopped."""
+            stopped = {g for g, verdict in self._rungs.take_news() if verdict == STOP}
+            if not stopped:
+                return
+            for trial in list(tune_controller.get_trials()):
+                if trial is current or group_key(trial.config) not in stopped:
+                    continue
+                if trial.status == Trial.PAUSED or trial.is_saving:
+                    tune_controller.stop_trial(trial)
+
+        def _lost(self, tune_controller: Any, trial: Any) -> None:
+            group = group_key(trial.config)
+            epoch = (trial.last_result or {}).get(self._time_attr, 0) or 0
+            if epoch < self._max_t and not self._rungs.stopped(group):
+                self._rungs.seed_lost(trial.trial_id, group)
+                self._stop_waiting(tune_controller, trial)
+
+        def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+            self._lost(tune_controller, trial)
+
+        def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+            self._lost(tune_controller, trial)  # a trainable that returned short of max_t
+
+        def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+            self._lost(tune_controller, trial)
+
+        def choose_trial_to_run(self, tune_controller: Any) -> Any:
+            if not self._rungs.wait:
+                return super().choose_trial_to_run(tune_controller)
+            trials = list(tune_controller.get_trials())
+            running = sum(t.status == Trial.RUNNING for t in trials)
+            if self.max_running and running >= self.max_running:
+                return None
+            for trial in trials:
+                if trial.status == Trial.PENDING:
+                    return trial
+            paused = [t for t in trials if t.status == Trial.PAUSED]
+            for trial in paused:
+                if self._goes_on(trial):
+                    return trial
+            if paused and not running and self._rungs.force():
+                # Nothing runs and nothing may: judge with what arrived (never by design).
+                self._stop_waiting(tune_controller, None)
+                return next(
+                    (t for t in paused if t.status == Trial.PAUSED and self._goes_on(t)), None
+                )
+            return None
+
+        def _goes_on(self, trial: Any) -> bool:
+            epoch = (trial.last_result or {}).get(self._time_attr, 0) or 0
+            return self._rungs.action(group_key(trial.config), epoch) == CONTINUE
 
         def debug_string(self) -> str:
             stopped = sum(v == STOP for v in self._rungs.decided.values())
@@ -175,4 +392,13 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(name)
 
 
-__all__ = ["PROMOTE", "GroupRungs", "group_key", "group_stat", "rungs_of"]
+__all__ = [
+    "CONTINUE",
+    "PAUSE",
+    "PROMOTE",
+    "STOP",
+    "GroupRungs",
+    "group_key",
+    "group_stat",
+    "rungs_of",
+]
