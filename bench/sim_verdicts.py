@@ -120,6 +120,32 @@ def run(s: Scenario, sweeps: int, seed: int = 0) -> dict[str, float]:
     }
 
 
+def hindsight_floor(s: Scenario, sweeps: int, seed: int = 0) -> float:
+    """The trials share of a design that knew, per cell, the fewest seeds of the schedule
+    at which a *fixed* test of the whole family already gives that cell its ``max``-seed
+    verdict (the reference takes the most of them). No valid adaptive design does better on
+    "same verdicts": every look of one tests at a level at most the fixed test's, so it
+    cannot stop a cell earlier than a fixed test at that many seeds would decide it. It
+    peeks at the answer; it is a bound on the target, not a procedure."""
+    rng = np.random.default_rng(seed)
+    schedule = V.seed_schedule(s.low, s.high, s.step)
+    used = total = 0
+    for _ in range(sweeps):
+        full = values(s, rng)
+        final = fixed(s, full).set_index("cell")["verdict"]
+        first: dict[str, int] = {}
+        for n in schedule:
+            at = V.family_verdicts({c: x.iloc[:n] for c, x in full.items()}, "ref", s.mode,
+                                   s.delta).set_index("cell")["verdict"]  # fmt: skip
+            for cell in final.index.drop("ref"):
+                if cell not in first and at[cell] == final[cell]:
+                    first[cell] = n
+        need = [first.get(c, s.high) for c in final.index.drop("ref")]
+        used += sum(need) + max(need)
+        total += s.high * len(full)
+    return used / total
+
+
 def _false_directions(verdicts: pd.Series, truth: pd.Series) -> int:
     """Cells called better/worse with no true difference or the wrong sign."""
     better, worse = verdicts == V.BETTER, verdicts == V.WORSE
@@ -200,6 +226,14 @@ def main() -> None:
                      "spending": s.spending, "futility": s.futility,
                      **run(s, args.sweeps)}  # fmt: skip
         print(name, json.dumps(out[name]), flush=True)
+    floors: dict[str, float] = {}
+    for s in grid().values():
+        kind = "null" if s.effects == NULL else "hard" if s.effects == HARD else "mixed"
+        key = f"{kind} sd={s.own_sd:g}"
+        if key not in floors:
+            floors[key] = round(hindsight_floor(s, args.sweeps), 3)
+            print("hindsight floor", key, floors[key], flush=True)
+    out["hindsight_floor"] = floors
     shares = verdict_shares(Scenario(MIXED), min(args.sweeps, 100))
     images = ROOT / "docs" / "images"
     images.mkdir(parents=True, exist_ok=True)
