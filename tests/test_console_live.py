@@ -131,7 +131,7 @@ def test_paused_trials_are_counted_not_listed_and_do_not_read_as_resumed() -> No
         view.changed(p)
     text = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", out.getvalue())
     assert "lr=2 s0" in text and "lr=0 s0" not in text
-    assert "2 paused until their rung's verdict" in text
+    assert "2 paused, waiting for their rung's verdict" in text
     # it goes on from its checkpoint: the epochs up to it come again, marked restored
     trials[0].status = "RUNNING"
     cb.on_step_end(0, trials)
