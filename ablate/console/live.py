@@ -157,7 +157,8 @@ class LiveView(ProgressSink):
             rows.add_row(t.label, f"{t.epoch}/{p.epochs}", bar, value)
         waiting = sum(t.waiting for t in lines)
         if waiting:
-            rows.add_row(Text(f"{waiting} paused, waiting for their rung's verdict", style="dim"))
+            note = Text(f"  {waiting} paused, waiting for their rung's verdict", style="dim")
+            return Group(head, board, rows, note)
         return Group(head, board, rows)
 
     def changed(self, progress: SweepProgress) -> None:
