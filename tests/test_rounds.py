@@ -163,6 +163,29 @@ def test_waiting_reaches_synchronous_halvings_verdicts_in_any_order(seed: int) -
         reached = on
 
 
+def test_a_restored_sweep_rebuilds_its_verdicts_from_the_trials_that_ended() -> None:
+    # 6 cells, rf 3: 2 go on from epoch 1, 1 from epoch 3. Before a Ctrl-C, c0 trained to
+    # the end and c1 was stopped at epoch 1; Tune restores them ended, and keeps no state.
+    r = GroupRungs([1, 3], 3, {f"c{i}": 1 for i in range(6)}, "mean", wait=True)
+    r.restored("t0", "c0", 9, 9, failed=False)
+    r.restored("t1", "c1", 1, 9, failed=False)
+    assert r.action("c0", 9) == CONTINUE and r.action("c1", 1) == STOP
+    # the others train again; c0 holds one of the 2 places at epoch 1, rank unknown
+    assert r.on_result("t2", "c2", 1, 5.0) == PAUSE
+    assert r.on_result("t3", "c3", 1, 4.0) == STOP
+    assert r.on_result("t4", "c4", 1, 6.0) == PAUSE
+    assert r.on_result("t5", "c5", 1, 1.0) == STOP
+    assert r.action("c4", 1) == CONTINUE and r.action("c2", 1) == STOP
+    # and c0 took the one place at epoch 3 before the Ctrl-C
+    assert r.on_result("t4", "c4", 3, 7.0) == STOP
+    # a failed one is a lost seed: its twin is judged alone
+    r2 = GroupRungs([1], 2, {"a": 2, "b": 1}, "mean", wait=True)
+    r2.restored("a1", "a", 0, 3, failed=True)
+    assert r2.on_result("a0", "a", 1, 0.9) == PAUSE
+    assert r2.on_result("b0", "b", 1, 0.1) == STOP
+    assert r2.action("a", 1) == CONTINUE
+
+
 def test_force_judges_a_stalled_rung_with_what_arrived() -> None:
     r = GroupRungs([1], 3, {f"c{i}": 1 for i in range(6)}, "mean", wait=True)
     for i in range(3):

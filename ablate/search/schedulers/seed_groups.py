@@ -83,6 +83,7 @@ class GroupRungs:
             n = max(1, math.ceil(n / self.rf))
             self.quota[rung] = n
         self._news: list[tuple[str, str]] = []  # (group, verdict) reached since last taken
+        self._blind: set[tuple[int, str]] = set()  # verdicts restored without their values
 
     def on_result(self, trial: str, group: str, t: float, value: float) -> str:
         """``value``: larger is better. STOP when the group is stopped at any rung <= t;
@@ -135,6 +136,30 @@ class GroupRungs:
         self.lost.setdefault(group, set()).add(trial)
         self._settle()
 
+    def restored(self, trial: str, group: str, epoch: float, max_t: int, failed: bool) -> None:
+        """A trial a restored Tune experiment brings back already ended (Tune keeps no
+        scheduler state): what its end says of its group's verdicts. One that trained to
+        ``max_t`` went on at every rung; one that ended at an earlier epoch was stopped at
+        the last rung it reached; a failed one is a lost seed."""
+        if not self.wait:
+            if epoch >= max_t:
+                self.finished(group)
+            return
+        if failed:
+            self.seed_lost(trial, group)
+            return
+        reached = [r for r in self.rungs if r <= epoch]
+        if not reached:
+            self.seed_lost(trial, group)
+            return
+        stop_at = None if epoch >= max_t else reached[-1]
+        for rung in reached:
+            verdict = STOP if rung == stop_at else CONTINUE
+            if (rung, group) not in self.decided:
+                self.decided[(rung, group)] = verdict
+                self._blind.add((rung, group))
+        self._settle()
+
     def take_news(self) -> list[tuple[str, str]]:
         """The verdicts (group, CONTINUE or STOP) reached since the last call."""
         news, self._news = self._news, []
@@ -177,17 +202,24 @@ class GroupRungs:
     def _above(self, rung: int, group: str) -> int:
         """Complete groups at ``rung`` ranked above ``group``."""
         mine = self._rank_key(rung, group)
-        return sum(
+        ranked = sum(
             self._rank_key(rung, g) < mine
             for g in self.values[rung]
-            if g != group and self._complete(rung, g)
+            if g != group and self._complete(rung, g) and (rung, g) not in self._blind
         )
+        # a restored group that went on holds a place, rank unknown: count it above
+        held = sum(
+            r == rung and g != group and self.decided[(r, g)] == CONTINUE for r, g in self._blind
+        )
+        return ranked + held
 
     def _coming(self, k: int) -> int:
         """How many more groups can still complete rung ``rungs[k]``."""
         rung = self.rungs[k]
         if k == 0:
-            return sum(not self._settled(rung, g) for g in self.sizes)
+            return sum(
+                not self._settled(rung, g) and (rung, g) not in self.decided for g in self.sizes
+            )
         prev = self.rungs[k - 1]
         on = [g for g in self.sizes if self.decided.get((prev, g)) == CONTINUE]
         open_ = [
@@ -196,7 +228,8 @@ class GroupRungs:
             if (prev, g) not in self.decided and not self._gone(prev, g) and not self.stopped(g)
         ]
         slots = max(self.quota[prev] - len(on), 0)
-        return sum(not self._settled(rung, g) for g in on) + min(slots, len(open_))
+        coming = [g for g in on if not self._settled(rung, g) and (rung, g) not in self.decided]
+        return len(coming) + min(slots, len(open_))
 
     def _gone(self, rung: int, group: str) -> bool:
         """Every seed of the group was lost before ``rung``: it will never be judged there."""
@@ -327,6 +360,19 @@ def _make() -> type:
                     continue
                 if trial.status == Trial.PAUSED or trial.is_saving:
                     tune_controller.stop_trial(trial)
+
+        def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+            # A restored experiment adds its ended trials too; Tune keeps no scheduler state.
+            if trial.status in (Trial.TERMINATED, Trial.ERROR):
+                epoch = (trial.last_result or {}).get(self._time_attr, 0) or 0
+                self._rungs.restored(
+                    trial.trial_id,
+                    group_key(trial.config),
+                    epoch,
+                    self._max_t,
+                    failed=trial.status == Trial.ERROR,
+                )
+                self._rungs.take_news()  # nothing is paused yet
 
         def _lost(self, tune_controller: Any, trial: Any) -> None:
             group = group_key(trial.config)
