@@ -75,3 +75,49 @@ def test_a_trial_that_died_before_its_first_report_is_named_and_failed(planned: 
     assert outcomes[1].seed == plan.trials[1].seed
     assert outcomes[1].point == plan.trials[1].point
     assert outcomes[0].duration_s == 3.0
+
+
+# --- seed-group ASHA, waiting: what the driver hands Tune ---------------------------------------
+
+
+def _asha_plan(**asha: Any) -> Any:
+    tune = {"scheduler": "asha", "asha": {"grace_period": 1, "reduction_factor": 2, **asha}}
+    return make_plan(sweep(NECK_HEAD, tune=tune, train={"epochs": 4}))
+
+
+def test_an_incremental_runs_ended_trials_are_judged_with_the_rest() -> None:
+    import dataclasses
+
+    from ablate.run.driver import _scheduler
+    from ablate.search.schedulers.seed_groups import CONTINUE, STOP, group_key
+
+    plan = _asha_plan()
+    # an earlier run ended every seed 0: one cell trained to the end, one stopped at epoch 1
+    first, second = plan.trials[0], plan.trials[3]
+    assert first.seed == second.seed == 0 and first.cell != second.cell
+    ended = [(first, 4), (second, 1)]
+    keep = [t for t in plan.trials if t not in (first, second)]
+    scheduler = _scheduler(dataclasses.replace(plan, trials=keep, ended=ended), fits=2)
+    rungs = scheduler._rungs
+    assert rungs.sizes[group_key(tune_params(first.point, 0))] == 3  # its seeds 1, 2 and 0
+    assert rungs.action(group_key(tune_params(first.point, 1)), 4) == CONTINUE
+    assert rungs.action(group_key(tune_params(second.point, 1)), 1) == STOP
+
+
+def test_a_waiting_scheduler_raises_tunes_cap_by_the_trials_it_paused() -> None:
+    from ablate.run.driver import _scheduler
+
+    plan = _asha_plan()
+    scheduler = _scheduler(plan, fits=1)
+    trials = [
+        SimpleNamespace(status=status, is_saving=False, config={}, last_result={})
+        for status in ("PAUSED", "PAUSED", "RUNNING", "PENDING")
+    ]
+    alg = SimpleNamespace(max_concurrent=1)
+    controller = SimpleNamespace(search_alg=alg, get_trials=lambda: trials)
+    # one running already: nothing more starts, but the generator may make one past the
+    # two paused trials (Tune's own cap counts them)
+    assert scheduler.choose_trial_to_run(controller) is None
+    assert alg.max_concurrent == 3
+    trials[2].status = "TERMINATED"
+    assert scheduler.choose_trial_to_run(controller) is trials[3]  # new trials first

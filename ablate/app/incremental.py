@@ -13,10 +13,10 @@ import shutil
 from ablate.app.options import SweepOptions
 from ablate.errors import AblateError
 from ablate.fingerprint import code_fingerprint
-from ablate.layout import checkpoint_dir, experiment_root, trial_name
+from ablate.layout import FINISHED, checkpoint_dir, experiment_root, trial_name
 from ablate.plan import SweepPlan
 from ablate.tracking import Store, open_store, shown, sqlite_file, tracking_uri
-from ablate.tracking.history import finished_pairs
+from ablate.tracking.history import epochs_reached, finished_pairs, finished_runs
 
 
 def still_to_run(
@@ -28,8 +28,16 @@ def still_to_run(
     checkpoint would only re-report its last epoch, not train again.
     """
     code = code_fingerprint(plan.imports) if opts.rerun_changed_code else None
-    done = set() if opts.rerun_all else finished_pairs(store, plan.name, code)
+    done = {} if opts.rerun_all else finished_runs(store, plan.name, code)
     keep = [t for t in plan.trials if (t.cell, t.seed) not in done]
+    ended = []
+    if plan.scheduler.rungs(plan.epochs) and not dry:  # it judges the rest with them
+        for t in plan.trials:
+            run = done.get((t.cell, t.seed))
+            if run is not None:
+                finished = run.info.status == FINISHED
+                epoch = plan.epochs if finished else epochs_reached(store, run, plan.tune.metric)
+                ended.append((t, epoch))
     rerun = finished_pairs(store, plan.name) & {(t.cell, t.seed) for t in keep}
     if rerun and not dry:
         root = experiment_root(opts.storage)
@@ -37,7 +45,7 @@ def still_to_run(
             shutil.rmtree(
                 checkpoint_dir(root, plan.name, trial_name(cell, seed)), ignore_errors=True
             )
-    return dataclasses.replace(plan, trials=keep), len(plan.trials) - len(keep)
+    return dataclasses.replace(plan, trials=keep, ended=ended), len(plan.trials) - len(keep)
 
 
 def skips_line(plan: SweepPlan, opts: SweepOptions) -> str:

@@ -298,9 +298,9 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
                 trials = one_round(plan)
     except BaseException as err:
         interrupted = isinstance(err, KeyboardInterrupt)
-        if interrupted:
-            screen.warn("interrupted: the unfinished trials are marked INTERRUPTED in MLflow")
         with _one_more_ctrl_c(screen):
+            if interrupted:
+                screen.warn("interrupted: the unfinished trials are marked INTERRUPTED in MLflow")
             tracker.abort(interrupted=interrupted)
         if tracker.lost is not None:
             raise TrackingLost(tracker.lost) from None

@@ -77,6 +77,9 @@ class SweepPlan:
     train: TrainSettings = field(default_factory=TrainSettings)
     #: ``tune.mode`` was written; else the dry build sets the metric's own mode.
     mode_given: bool = True
+    #: Trials of this sweep an earlier invocation ended (skipped by an incremental run),
+    #: with the epochs each reached: an early-stopping scheduler judges the rest with them.
+    ended: list[tuple[TrialSpec, int]] = field(default_factory=list)
 
     @property
     def cells(self) -> list[str]:

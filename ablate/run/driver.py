@@ -92,16 +92,20 @@ def seed_groups(plan: SweepPlan) -> dict[str, int]:
 
     from ablate.search.schedulers.seed_groups import group_key
 
-    return dict(Counter(group_key(tune_params(t.point, t.seed)) for t in plan.trials))
+    trials = [*plan.trials, *(t for t, _ in plan.ended)]
+    return dict(Counter(group_key(tune_params(t.point, t.seed)) for t in trials))
 
 
 def _scheduler(plan: SweepPlan, fits: int) -> Any:
     s = plan.scheduler
-    if s.seed_groups:
-        return s.tune_scheduler(  # type: ignore[call-arg]
-            plan.epochs, groups=seed_groups(plan), max_running=fits
-        )
-    return s.tune_scheduler(plan.epochs)
+    if not s.seed_groups:
+        return s.tune_scheduler(plan.epochs)
+    scheduler = s.tune_scheduler(  # type: ignore[call-arg]
+        plan.epochs, groups=seed_groups(plan), max_running=fits
+    )
+    for t, epoch in plan.ended:  # an earlier invocation's trials: judged with the rest
+        scheduler.ended_before(tune_params(t.point, t.seed), epoch)
+    return scheduler
 
 
 def _search(plan: SweepPlan) -> tuple[Any, dict[str, Any], int]:
@@ -177,8 +181,8 @@ def run_sweep(
         search_alg=alg,
         scheduler=scheduler,
         num_samples=num_samples,
-        # A scheduler that pauses trials paces them itself: Tune's cap counts paused ones.
-        max_concurrent_trials=None if getattr(scheduler, "waits", False) else fits,
+        # (a scheduler that pauses trials raises it by the number paused)
+        max_concurrent_trials=fits,
         # In-process trials share nothing but imports, so Tune may reuse their actors:
         # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
         # timeout may leave a hung thread behind, so its actor is never reused.
@@ -223,8 +227,9 @@ def run_sweep(
 #: and searcher name ablate's modules). Changed when those move: an interrupted sweep of an
 #: older ablate then starts a new Tune experiment, and its trials still resume from their
 #: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...). 3: the
-#: progress callback pickles as a reference (:mod:`ablate.run.progress`).
-TUNE_STATE_FORMAT = 3
+#: progress callback pickles as a reference (:mod:`ablate.run.progress`). 4: seed-group ASHA
+#: waits at rungs (its pickled state grew).
+TUNE_STATE_FORMAT = 4
 
 
 def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:

@@ -7,6 +7,8 @@ a decision, not an accident.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ablate.tracking import schema as S
 from ablate.tracking.store import Store, run_filter
 
@@ -18,10 +20,15 @@ def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tup
     Args:
         code: Count only trials that ran this code fingerprint (``ablate.code`` tag).
     """
+    return set(finished_runs(store, sweep, code))
+
+
+def finished_runs(store: Store, sweep: str, code: str | None = None) -> dict[tuple[str, int], Any]:
+    """The runs of :func:`finished_pairs`, by pair."""
     exp = store.call("get_experiment_by_name", store.client.get_experiment_by_name, sweep)
     if exp is None or exp.lifecycle_stage == "deleted":
-        return set()
-    done: set[tuple[str, int]] = set()
+        return {}
+    done: dict[tuple[str, int], Any] = {}
     for run in store.all_runs(str(exp.experiment_id), run_filter(**{S.ROLE: S.TRIAL})):
         tags = run.data.tags
         ended = run.info.status == S.FINISHED or tags.get(S.STATUS) == S.STOPPED
@@ -29,5 +36,15 @@ def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tup
             continue
         if code is not None and tags.get(S.CODE) != code:
             continue
-        done.add((tags[S.CELL], int(tags[S.SEED])))
+        done[(tags[S.CELL], int(tags[S.SEED]))] = run
     return done
+
+
+def epochs_reached(store: Store, run: Any, metric: str) -> int:
+    """The last epoch a trial run logged (its ``metric``'s last step)."""
+    keys = list(run.data.metrics)
+    if not keys:
+        return 0
+    key = metric if metric in keys else keys[0]
+    hist = store.call("get_metric_history", store.client.get_metric_history, run.info.run_id, key)
+    return max((int(m.step) for m in hist), default=0)

@@ -51,3 +51,17 @@ def test_asha_stops_a_cells_seeds_together(tmp_path: Path, tiny_base: Path) -> N
     assert by_cell[1e-6] == [[1], [1]], by_cell
     stopped = re.findall(r"\] stopped +optimizer\.lr=(\S+) s\d", ran.out)
     assert sorted(stopped) == ["1e-06", "1e-06"], ran.out
+
+    # A seed added later: the incremental run skips the 4 ended trials, reads from MLflow
+    # where each stopped, and judges the new seeds with them: the good cell's goes on to
+    # the end, the weak cell's stops at the rung where its cell stopped.
+    more = write(tmp_path, "more.yaml", sweep.read_text().replace("[0, 1]", "[0, 1, 2]"))
+    ran = ablate("run", str(more), cwd=tmp_path, timeout=300)
+    assert ran.code == 0, ran.err[-3000:]
+    assert "skipping 4 of 6 trials" in ran.out, ran.out
+    t = load_sweep(store, "groups").trials
+    new = t[t["seed"].astype(int) == 2].assign(lr=lambda d: d["param.optimizer.lr"].astype(float))
+    steps = {
+        lr: max(m.step for m in history(r, "val/top1")) for lr, r in zip(new["lr"], new["run_id"])
+    }
+    assert steps == {0.1: 3, 1e-6: 1}, steps

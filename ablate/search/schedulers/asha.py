@@ -82,6 +82,8 @@ class Asha(Scheduler):
     def describe(self, epochs: int, cells: int, proposes: bool) -> str | None:
         rungs = self.rungs(epochs)
         max_t = int(self.max_t or epochs)
+        if not rungs:
+            return f"asha: no rung below max_t {max_t}: every trial trains to the end"
         at = f"judged at epoch{'s' if len(rungs) > 1 else ''} {', '.join(map(str, rungs))}"
         if self.promote == "trial":
             return f"asha (Ray's, per trial): {at} of {max_t}"

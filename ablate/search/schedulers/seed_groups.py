@@ -3,12 +3,16 @@ its lower confidence bound, so that early stopping does not pick lucky seeds.
 
 Ray Tune's ``AsyncHyperBandScheduler`` judges each trial on its own value at a rung. Here a
 rung records one value per *seed group* (the trials of one cell): the group is judged once
-all its seeds have reached the rung, against the other complete groups there (ASHA's rule:
-the top ``1 / reduction_factor`` go on). A seed that reached the rung first goes on
-meanwhile; once its group is stopped it stops at its next result. A seed that finishes
-(``max_t``) before its group is judged promotes the group at every rung still open (the
-promotion does not depend on that seed's value, so no lucky seed picks it). Trials are not
-paused: a seed two epochs ahead of its twin may be in its last epoch when its group stops.
+all its seeds have reached the rung.
+
+- **Waiting** (the default, when every group is known up front): as synchronous successive
+  halving judges, but as early as each verdict is certain. A group whose verdict is open is
+  paused at the rung (Tune's ``PAUSE``; the trial checkpoints there) until it is certain.
+- **Asynchronous** (``wait: false``, or trials proposed as others end): against the other
+  complete groups there (ASHA's rule: the top ``1 / reduction_factor`` go on). A seed that
+  reached the rung first goes on meanwhile; once its group is stopped it stops at its next
+  result. A seed that finishes (``max_t``) before its group is judged promotes the group at
+  every rung still open (the promotion does not depend on that seed's value).
 
 :class:`GroupRungs` is the bookkeeping, pure; ``SeedGroupASHA`` (made on first use, so this
 module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it through
@@ -170,7 +174,8 @@ class GroupRungs:
         for a sweep that can no longer bring them (a safety net, never needed by design).
         Whether any verdict came of it."""
         for rung in self.rungs:
-            waiting = [g for g in self.values[rung] if self._complete(rung, g)]
+            # every group with a value there, complete or not: no more seeds are coming
+            waiting = [g for g in self.values[rung] if self._reported(rung, g)]
             if any((rung, g) not in self.decided for g in waiting):
                 for g in sorted(waiting, key=lambda g: self._rank_key(rung, g)):
                     if (rung, g) not in self.decided:
@@ -374,6 +379,13 @@ def _make() -> type:
                 )
                 self._rungs.take_news()  # nothing is paused yet
 
+        def ended_before(self, config: Mapping[str, Any], epoch: int) -> None:
+            """A trial of this sweep an earlier invocation ended at ``epoch`` (skipped now)."""
+            group = group_key(config)
+            name = f"ended:{json.dumps(dict(config), sort_keys=True, default=str)}"
+            self._rungs.restored(name, group, epoch, self._max_t, failed=False)
+            self._rungs.take_news()
+
         def _lost(self, tune_controller: Any, trial: Any) -> None:
             group = group_key(trial.config)
             epoch = (trial.last_result or {}).get(self._time_attr, 0) or 0
@@ -394,13 +406,14 @@ def _make() -> type:
             if not self._rungs.wait:
                 return super().choose_trial_to_run(tune_controller)
             trials = list(tune_controller.get_trials())
-            running = sum(t.status == Trial.RUNNING for t in trials)
+            paused = [t for t in trials if t.status == Trial.PAUSED]
+            self._pace(tune_controller, len(paused) + sum(t.is_saving for t in trials))
+            running = sum(t.status == Trial.RUNNING and not t.is_saving for t in trials)
             if self.max_running and running >= self.max_running:
                 return None
             for trial in trials:
                 if trial.status == Trial.PENDING:
                     return trial
-            paused = [t for t in trials if t.status == Trial.PAUSED]
             for trial in paused:
                 if self._goes_on(trial):
                     return trial
@@ -411,6 +424,14 @@ def _make() -> type:
                     (t for t in paused if t.status == Trial.PAUSED and self._goes_on(t)), None
                 )
             return None
+
+        def _pace(self, tune_controller: Any, paused: int) -> None:
+            """Tune's cap on trials at once (``max_concurrent_trials``: its variant
+            generator makes no new trial while that many are unfinished) counts paused
+            ones: raise it by them, so that waiting trials never keep the next ones out."""
+            alg: Any = getattr(tune_controller, "search_alg", None)
+            if self.max_running and isinstance(getattr(alg, "max_concurrent", None), int):
+                alg.max_concurrent = self.max_running + paused
 
         def _goes_on(self, trial: Any) -> bool:
             epoch = (trial.last_result or {}).get(self._time_attr, 0) or 0
