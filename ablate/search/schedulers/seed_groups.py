@@ -59,8 +59,9 @@ class GroupRungs:
         sizes: Seeds per group (groups not named have one).
         rule: ``mean`` or ``lcb``.
         wait: Judge as synchronous successive halving does, at the earliest moment the
-            verdict is certain: the top ``ceil(n / reduction_factor)`` of the ``n`` groups
-            that reach a rung go on. A group whose verdict is still open waits (its seeds
+            verdict is certain: of the ``n`` planned groups the top ``ceil(n / rf)`` go
+            on from the first rung, the top ``ceil`` of that ``/ rf`` from the next, and
+            so on (:attr:`quota`). A group whose verdict is still open waits (its seeds
             are paused, holding no resources) until enough others have arrived. It needs
             every group up front (``sizes``); without them the rule is asynchronous.
     """
