@@ -102,6 +102,10 @@ def test_an_incremental_runs_ended_trials_are_judged_with_the_rest() -> None:
     assert rungs.sizes[group_key(tune_params(first.point, 0))] == 3  # its seeds 1, 2 and 0
     assert rungs.action(group_key(tune_params(first.point, 1)), 4) == CONTINUE
     assert rungs.action(group_key(tune_params(second.point, 1)), 1) == STOP
+    # Ray's per-trial ASHA keeps no seed groups: the ended trials are only skipped
+    trial_asha = _asha_plan(promote="trial")
+    ray_asha = _scheduler(dataclasses.replace(trial_asha, trials=keep, ended=ended), fits=2)
+    assert type(ray_asha).__name__ == "AsyncHyperBandScheduler"
 
 
 def test_a_waiting_scheduler_raises_tunes_cap_by_the_trials_it_paused() -> None:

@@ -103,8 +103,9 @@ def _scheduler(plan: SweepPlan, fits: int) -> Any:
     scheduler = s.tune_scheduler(  # type: ignore[call-arg]
         plan.epochs, groups=seed_groups(plan), max_running=fits
     )
-    for t, epoch in plan.ended:  # an earlier invocation's trials: judged with the rest
-        scheduler.ended_before(tune_params(t.point, t.seed), epoch)
+    if hasattr(scheduler, "ended_before"):  # not Ray's per-trial ASHA
+        for t, epoch in plan.ended:  # an earlier invocation's trials: judged with the rest
+            scheduler.ended_before(tune_params(t.point, t.seed), epoch)
     return scheduler
 
 
