@@ -305,8 +305,9 @@ def _make() -> type:
 
         With ``wait``, it also picks the trials Tune starts (``choose_trial_to_run``): new
         ones first, then paused ones whose group has gone on, at most ``max_running`` at
-        a time. Tune's own ``max_concurrent_trials`` must then be off: it counts paused
-        trials, so a rung's waiting groups would keep the next ones from being made.
+        a time. Tune's own ``max_concurrent_trials`` counts paused trials, so a rung's
+        waiting groups would keep the next ones from being made: each step raises it by
+        the number paused (:meth:`_pace`).
         """
 
         def __init__(
@@ -332,10 +333,6 @@ def _make() -> type:
             self.max_running = max_running
             self._metric: str | None = None
             self._op = 1.0
-
-        @property
-        def waits(self) -> bool:
-            return self._rungs.wait
 
         def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
             self._metric = metric or self._metric
