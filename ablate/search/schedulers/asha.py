@@ -98,7 +98,7 @@ class Asha(Scheduler):
             n, last = quota.quota[rung], rung
             counts.append(n)
         spent += n * (max_t - last)
-        share = spent / (cells * max_t)
+        share = spent / (cells * max(epochs, max_t))  # the factorial trains every epoch
         return (
             f"asha (seed groups, waiting at rungs): {at} of {max_t}; "
             f"{' -> '.join(map(str, counts))} cells go on: {share:.0%} of the factorial's epochs"
