@@ -16,7 +16,7 @@ from ablate.fingerprint import code_fingerprint
 from ablate.layout import FINISHED, checkpoint_dir, experiment_root, trial_name
 from ablate.plan import SweepPlan
 from ablate.tracking import Store, open_store, shown, sqlite_file, tracking_uri
-from ablate.tracking.history import epochs_reached, finished_pairs, finished_runs
+from ablate.tracking.history import epochs_reached, finished_runs
 
 
 def still_to_run(
@@ -38,7 +38,9 @@ def still_to_run(
                 finished = run.info.status == FINISHED
                 epoch = plan.epochs if finished else epochs_reached(store, run, plan.tune.metric)
                 ended.append((t, epoch))
-    rerun = finished_pairs(store, plan.name) & {(t.cell, t.seed) for t in keep}
+    # the pairs that finished under any code (the same scan, unless it was narrowed)
+    everything = done if code is None and not opts.rerun_all else finished_runs(store, plan.name)
+    rerun = set(everything) & {(t.cell, t.seed) for t in keep}
     if rerun and not dry:
         root = experiment_root(opts.storage)
         for cell, seed in rerun:

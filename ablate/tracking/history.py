@@ -13,18 +13,13 @@ from ablate.tracking import schema as S
 from ablate.tracking.store import Store, run_filter
 
 
-def finished_pairs(store: Store, sweep: str, code: str | None = None) -> set[tuple[str, int]]:
-    """``(cell, seed)`` pairs of ``sweep`` that ended FINISHED, or that an early-stopping
-    scheduler stopped.
+def finished_runs(store: Store, sweep: str, code: str | None = None) -> dict[tuple[str, int], Any]:
+    """The trial runs of ``sweep`` that ended FINISHED, or that an early-stopping scheduler
+    stopped, by ``(cell, seed)``.
 
     Args:
         code: Count only trials that ran this code fingerprint (``ablate.code`` tag).
     """
-    return set(finished_runs(store, sweep, code))
-
-
-def finished_runs(store: Store, sweep: str, code: str | None = None) -> dict[tuple[str, int], Any]:
-    """The runs of :func:`finished_pairs`, by pair."""
     exp = store.call("get_experiment_by_name", store.client.get_experiment_by_name, sweep)
     if exp is None or exp.lifecycle_stage == "deleted":
         return {}
@@ -40,11 +35,12 @@ def finished_runs(store: Store, sweep: str, code: str | None = None) -> dict[tup
     return done
 
 
-def epochs_reached(store: Store, run: Any, metric: str) -> int:
-    """The last epoch a trial run logged (its ``metric``'s last step)."""
+def epochs_reached(store: Store, run: Any, metric: str, none: int = 0) -> int:
+    """The last epoch a trial run logged (its ``metric``'s last step); ``none`` if it
+    logged nothing."""
     keys = list(run.data.metrics)
     if not keys:
-        return 0
+        return none
     key = metric if metric in keys else keys[0]
     hist = store.call("get_metric_history", store.client.get_metric_history, run.info.run_id, key)
-    return max((int(m.step) for m in hist), default=0)
+    return max((int(m.step) for m in hist), default=none)

@@ -22,6 +22,7 @@ from ablate.plan import SweepPlan
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Space, short_point
 from ablate.tracking import schema as S
+from ablate.tracking.history import epochs_reached
 from ablate.tracking.schema import FAILED, FINISHED, INTERRUPTED, KILLED, RUNNING, STOPPED
 from ablate.tracking.store import (
     Store,
@@ -286,7 +287,12 @@ class SweepTracker:
         elif run is None:  # trains from epoch 1: an unfinished run of it is history
             self._supersede(self.adopt(cell, seed))
         if run is not None:  # a retried or resumed trial: go on in its run
-            child = _Child(run.info.run_id, name, epochs, self._last_step(run))
+            child = _Child(
+                run.info.run_id,
+                name,
+                epochs,
+                epochs_reached(self.store, run, self.plan.tune.metric, none=-1),
+            )
             locals_ = _paths(run.data.tags.get(S.TUNE_LOCAL_PATHS, ""))
             earlier = [run.data.tags.get(S.TUNE_PATH, ""), *locals_]
             child.earlier_paths = [p for p in dict.fromkeys(earlier) if p and p != tune_path]
@@ -420,16 +426,6 @@ class SweepTracker:
             return True  # the checkpoint's place is unknown: trust the run
         sweep = sweep_dir_of_experiment(self.tune_experiment)
         return checkpoint_file(sweep.parent, sweep.name, trial_name(cell, seed)).is_file()
-
-    def _last_step(self, run: Any) -> int:
-        keys = list(run.data.metrics)
-        if not keys:
-            return -1
-        key = self.plan.tune.metric if self.plan.tune.metric in keys else keys[0]
-        hist = self.store.call(
-            "get_metric_history", self.store.client.get_metric_history, run.info.run_id, key
-        )
-        return max((m.step for m in hist), default=-1)
 
     def trial_results(
         self, trial_id: str, results: Iterable[Mapping[str, Any]], ignore: Iterable[str] = ()

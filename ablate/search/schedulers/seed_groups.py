@@ -21,6 +21,7 @@ module imports no Ray) is Ray's scheduler with it. ``ablate`` asks for it throug
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from collections.abc import Mapping
@@ -89,6 +90,7 @@ class GroupRungs:
             self.quota[rung] = n
         self._news: list[tuple[str, str]] = []  # (group, verdict) reached since last taken
         self._blind: set[tuple[int, str]] = set()  # verdicts restored without their values
+        self._stats: dict[tuple[int, str, int], float] = {}  # (rung, group, n) -> its stat
 
     def on_result(self, trial: str, group: str, t: float, value: float) -> str:
         """``value``: larger is better. STOP when the group is stopped at any rung <= t;
@@ -178,10 +180,11 @@ class GroupRungs:
             # every group with a value there, complete or not: no more seeds are coming
             waiting = [g for g in self.values[rung] if self._reported(rung, g)]
             if any((rung, g) not in self.decided for g in waiting):
+                above = self._above_all(rung)
                 for g in sorted(waiting, key=lambda g: self._rank_key(rung, g)):
                     if (rung, g) not in self.decided:
-                        above = self._above(rung, g)
-                        self._set(rung, g, STOP if above >= self.quota[rung] else CONTINUE)
+                        verdict = STOP if above[g] >= self.quota[rung] else CONTINUE
+                        self._set(rung, g, verdict)
                 self._settle()
                 return True
         return False
@@ -200,24 +203,30 @@ class GroupRungs:
         return self._settled(rung, group) and bool(self._reported(rung, group))
 
     def _stat(self, rung: int, group: str) -> float:
-        return group_stat(list(self._reported(rung, group).values()), self.rule)
+        # values are only ever added, so their count names them
+        got = self._reported(rung, group)
+        key = (rung, group, len(got))
+        if key not in self._stats:
+            self._stats[key] = group_stat(list(got.values()), self.rule)
+        return self._stats[key]
 
     def _rank_key(self, rung: int, group: str) -> tuple[float, str]:
         return (-self._stat(rung, group), group)  # best first; ties by key, stably
 
-    def _above(self, rung: int, group: str) -> int:
-        """Complete groups at ``rung`` ranked above ``group``."""
-        mine = self._rank_key(rung, group)
-        ranked = sum(
-            self._rank_key(rung, g) < mine
+    def _above_all(self, rung: int) -> dict[str, int]:
+        """For every group with values at ``rung``: how many complete groups rank above it
+        there, and the restored groups that went on (they hold a place, rank unknown)."""
+        complete = sorted(
+            self._rank_key(rung, g)
             for g in self.values[rung]
-            if g != group and self._complete(rung, g) and (rung, g) not in self._blind
+            if self._complete(rung, g) and (rung, g) not in self._blind
         )
-        # a restored group that went on holds a place, rank unknown: count it above
-        held = sum(
-            r == rung and g != group and self.decided[(r, g)] == CONTINUE for r, g in self._blind
-        )
-        return ranked + held
+        held = [g for r, g in self._blind if r == rung and self.decided[(r, g)] == CONTINUE]
+        return {
+            g: bisect.bisect_left(complete, self._rank_key(rung, g)) + sum(h != g for h in held)
+            for g in self.values[rung]
+            if self._reported(rung, g)
+        }
 
     def _coming(self, k: int) -> int:
         """How many more groups can still complete rung ``rungs[k]``."""
@@ -252,13 +261,19 @@ class GroupRungs:
         while changed:
             changed = False
             for k, rung in enumerate(self.rungs):
-                coming = self._coming(k)
-                for g in sorted(self.values[rung]):
-                    if (rung, g) in self.decided or not self._complete(rung, g):
-                        continue
-                    if k and self.decided.get((self.rungs[k - 1], g)) != CONTINUE:
-                        continue  # a restored seed re-reporting: judged at the rung below first
-                    above = self._above(rung, g)
+                todo = [
+                    g
+                    for g in sorted(self.values[rung])
+                    if (rung, g) not in self.decided
+                    and self._complete(rung, g)
+                    # a restored seed re-reporting is judged at the rung below first
+                    and not (k and self.decided.get((self.rungs[k - 1], g)) != CONTINUE)
+                ]
+                if not todo:
+                    continue
+                coming, ranks = self._coming(k), self._above_all(rung)
+                for g in todo:
+                    above = ranks[g]  # verdicts here do not move ranks: they rank values
                     if above >= self.quota[rung]:
                         self._set(rung, g, STOP)
                     elif above + coming < self.quota[rung]:
