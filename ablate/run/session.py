@@ -168,15 +168,45 @@ def _ray_init_local() -> None:
     cluster = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        ray.init(
-            address="local",
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.WARNING,
-        )
+        with _without_cluster_helpers():
+            ray.init(
+                address="local",
+                _node_ip_address="127.0.0.1",
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.WARNING,
+            )
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = cluster
+
+
+@contextmanager
+def _without_cluster_helpers() -> Iterator[None]:
+    """A head node started in the block has no autoscaler monitor and no log monitor.
+
+    A local Ray of one process's own has nothing to autoscale, and with ``log_to_driver``
+    off no driver reads what the log monitor publishes (the workers' log files are written
+    all the same). Those two Python processes cost 1.2 s of CPU at every start, about 1 s of
+    ``ray.init`` on 2 cores, and the monitor up to 0.65 s at the end (BENCHMARKS.md, the
+    probe). ``ray.init`` does not take the two ``RayParams`` fields it has for this, so they
+    are set as its head node's parameters are made. (Without those fields, another Ray
+    version: nothing changes.)
+    """
+    from ray._private import parameter
+
+    made = parameter.RayParams.__init__
+
+    def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        if hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
+            self.no_monitor = True
+            self.include_log_monitor = False
+
+    parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        parameter.RayParams.__init__ = made  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -332,9 +362,10 @@ def shutdown_own() -> None:
         node.destroy_external_storage()
         raylet = [i.process for i in table.pop("raylet", [])]
         _stop_together(raylet)
-        # The GCS and Ray's Python helpers (autoscaler monitor, log monitor, dashboard) hold
-        # nothing once the raylet is gone; the autoscaler monitor alone takes 0.65 s to
-        # honour SIGTERM (and once in a while a minute), so they get a short grace.
+        # The GCS and Ray's Python helpers (the dashboard and, on a Ray started by another
+        # way, the autoscaler and log monitors) hold nothing once the raylet is gone; the
+        # autoscaler monitor alone took 0.65 s to honour SIGTERM (and once in a while a
+        # minute), so they get a short grace.
         _stop_together([i.process for infos in table.values() for i in infos], HELPER_GRACE_S)
 
 

@@ -41,6 +41,10 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         _trials_run_in_the_raylets_own_workers(session)
         procs = session._node_processes()
         assert procs and all(p.poll() is None for p in procs)
+        # No autoscaler monitor and no log monitor: nothing to scale, no driver reads logs.
+        kinds = set(ray._private.worker._global_node.all_processes)
+        assert {"gcs_server", "raylet"} <= kinds and not kinds & {"monitor", "log_monitor"}, kinds
+        assert ray.cluster_resources().get("CPU", 0) >= 1
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
         t0 = time.monotonic()
