@@ -134,7 +134,8 @@ def run_here(opts: SweepOptions) -> int:
         warm_trials = False
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
-            nodes = local_nodes()
+            # (A CPU plan needs no GPU count: its Ray starts before torch is imported.)
+            nodes = local_nodes(gpus=plan.resources.use_gpu)
             at_once = check_fits(plan, nodes, opts.max_concurrent)
             # Inline trials run in the raylet's early workers (one per CPU), warmed for them
             # when all of them will host trials (ablate.run.warm), not 62 of 64 for nothing.

@@ -156,16 +156,20 @@ def concurrency(res: Resources, nodes: list[dict[str, float]], user_max: int | N
     return min(fits, user_max) if user_max else fits
 
 
-def local_nodes() -> list[dict[str, float]]:
-    """This machine as a one-node cluster (what a local ``ray.init`` would see)."""
-    gpus = 0
-    try:
-        import torch
+def local_nodes(gpus: bool = True) -> list[dict[str, float]]:
+    """This machine as a one-node cluster (what a local ``ray.init`` would see).
 
-        gpus = torch.cuda.device_count()
-    except Exception:  # pragma: no cover - a broken CUDA install still plans on CPU
-        gpus = 0
-    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}]
+    Counting GPUs imports torch (1.2 to 1.5 s); ``gpus=False``, for a plan that asks for
+    none, leaves it out, so the local Ray can start that much sooner."""
+    count = 0
+    if gpus:
+        try:
+            import torch
+
+            count = torch.cuda.device_count()
+        except Exception:  # pragma: no cover - a broken CUDA install still plans on CPU
+            count = 0
+    return [{"CPU": float(os.cpu_count() or 1), "GPU": float(count)}]
 
 
 __all__ = ["Resources", "concurrency", "local_nodes", "trial_resources"]

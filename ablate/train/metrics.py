@@ -13,15 +13,74 @@ asking for a key the model does not produce is an error at ``ablate plan``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+import importlib.util
+import sys
+import types
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 import torch
-import torchmetrics
 from torch import Tensor
 
 from ablate.errors import AblateError, did_you_mean
 from ablate.registry import METRICS, join_key
+
+#: What torchmetrics' package ``__init__`` imports only to add an alias to it.
+_DEFERRED = "scipy.signal"
+
+
+class _Deferred(types.ModuleType):
+    """Stands in for :data:`_DEFERRED` while torchmetrics is imported: the first attribute
+    it does not have imports the real module (and leaves it in ``sys.modules``)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if sys.modules.get(_DEFERRED) is self:
+            del sys.modules[_DEFERRED]
+        return getattr(importlib.import_module(_DEFERRED), name)
+
+
+def _hamming(*args: Any, **kwargs: Any) -> Any:
+    return importlib.import_module(_DEFERRED + ".windows").hamming(*args, **kwargs)
+
+
+@contextmanager
+def _scipy_signal_deferred() -> Iterator[None]:
+    """torchmetrics' ``__init__`` imports ``scipy.signal`` to give it a ``hamming`` alias
+    (for an audio package); SciPy 1.17 rewrites some 800 docstrings on that import, 0.9 s
+    of every process that builds a metric: ``ablate plan``, the driver's dry builds and
+    each trial. The alias is what the stand-in has; anything else on it, within the
+    import or after, is the real module's. Without SciPy, or with ``scipy.signal`` already
+    imported, nothing is done."""
+    if _DEFERRED in sys.modules or "torchmetrics" in sys.modules:
+        yield
+        return
+    try:
+        spec = importlib.util.find_spec(_DEFERRED)
+    except ImportError:
+        spec = None
+    if spec is None:
+        yield
+        return
+    stand_in = _Deferred(_DEFERRED)
+    stand_in.__spec__, stand_in.__loader__ = spec, spec.loader
+    stand_in.__file__, stand_in.__package__ = spec.origin, _DEFERRED
+    stand_in.__path__ = list(spec.submodule_search_locations or ())
+    stand_in.hamming = _hamming  # type: ignore[attr-defined]
+    sys.modules[_DEFERRED] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get(_DEFERRED) is stand_in:
+            del sys.modules[_DEFERRED]
+        scipy = sys.modules.get("scipy")
+        if scipy is not None and vars(scipy).get("signal") is stand_in:
+            delattr(scipy, "signal")
+
+
+with _scipy_signal_deferred():
+    import torchmetrics
 
 #: Where an input comes from: the model's ``inference_feat`` or the batch.
 SOURCES = ("inference_feat", "batch")
