@@ -36,14 +36,18 @@ __all__ = ["Dim", "SweepMeta", "warm_imports", "write_report"]
 
 
 def warm_imports() -> None:
-    """Import what writing a report needs (matplotlib, SciPy, statsmodels), so a driver can
-    do it while its trials train rather than after the last one (about a second and a half
-    of the wait before the report, measured in BENCHMARKS.md)."""
+    """Import what writing a report needs (matplotlib and its Agg backend, SciPy,
+    statsmodels, Optuna's importance evaluators with scikit-learn's forests, the report's
+    sections), so a driver can do it while its trials train rather than after the last one
+    (about a second and a half of the wait before the report, and 1.6 s more for Optuna's
+    importance on a sweep of several cells, measured in BENCHMARKS.md)."""
+    import matplotlib.backends.backend_agg  # noqa: F401
+    import optuna.importance  # noqa: F401
     import scipy.stats  # noqa: F401
     import statsmodels.api
     import statsmodels.stats.multitest  # noqa: F401
 
-    from ablate.report import figures
+    from ablate.report import analysis, figures, render, sections  # noqa: F401
 
     figures._plt()
 

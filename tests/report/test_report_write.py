@@ -208,3 +208,34 @@ def test_a_path_to_the_best_says_where_its_target_came_from(tmp_path: Path):
     section = md.split("## 6. Ablation path")[1].split("## 7.")[0]
     assert "is the best of 4 cells screened on seeds [0, 1] (mean " in section
     assert "figures/ablation_path" in section
+
+
+WARMED = """
+import sys, tempfile
+sys.path.insert(0, {here!r})
+from synthetic import synthetic_sweep
+from ablate.report import warm_imports, write_report
+
+trials, curves, meta = synthetic_sweep({effects!r}, n_seeds=3, seed=2)
+warm_imports()
+before = set(sys.modules)
+write_report(trials, curves, meta, tempfile.mkdtemp())
+late = sorted({{m.split(".")[0] for m in set(sys.modules) - before}})  # top-level packages
+print(late)
+"""
+
+
+def test_warm_imports_leaves_the_report_nothing_to_import() -> None:
+    """A driver warms the report's imports while its trials train; whatever a report still
+    imports after that is paid after the last trial."""
+    import subprocess
+    import sys
+
+    script = WARMED.format(here=str(Path(__file__).parent), effects=EFFECTS)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    late = eval(done.stdout.strip().splitlines()[-1])
+    heavy = {"matplotlib", "optuna", "scipy", "sklearn", "statsmodels"}
+    assert not heavy & set(late), late
