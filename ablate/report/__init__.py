@@ -35,20 +35,23 @@ from ablate.report.frame import Dim, SweepMeta, prepare
 __all__ = ["Dim", "SweepMeta", "warm_imports", "write_report"]
 
 
-def warm_imports() -> None:
+def warm_imports(importance: bool = True) -> None:
     """Import what writing a report needs (matplotlib and its Agg backend, SciPy,
-    statsmodels, Optuna's importance evaluators with scikit-learn's forests, the report's
-    sections), so a driver can do it while its trials train rather than after the last one
-    (about a second and a half of the wait before the report, and 1.6 s more for Optuna's
-    importance on a sweep of several cells, measured in BENCHMARKS.md)."""
+    statsmodels, Optuna, the report's sections), so a driver can do it while its trials
+    train rather than after the last one (about a second and a half of the wait before the
+    report, measured in BENCHMARKS.md). ``importance``: also Optuna's importance
+    evaluators, with scikit-learn's forests (1.6 s), for a sweep whose dimensions the
+    report will rank."""
     import matplotlib.backends.backend_agg  # noqa: F401
-    import optuna.importance  # noqa: F401
+    import optuna
     import scipy.stats  # noqa: F401
     import statsmodels.api
     import statsmodels.stats.multitest  # noqa: F401
 
     from ablate.report import analysis, figures, render, sections  # noqa: F401
 
+    if importance:
+        import optuna.importance  # noqa: F401
     figures._plt()
 
 
