@@ -123,8 +123,9 @@ def run(s: Scenario, sweeps: int, seed: int = 0) -> dict[str, float]:
 def hindsight_floor(s: Scenario, sweeps: int, seed: int = 0) -> float:
     """The trials share of a design that knew, per cell, the fewest seeds of the schedule
     at which a *fixed* test of the whole family already gives that cell its ``max``-seed
-    verdict (the reference takes the most of them). No valid adaptive design does better on
-    "same verdicts": every look of one tests at a level at most the fixed test's, so it
+    verdict (the reference takes the most of them). No valid adaptive design on the same
+    per-cell tests does better on "same verdicts": every look of one tests at a level at
+    most the fixed test's, so it
     cannot stop a cell earlier than a fixed test at that many seeds would decide it. It
     peeks at the answer; it is a bound on the target, not a procedure."""
     rng = np.random.default_rng(seed)
