@@ -172,8 +172,10 @@ def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, scree
     lock = lock_file(experiment_root(opts.storage), plan.name)
     with Lease(store, plan.name, opts.command or "ablate run", lock) as lease:
         timeline.mark("lease taken")
+        # The report ranks the dimensions of the whole sweep, finished pairs included.
+        ranks = plan.strategy.proposes or len(plan.cells) > 1
         if in_rounds(plan):  # each round skips what already finished
-            return _run(plan, store, opts, screen, lease)
+            return _run(plan, store, opts, screen, lease, ranks)
         plan, skipped = still_to_run(plan, store, opts)
         if skipped:
             screen.say(
@@ -182,7 +184,7 @@ def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, scree
             )
         if not plan.trials and not plan.strategy.proposes:
             return _nothing_new(plan, store, opts, screen)
-        return _run(plan, store, opts, screen, lease)
+        return _run(plan, store, opts, screen, lease, ranks)
 
 
 def _own_ray(opts: SweepOptions) -> bool:
@@ -254,7 +256,9 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, lease: Lease) -> int:
+def _run(
+    plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, lease: Lease, ranks: bool
+) -> int:
     from ablate.run.driver import run_sweep as drive
     from ablate.run.driver import tune_experiment
     from ablate.tracking.callback import tracker_callback
@@ -290,7 +294,6 @@ def _run(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen, leas
 
     # The driver waits on Tune while trials train: the report's imports fit in there.
     # (Optuna's importance, 1.6 s, only where the report will rank dimensions.)
-    ranks = plan.strategy.proposes or len(plan.cells) > 1
     threading.Thread(
         target=_warm_report, args=(ranks,), name="ablate-warm-report", daemon=True
     ).start()

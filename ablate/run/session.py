@@ -195,10 +195,12 @@ def _without_cluster_helpers() -> Iterator[None]:
     from ray._private import parameter
 
     made = parameter.RayParams.__init__
+    caller = threading.get_ident()  # the class is the process's: only this thread's Ray
 
     def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
         made(self, *args, **kwargs)
-        if hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
+        mine = threading.get_ident() == caller
+        if mine and hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
             self.no_monitor = True
             self.include_log_monitor = False
 

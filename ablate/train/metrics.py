@@ -13,9 +13,12 @@ asking for a key the model does not produce is an error at ``ablate plan``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import importlib.abc
 import importlib.util
 import sys
+import threading
 import types
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -29,6 +32,20 @@ from ablate.registry import METRICS, join_key
 
 #: What torchmetrics' package ``__init__`` imports only to add an alias to it.
 _DEFERRED = "scipy.signal"
+_SWAP = threading.Lock()  # the stand-in leaves sys.modules once, whichever thread removes it
+
+
+def _drop(stand_in: types.ModuleType) -> None:
+    with _SWAP:
+        if sys.modules.get(_DEFERRED) is stand_in:
+            del sys.modules[_DEFERRED]
+
+
+def _aliased(module: types.ModuleType) -> types.ModuleType:
+    """torchmetrics' patch, on the real module: ``hamming`` as ``windows.hamming``."""
+    if not hasattr(module, "hamming"):
+        module.hamming = module.windows.hamming  # type: ignore[attr-defined]
+    return module
 
 
 class _Deferred(types.ModuleType):
@@ -36,9 +53,30 @@ class _Deferred(types.ModuleType):
     it does not have imports the real module (and leaves it in ``sys.modules``)."""
 
     def __getattr__(self, name: str) -> Any:
-        if sys.modules.get(_DEFERRED) is self:
-            del sys.modules[_DEFERRED]
-        return getattr(importlib.import_module(_DEFERRED), name)
+        _drop(self)
+        return getattr(_aliased(importlib.import_module(_DEFERRED)), name)
+
+
+class _AliasOnImport(importlib.abc.MetaPathFinder):
+    """Gives the real module torchmetrics' alias when it is imported later, then leaves
+    ``sys.meta_path``."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != _DEFERRED:
+            return None
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is not None and hasattr(loader, "exec_module"):
+            run = loader.exec_module
+
+            def exec_module(module: types.ModuleType) -> None:
+                run(module)
+                _aliased(module)
+
+            loader.exec_module = exec_module
+        return spec
 
 
 def _hamming(*args: Any, **kwargs: Any) -> Any:
@@ -51,8 +89,9 @@ def _scipy_signal_deferred() -> Iterator[None]:
     (for an audio package); SciPy 1.17 rewrites some 800 docstrings on that import, 0.9 s
     of every process that builds a metric: ``ablate plan``, the driver's dry builds and
     each trial. The alias is what the stand-in has; anything else on it, within the
-    import or after, is the real module's. Without SciPy, or with ``scipy.signal`` already
-    imported, nothing is done."""
+    import or after, is the real module's, and the real module gets the alias whenever it
+    is imported. Without SciPy, or with ``scipy.signal`` already imported, nothing is
+    done."""
     if _DEFERRED in sys.modules or "torchmetrics" in sys.modules:
         yield
         return
@@ -72,11 +111,12 @@ def _scipy_signal_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        if sys.modules.get(_DEFERRED) is stand_in:
-            del sys.modules[_DEFERRED]
+        _drop(stand_in)
         scipy = sys.modules.get("scipy")
         if scipy is not None and vars(scipy).get("signal") is stand_in:
             delattr(scipy, "signal")
+        if _DEFERRED not in sys.modules:
+            sys.meta_path.insert(0, _AliasOnImport())
 
 
 with _scipy_signal_deferred():

@@ -22,6 +22,7 @@ import scipy, scipy.signal
 assert type(scipy.signal).__name__ == "module" and scipy.signal.__spec__ is not None
 assert [round(float(v), 6) for v in scipy.signal.windows.hamming(3)] == [0.08, 1.0, 0.08]
 assert scipy.signal.get_window("hann", 4).shape == (4,)
+assert scipy.signal.hamming is scipy.signal.windows.hamming  # torchmetrics' alias, kept
 import torchmetrics.functional.audio  # the package whose alias it was still imports
 print("ok")
 """
@@ -39,13 +40,23 @@ FIRST_TOUCH = """
 import sys
 import ablate.train.metrics
 from ablate.train import metrics
-# a module that reads scipy.signal while torchmetrics imports gets the real one
+# modules (and threads) that read scipy.signal while torchmetrics imports get the real one
 with_stand_in = metrics._scipy_signal_deferred
 sys.modules.pop("torchmetrics")
+import threading
 with with_stand_in():
     import scipy.signal as inside
-    window = inside.get_window("hann", 4)
-assert window.shape == (4,) and type(sys.modules["scipy.signal"]).__name__ == "module"
+    assert type(inside).__name__ == "_Deferred"
+    got = []
+    touch = lambda: got.append(inside.get_window("hann", 4).shape)  # noqa: E731
+    threads = [threading.Thread(target=touch) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+real = sys.modules["scipy.signal"]
+assert got == [(4,)] * 4 and type(real).__name__ == "module", got
+assert real.hamming is real.windows.hamming
 print("ok")
 """
 
