@@ -42,9 +42,11 @@ def _drop(stand_in: types.ModuleType) -> None:
 
 
 def _aliased(module: types.ModuleType) -> types.ModuleType:
-    """torchmetrics' patch, on the real module: ``hamming`` as ``windows.hamming``."""
-    if not hasattr(module, "hamming"):
-        module.hamming = module.windows.hamming  # type: ignore[attr-defined]
+    """torchmetrics' patch, on the real module: ``hamming`` as ``windows.hamming`` (where
+    SciPy has both, so a SciPy that changed them still imports)."""
+    hamming = getattr(getattr(module, "windows", None), "hamming", None)
+    if hamming is not None and not hasattr(module, "hamming"):
+        module.hamming = hamming  # type: ignore[attr-defined]
     return module
 
 
