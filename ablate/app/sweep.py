@@ -132,6 +132,7 @@ def run_here(opts: SweepOptions) -> int:
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
         warm_trials = False
+        state_api = not plan.resources.inline  # Ray Train asks it (run.session)
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
             # (A CPU plan needs no GPU count: its Ray starts before torch is imported.)
@@ -146,11 +147,11 @@ def run_here(opts: SweepOptions) -> int:
             # An unreachable server or database is exit 2 before Ray starts.
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
-            with _local_ray(opts, warm_trials):
+            with _local_ray(opts, warm_trials, state_api):
                 return _checked_and_leased(plan, store, opts, screen)
         # A SQLite file in a directory that exists has nothing to be down: the local Ray
         # starts while MLflow opens it (and a new one is made) and the driver dry-builds.
-        with _local_ray(opts, warm_trials):
+        with _local_ray(opts, warm_trials, state_api):
             store = open_store(opts.tracking_uri)
             timeline.mark("store open")
             return _checked_and_leased(plan, store, opts, screen)
@@ -220,7 +221,7 @@ MARKING = "Ctrl-C: marking the runs in MLflow first; press it again to stop at o
 
 
 @contextmanager
-def _local_ray(opts: SweepOptions, warm_trials: bool) -> Iterator[None]:
+def _local_ray(opts: SweepOptions, warm_trials: bool, state_api: bool) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
     before the sweep starts."""
@@ -229,7 +230,7 @@ def _local_ray(opts: SweepOptions, warm_trials: bool) -> Iterator[None]:
     if not _own_ray(opts):
         yield
         return
-    start_local(warm_trials=warm_trials)
+    start_local(warm_trials=warm_trials, state_api=state_api)
     try:
         yield
     finally:

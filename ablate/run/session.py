@@ -141,6 +141,16 @@ def _init_local(env: dict[str, str] | None) -> None:
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
+#: How long the raylet leaves a worker idle before it may end it, if it has more than one per
+#: CPU (Ray's default: 1 s). The raylet starts one worker per CPU ahead, before the driver's
+#: job exists; with Ray's default, it ended those early workers just as Tune asked for its
+#: first trial actors in 11 of 24 probe runs, and then started as many new ones. The trials
+#: then imported torch and ablate themselves, in workers started late, while the warmed ones
+#: were thrown away: 2 to 4 s later to the first trial (BENCHMARKS.md, the probe).
+IDLE_KILL_ENV = "RAY_idle_worker_killing_time_threshold_ms"
+IDLE_KILL_MS = "60000"
+
+
 def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[str, str]:
     # PL_DISABLE_FORK: what Tune gives each trial actor, here given to every worker instead
     # (see plain_trial_actors). LOOPBACK_ENV: Ray's own Python processes bind to loopback too.
@@ -148,6 +158,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         **worker_env(),
         "PL_DISABLE_FORK": "1",
         LOOPBACK_ENV: "0",
+        IDLE_KILL_ENV: os.environ.get(IDLE_KILL_ENV, IDLE_KILL_MS),  # a user's value wins
         **(env or {}),
         **warm.raylet_env(warm_trials),
     }
@@ -157,8 +168,9 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
 _raylet_environ: dict[str, str] = {}
 
 
-def _ray_init_local() -> None:
-    """``ray.init`` of a new single-node Ray whose servers listen on 127.0.0.1 only."""
+def _ray_init_local(state_api: bool = True) -> None:
+    """``ray.init`` of a new single-node Ray whose servers listen on 127.0.0.1 only; without
+    ``state_api``, also without Ray's API server (:func:`_without_cluster_helpers`)."""
     import ray
     from ray._private import ray_constants
 
@@ -168,7 +180,7 @@ def _ray_init_local() -> None:
     cluster = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        with _without_cluster_helpers():
+        with _without_cluster_helpers(state_api):
             ray.init(
                 address="local",
                 _node_ip_address="127.0.0.1",
@@ -181,8 +193,9 @@ def _ray_init_local() -> None:
 
 
 @contextmanager
-def _without_cluster_helpers() -> Iterator[None]:
-    """A head node started in the block has no autoscaler monitor and no log monitor.
+def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
+    """A head node started in the block has no autoscaler monitor and no log monitor, and
+    without ``state_api`` no API server either.
 
     A local Ray of one process's own has nothing to autoscale, and with ``log_to_driver``
     off no driver reads what the log monitor publishes (the workers' log files are written
@@ -191,11 +204,19 @@ def _without_cluster_helpers() -> Iterator[None]:
     probe). ``ray.init`` does not take the two ``RayParams`` fields it has for this, so they
     are set as its head node's parameters are made. (Without those fields, another Ray
     version: nothing changes.)
+
+    The API server (``ray/dashboard/dashboard.py``, started even with
+    ``include_dashboard=False``, for the job and state APIs) costs 1 s of CPU, and
+    ``ray.init`` waits for it to publish its address: 1.9 s instead of 3.1 to 4.2 s without
+    it, here. A sweep of inline trials asks nothing of it. Ray Train does: its controller's
+    placement-group cleaner and its state actor ask the state API whether a controller is
+    alive, so a sweep with Ray Train trials keeps it.
     """
-    from ray._private import parameter
+    from ray._private import node, parameter
 
     made = parameter.RayParams.__init__
-    caller = threading.get_ident()  # the class is the process's: only this thread's Ray
+    api_server = node.Node.start_api_server
+    caller = threading.get_ident()  # the classes are the process's: only this thread's Ray
 
     def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
         made(self, *args, **kwargs)
@@ -204,11 +225,18 @@ def _without_cluster_helpers() -> Iterator[None]:
             self.no_monitor = True
             self.include_log_monitor = False
 
+    def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
+        if threading.get_ident() != caller:
+            api_server(self, *args, **kwargs)
+
     parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
+    if not state_api:
+        node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
     try:
         yield
     finally:
         parameter.RayParams.__init__ = made  # type: ignore[method-assign]
+        node.Node.start_api_server = api_server  # type: ignore[method-assign]
 
 
 @contextmanager
@@ -232,8 +260,11 @@ class _Starting:
     here, on the calling thread: ``setenv`` is not safe while other threads run.
     """
 
-    def __init__(self, env: dict[str, str] | None, warm_trials: bool = False) -> None:
+    def __init__(
+        self, env: dict[str, str] | None, warm_trials: bool = False, state_api: bool = True
+    ) -> None:
         self.error: BaseException | None = None
+        self.state_api = state_api
         self.ready = threading.Event()
         extra = _local_env(env, warm_trials)
         self.before = {k: os.environ.get(k) for k in extra}
@@ -246,7 +277,7 @@ class _Starting:
             import ray  # before the level: importing Ray sets up its logger
 
             logging.getLogger("ray").setLevel(logging.ERROR)
-            _ray_init_local()
+            _ray_init_local(self.state_api)
             import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
         except BaseException as err:  # handed to the main thread by wait_local
             self.error = err
@@ -280,11 +311,14 @@ _starting: _Starting | None = None
 _stopping: threading.Thread | None = None
 
 
-def start_local(env: dict[str, str] | None = None, *, warm_trials: bool = False) -> None:
+def start_local(
+    env: dict[str, str] | None = None, *, warm_trials: bool = False, state_api: bool = True
+) -> None:
     """Start this process's local Ray in the background, while the driver opens a local
     store, dry-builds and takes the lease; :func:`connect` waits for it. ``warm_trials``:
     the raylet's early workers import what an inline trial needs, ahead of it
-    (:func:`warm.raylet_env`).
+    (:func:`warm.raylet_env`). Without ``state_api`` (a sweep of inline trials only) Ray
+    starts no API server (:func:`_without_cluster_helpers`).
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -297,7 +331,7 @@ def start_local(env: dict[str, str] | None = None, *, warm_trials: bool = False)
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
-    _starting = _Starting(env, warm_trials)
+    _starting = _Starting(env, warm_trials, state_api)
 
 
 def wait_local() -> None:

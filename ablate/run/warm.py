@@ -2,9 +2,8 @@
 
 A Ray Train trial starts fresh worker processes for every ``fit()``. Each then waits on its
 controller (actor set-up, the gloo process group) before the training function starts,
-and only then imports ablate, the components, scikit-learn (``Digits``) and
-``torch._dynamo`` (torch's optimizers import it on first construction): seconds on the
-critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
+and only then imports torch, ablate, the components and scikit-learn (``Digits``):
+seconds on the critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
 
 :func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env` on a
 cluster, :func:`raylet_env` for a local Ray, which has no job runtime env; Ray runs it as each
@@ -28,13 +27,12 @@ WARM_MODULES = (
     "torch",
     "ablate.run.trial",
     "ablate_components",
-    "torch._dynamo",
     "sklearn.model_selection",
     "sklearn.datasets",
 )
 #: What a Tune trial process imports before its trial function trains (a local Ray's
 #: worker processes, started ahead by the raylet, import these while the driver builds).
-TRIAL_MODULES = ("torch", "ablate.run.trial", "torch._dynamo")
+TRIAL_MODULES = ("torch", "ablate.run.trial")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those.

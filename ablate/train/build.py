@@ -281,7 +281,6 @@ def check_optimizer(cfg: Config, epochs: int) -> None:
     Raises:
         AblateError: the optimizer or its schedule does not build.
     """
-    eager_optimizer_methods()
     build_optimizer(cfg, [torch.nn.Parameter(torch.zeros(1))], epochs)
 
 
@@ -307,6 +306,7 @@ def build_optimizer(cfg: Config, params: Any, epochs: int) -> tuple[torch.optim.
             "optimizer.type",
         )
     cls = getattr(torch.optim, name)
+    eager_optimizer_methods(cls)
     optimizer = _construct(cfg, cls, name, "optimizer", raw, params)
     scheduler = None
     if schedule is not None:

@@ -7,6 +7,7 @@ CI and on a GPU node (where it takes the GPU Ray gave the trial).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import sys
@@ -82,21 +83,26 @@ def maybe_compile(net: nn.Module, enabled: bool) -> nn.Module:
     return torch.compile(net) if enabled else net  # type: ignore[return-value]
 
 
-def eager_optimizer_methods() -> None:
-    """Let torch's optimizers be built without importing ``torch._dynamo``: for the dry
-    builds of ``ablate plan``, which build every optimizer and never step one.
+def eager_optimizer_methods(cls: type[torch.optim.Optimizer] | None = None) -> None:
+    """Let torch's optimizers be built and stepped without importing ``torch._dynamo``
+    (1.0 s of CPU in every process here, 1.5 to 3 s while a sweep starts on 2 cores): for the
+    dry builds of ``ablate plan`` and for every trial, which never run an optimizer inside a
+    compiled region (``train.compile`` compiles the model's forward only).
 
-    ``Optimizer.add_param_group`` (called by every constructor), ``zero_grad``,
-    ``state_dict`` and ``load_state_dict`` are wrapped by ``torch._disable_dynamo``
-    (``torch/_compile.py``), which imports ``torch._dynamo`` on the first call (1.0 to 1.5 s
-    here) to build a version that ``torch.compile`` will not trace, and caches it on the
-    function as ``__dynamo_disable``. Outside a compiled region that version just calls the
-    function, and ablate never calls an optimizer inside one (``train.compile`` compiles
-    the model's forward only), so the function itself goes in that cache, for the rest of
-    the process (``ablate train`` checks and then trains in one process: its optimizer
-    methods stay out of any compiled region either way). Once ``torch._dynamo`` is imported
-    this does nothing. (A trial imports it anyway: ``Optimizer.step`` calls
-    ``torch._dynamo.graph_break()``.)
+    - ``Optimizer.add_param_group`` (called by every constructor), ``zero_grad``,
+      ``state_dict`` and ``load_state_dict`` are wrapped by ``torch._disable_dynamo``
+      (``torch/_compile.py``), which imports ``torch._dynamo`` on the first call to build a
+      version that ``torch.compile`` will not trace, and caches it on the function as
+      ``__dynamo_disable``. Outside a compiled region that version just calls the function,
+      so the function itself goes in that cache.
+    - ``cls.step``, where torch wraps it with ``_use_grad_for_differentiable`` (SGD, Adam,
+      AdamW and most of ``torch.optim``): that wrapper imports ``torch._dynamo`` on every call
+      for two ``graph_break()`` calls, which do nothing outside a compiled region. The step
+      gets a wrapper that does the rest the same way (grad mode from
+      ``defaults["differentiable"]``, restored afterwards), inside torch's own step hooks.
+
+    Both last for the process. Once ``torch._dynamo`` is imported this does nothing: then a
+    process may compile, and torch's wrappers are left as they are.
     """
     if "torch._dynamo" in sys.modules:
         return
@@ -105,6 +111,42 @@ def eager_optimizer_methods() -> None:
         fn = getattr(attr, "__wrapped__", None)
         if fn is not None and getattr(attr, "__code__", None) is wrapper:
             fn.__dynamo_disable = fn
+    if cls is not None:
+        _eager_step(cls)
+
+
+def _eager_step(cls: type[torch.optim.Optimizer]) -> None:
+    """Give ``cls`` (or the base class it takes ``step`` from) a ``step`` without torch's
+    ``_use_grad_for_differentiable`` wrapper and its ``torch._dynamo`` import; leave any other
+    ``step`` alone. Idempotent."""
+    from torch.optim.optimizer import _use_grad_for_differentiable
+
+    use_grad = _use_grad_for_differentiable(_nothing).__code__
+    owner = next((k for k in cls.__mro__ if "step" in vars(k)), None)
+    if owner is None:
+        return
+    step = vars(owner)["step"]
+    hooked = bool(getattr(step, "hooked", False))  # torch's profile_hook_step, put on at init
+    inner = step.__wrapped__ if hooked else step
+    if getattr(inner, "__code__", None) is not use_grad:
+        return
+    real = inner.__wrapped__
+
+    @functools.wraps(real)
+    def eager_step(*args: Any, **kwargs: Any) -> Any:
+        prev = torch.is_grad_enabled()
+        try:
+            torch.set_grad_enabled(args[0].defaults["differentiable"])
+            return real(*args, **kwargs)
+        finally:
+            torch.set_grad_enabled(prev)
+
+    if hooked:
+        hooked_step = torch.optim.Optimizer.profile_hook_step(eager_step)
+        hooked_step.hooked = True  # type: ignore[attr-defined]
+        setattr(owner, "step", hooked_step)  # noqa: B010  (owner is a plain type to mypy)
+    else:
+        setattr(owner, "step", eager_step)  # noqa: B010
 
 
 def _nothing() -> None:

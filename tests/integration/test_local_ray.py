@@ -18,7 +18,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
     from ablate.run import session
 
     before = os.environ.get("RAY_CHDIR_TO_TRIAL_DIR")
-    session.start_local(env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True)
+    session.start_local(env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True, state_api=False)
     try:
         session.connect(None)  # waits for the background start
         assert ray.is_initialized()
@@ -28,12 +28,19 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
 
         @ray.remote(num_cpus=1)
         def env() -> dict[str, str | None]:
-            keys = ("RAY_CHDIR_TO_TRIAL_DIR", "ABLATE_PROBE_ENV", "PYTHONPATH")
+            keys = (
+                "RAY_CHDIR_TO_TRIAL_DIR",
+                "ABLATE_PROBE_ENV",
+                "PYTHONPATH",
+                session.IDLE_KILL_ENV,
+            )
             return {k: os.environ.get(k) for k in keys}
 
         seen = ray.get(env.remote(), timeout=120)
         assert seen["RAY_CHDIR_TO_TRIAL_DIR"] == "0" and seen["ABLATE_PROBE_ENV"] == "yes"
         assert seen["PYTHONPATH"] == session.worker_env()["PYTHONPATH"]  # custom_imports
+        # The raylet (whose environment the workers copy) keeps its early workers a minute.
+        assert seen[session.IDLE_KILL_ENV] == session.IDLE_KILL_MS
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
@@ -41,9 +48,11 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         _trials_run_in_the_raylets_own_workers(session)
         procs = session._node_processes()
         assert procs and all(p.poll() is None for p in procs)
-        # No autoscaler monitor and no log monitor: nothing to scale, no driver reads logs.
+        # No autoscaler monitor and no log monitor: nothing to scale, no driver reads logs;
+        # and for inline trials only, no API server (dashboard.py) either.
         kinds = set(ray._private.worker._global_node.all_processes)
-        assert {"gcs_server", "raylet"} <= kinds and not kinds & {"monitor", "log_monitor"}, kinds
+        assert {"gcs_server", "raylet"} <= kinds, kinds
+        assert not kinds & {"monitor", "log_monitor", "dashboard"}, kinds
         assert ray.cluster_resources().get("CPU", 0) >= 1
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
@@ -94,7 +103,9 @@ def test_a_background_ray_nobody_used_is_stopped() -> None:
 
     from ablate.run import session
 
-    session.start_local()
+    session.start_local()  # as for a sweep with Ray Train trials: the state API is up
+    assert session._starting is not None and session._starting.ready.wait(timeout=120)
+    assert "dashboard" in ray._private.worker._global_node.all_processes
     session.stop_local()  # the command ended before its sweep (exit 2, say)
     assert not ray.is_initialized()
     session.stop_local()  # and a second call has nothing left to stop
