@@ -144,7 +144,7 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: How long the raylet leaves a worker idle before it may end it, if it has more than one per
 #: CPU (Ray's default: 1 s). The raylet starts one worker per CPU ahead, before the driver's
 #: job exists; with Ray's default, it ended those early workers just as Tune asked for its
-#: first trial actors in 11 of 24 probe runs, and then started as many new ones. The trials
+#: first trial actors in 14 of 30 probe runs here, and then started as many new ones. The trials
 #: then imported torch and ablate themselves, in workers started late, while the warmed ones
 #: were thrown away: 2 to 4 s later to the first trial (BENCHMARKS.md, the probe).
 IDLE_KILL_ENV = "RAY_idle_worker_killing_time_threshold_ms"
