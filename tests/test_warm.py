@@ -86,3 +86,4 @@ def test_a_local_rays_marked_worker_imports_what_a_trial_needs() -> None:
     imported = _hook_imports(marked=True, mark=warm.TRIAL_ENV)
     assert set(warm.TRIAL_MODULES) <= set(imported)
     assert "sklearn.datasets" not in imported  # only Digits needs it: not every trial
+    assert "torch._dynamo" not in imported  # an inline trial's optimizer steps without it

@@ -166,6 +166,8 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
 
 #: The environment the raylet of this process's local Ray copied (its workers' environment).
 _raylet_environ: dict[str, str] = {}
+#: Whether this process's local Ray was started without its API server (the state API).
+_without_state_api = False
 
 
 def _ray_init_local(state_api: bool = True) -> None:
@@ -174,8 +176,9 @@ def _ray_init_local(state_api: bool = True) -> None:
     import ray
     from ray._private import ray_constants
 
-    global _raylet_environ
+    global _raylet_environ, _without_state_api
     _raylet_environ = dict(os.environ)
+    _without_state_api = not state_api
     # Read when the node's address is resolved (Ray imported earlier read the variable then).
     cluster = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
@@ -207,36 +210,43 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
 
     The API server (``ray/dashboard/dashboard.py``, started even with
     ``include_dashboard=False``, for the job and state APIs) costs 1 s of CPU, and
-    ``ray.init`` waits for it to publish its address: 1.9 s instead of 3.1 to 4.2 s without
-    it, here. A sweep of inline trials asks nothing of it. Ray Train does: its controller's
-    placement-group cleaner and its state actor ask the state API whether a controller is
-    alive, so a sweep with Ray Train trials keeps it.
+    ``ray.init`` waits for it to publish its address: ``ray.init`` takes 1.9 s without it
+    against 3.1 to 4.2 s with it, here. A sweep of inline trials asks nothing of it. Ray
+    Train does: its controller's placement-group cleaner and its state actor ask the state
+    API whether a controller is alive, so a sweep with Ray Train trials keeps it (and
+    :func:`start_local` replaces a Ray of this process's own started without it).
     """
     from ray._private import node, parameter
 
-    made = parameter.RayParams.__init__
-    api_server = node.Node.start_api_server
-    caller = threading.get_ident()  # the classes are the process's: only this thread's Ray
+    with _PATCHING:  # one block at a time: each restores what it found
+        made = parameter.RayParams.__init__
+        api_server = getattr(node.Node, "start_api_server", None)
+        caller = threading.get_ident()  # the classes are the process's: this thread's Ray
 
-    def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
-        made(self, *args, **kwargs)
-        mine = threading.get_ident() == caller
-        if mine and hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
-            self.no_monitor = True
-            self.include_log_monitor = False
+        def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
+            made(self, *args, **kwargs)
+            mine = threading.get_ident() == caller
+            if mine and hasattr(self, "no_monitor") and hasattr(self, "include_log_monitor"):
+                self.no_monitor = True
+                self.include_log_monitor = False
 
-    def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() != caller:
-            api_server(self, *args, **kwargs)
+        def no_api_server(self: Any, *args: Any, **kwargs: Any) -> None:
+            if threading.get_ident() != caller and api_server is not None:
+                api_server(self, *args, **kwargs)
 
-    parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
-    if not state_api:
-        node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        parameter.RayParams.__init__ = made  # type: ignore[method-assign]
-        node.Node.start_api_server = api_server  # type: ignore[method-assign]
+        parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
+        if not state_api and api_server is not None:
+            node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            parameter.RayParams.__init__ = made  # type: ignore[method-assign]
+            if api_server is not None:
+                node.Node.start_api_server = api_server  # type: ignore[method-assign]
+
+
+#: Held while :func:`_without_cluster_helpers` has Ray's classes patched.
+_PATCHING = threading.Lock()
 
 
 @contextmanager
@@ -327,6 +337,8 @@ def start_local(
     """
     global _starting
     _join_stopping()
+    if state_api and _without_state_api and _starting is None and _ray_up():
+        shutdown_own()  # a Ray this process started for inline trials: Ray Train needs more
     if _starting is not None or ("ray" in sys.modules and _ray_up()):
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:

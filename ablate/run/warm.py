@@ -2,7 +2,8 @@
 
 A Ray Train trial starts fresh worker processes for every ``fit()``. Each then waits on its
 controller (actor set-up, the gloo process group) before the training function starts,
-and only then imports torch, ablate, the components and scikit-learn (``Digits``):
+and only then imports torch, ablate, the components, ``torch._dynamo`` (DDP's constructor
+imports it; a single worker's trial does not need it) and scikit-learn (``Digits``):
 seconds on the critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
 
 :func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env` on a
@@ -27,11 +28,14 @@ WARM_MODULES = (
     "torch",
     "ablate.run.trial",
     "ablate_components",
+    "torch._dynamo",
     "sklearn.model_selection",
     "sklearn.datasets",
 )
 #: What a Tune trial process imports before its trial function trains (a local Ray's
 #: worker processes, started ahead by the raylet, import these while the driver builds).
+#: Not ``torch._dynamo``: an inline trial's optimizer steps without it
+#: (:func:`ablate.train.device.eager_optimizer_methods`).
 TRIAL_MODULES = ("torch", "ablate.run.trial")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"

@@ -101,8 +101,10 @@ def eager_optimizer_methods(cls: type[torch.optim.Optimizer] | None = None) -> N
       gets a wrapper that does the rest the same way (grad mode from
       ``defaults["differentiable"]``, restored afterwards), inside torch's own step hooks.
 
-    Both last for the process. Once ``torch._dynamo`` is imported this does nothing: then a
-    process may compile, and torch's wrappers are left as they are.
+    Both last for the process, which may go on to compile its model's forward
+    (``train.compile``) or run more trials: ablate never compiles an optimizer step, the
+    one place where torch's ``graph_break()`` calls do something. A process that imported
+    ``torch._dynamo`` before its first optimizer was built keeps torch's wrappers.
     """
     if "torch._dynamo" in sys.modules:
         return

@@ -103,7 +103,11 @@ def test_a_background_ray_nobody_used_is_stopped() -> None:
 
     from ablate.run import session
 
-    session.start_local()  # as for a sweep with Ray Train trials: the state API is up
+    session.start_local(state_api=False)  # for inline trials: no API server
+    session.wait_local()
+    assert "dashboard" not in ray._private.worker._global_node.all_processes
+    # A sweep with Ray Train trials in the same process gets a Ray with the state API.
+    session.start_local()
     assert session._starting is not None and session._starting.ready.wait(timeout=120)
     assert "dashboard" in ray._private.worker._global_node.all_processes
     session.stop_local()  # the command ended before its sweep (exit 2, say)
