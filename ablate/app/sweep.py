@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
-from ablate import timeline
+from ablate import heap, timeline
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
@@ -129,6 +129,13 @@ def run_here(opts: SweepOptions) -> int:
 
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
+    # No full collections while the driver imports and starts (ablate.heap); Tune's start
+    # settles the heap.
+    with heap.paused():
+        return _run_here(opts)
+
+
+def _run_here(opts: SweepOptions) -> int:
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
         warm_trials = False
@@ -324,16 +331,17 @@ def _run(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
     try:
-        tracker.settle()
-        for tag, value in path_tags(plan, tracker.store).items():
-            tracker.store.call(
-                "log the path", tracker.store.client.set_tag, tracker.parent_id, tag, value
-            )
-        data = load_sweep(tracker.store, plan.name)  # read once for the report and the cells
-        out = write_report(tracker.store, plan.name, opts.reports, say=screen.say, data=data)
-        tracker.log_cells(_summaries(data))
-        tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out["md"].parent)
-        timeline.mark("report written")
+        with heap.frozen():  # the sweep's objects too (ablate.heap)
+            tracker.settle()
+            for tag, value in path_tags(plan, tracker.store).items():
+                tracker.store.call(
+                    "log the path", tracker.store.client.set_tag, tracker.parent_id, tag, value
+                )
+            data = load_sweep(tracker.store, plan.name)  # read once for the report and the cells
+            out = write_report(tracker.store, plan.name, opts.reports, say=screen.say, data=data)
+            tracker.log_cells(_summaries(data))
+            tracker.finish({"total": len(outcome.trials), "failed": len(failed)}, out["md"].parent)
+            timeline.mark("report written")
     except TrackingError as err:
         raise TrackingLost(err) from None
     screen.say(f"mlflow: {tracker.where()}")

@@ -57,15 +57,12 @@ def holm(p: Any) -> np.ndarray:
     removing it), which costs ~0.2 s per call with pandas and matplotlib loaded. Freezing the
     existing objects first limits that collection to the few objects the call itself made.
     """
-    import gc
-
     from statsmodels.stats.multitest import multipletests
 
-    gc.freeze()
-    try:
+    from ablate import heap
+
+    with heap.frozen():
         return np.asarray(multipletests(np.asarray(p, dtype=float), method="holm")[1])
-    finally:
-        gc.unfreeze()
 
 
 def cell_table(done: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:

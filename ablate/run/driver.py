@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ablate import timeline
+from ablate import heap, timeline
 from ablate.errors import exception_line
 from ablate.layout import (
     FAILED,
@@ -207,6 +207,7 @@ def run_sweep(
         tuner = tune.Tuner(
             trainable, param_space=param_space, tune_config=tune_config, run_config=run_config
         )
+    heap.settle()  # start-up is over: collect again, past its objects (ablate.heap)
     timeline.mark("tune starts")
     try:
         with plain_trial_actors():

@@ -23,6 +23,8 @@ import os
 import threading
 from typing import Any
 
+from ablate import heap
+
 #: What every training worker imports sooner or later, in the order it needs them.
 WARM_MODULES = (
     "torch",
@@ -91,11 +93,12 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
     """Import ``modules``; the names that could not be imported (an optional dependency the
     trial may not need: its own import then reports it, where it matters)."""
     missing = []
-    for name in modules:
-        try:
-            importlib.import_module(name)
-        except Exception:  # best effort: the training function imports it again
-            missing.append(name)
+    with heap.paused():  # no full collections over the imports (ablate.heap)
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:  # best effort: the training function imports it again
+                missing.append(name)
     from ablate import timeline
 
     timeline.mark("worker warm")
