@@ -20,6 +20,7 @@ def _restore_gc() -> Iterator[None]:
 
 
 def test_paused_turns_collection_off_until_settled_then_freezes_what_it_made() -> None:
+    gc.enable()
     gc.unfreeze()
     with heap.paused():
         assert not gc.isenabled()
@@ -33,6 +34,7 @@ def test_paused_turns_collection_off_until_settled_then_freezes_what_it_made() -
 
 
 def test_paused_settles_on_the_way_out_even_on_an_error() -> None:
+    gc.enable()
     gc.unfreeze()
     with pytest.raises(RuntimeError), heap.paused():
         raise RuntimeError("the dry build failed")
@@ -45,6 +47,23 @@ def test_paused_leaves_a_collector_that_was_off_alone() -> None:
     with heap.paused():
         pass
     assert not gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_a_workers_pause_freezes_nothing_its_trial_makes() -> None:
+    gc.enable()
+    gc.unfreeze()
+    with heap.paused(freeze=False):
+        assert not gc.isenabled()
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_warm_up_imports_leave_collection_on_and_nothing_frozen() -> None:
+    from ablate.run import warm
+
+    gc.enable()
+    gc.unfreeze()
+    assert warm.warm(("json", "no_such_module_for_ablate")) == ["no_such_module_for_ablate"]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 def test_frozen_thaws_only_what_it_froze() -> None:

@@ -331,7 +331,8 @@ def _run(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
     try:
-        with heap.frozen():  # the sweep's objects too (ablate.heap)
+        heap.settle()  # collecting again, if no round had anything to run (ablate.heap)
+        with heap.frozen():  # the sweep's objects too
             tracker.settle()
             for tag, value in path_tags(plan, tracker.store).items():
                 tracker.store.call(

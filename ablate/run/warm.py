@@ -93,7 +93,8 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
     """Import ``modules``; the names that could not be imported (an optional dependency the
     trial may not need: its own import then reports it, where it matters)."""
     missing = []
-    with heap.paused():  # no full collections over the imports (ablate.heap)
+    # No collections over the imports (ablate.heap); nothing frozen: the trial may run.
+    with heap.paused(freeze=False):
         for name in modules:
             try:
                 importlib.import_module(name)
