@@ -129,7 +129,7 @@ def run_here(opts: SweepOptions) -> int:
 
     opts = dataclasses.replace(opts, sweep=os.path.abspath(opts.sweep))
     leave_ray_working_dir(experiment_root(opts.storage))
-    # No full collections while the driver imports and starts (ablate.heap); Tune's start
+    # No automatic collections while the driver imports and starts (ablate.heap); Tune's start
     # settles the heap.
     with heap.paused():
         return _run_here(opts)
