@@ -16,8 +16,8 @@ In one process, side by side:
   information only.
 - what-ifs, not what ablate ships, with Tune's ``reuse_actors`` forced for one sweep:
   **inline_fresh_actors** (off: every trial starts a fresh process, as an inline trial
-  with ``tune.trial_timeout`` still does) and **ray_train_reuse_actors** (on: the Tune
-  process that drives each TorchTrainer is reused).
+  with ``tune.trial_timeout`` still does) and **ray_train_fresh_actors** (off: every Ray
+  Train trial gets a fresh Tune process to drive its TorchTrainer, as before 2026-12-02).
 
 Each trial's wall is taken by a Tune callback in the driver. Two figures per trial:
 
@@ -72,14 +72,14 @@ scaling: {scaling}
 PATHS = {
     "inline": "{num_workers: 1}",
     "inline_fresh_actors": "{num_workers: 1}",
-    "ray_train_reuse_actors": "{num_workers: 1, ray_train: true}",
+    "ray_train_fresh_actors": "{num_workers: 1, ray_train: true}",
     "ray_train": "{num_workers: 1, ray_train: true}",
     "ddp2": "{num_workers: 2}",
 }
 
 
 #: The what-if paths: Tune's ``reuse_actors`` forced on or off for their sweep.
-FORCE_REUSE = {"inline_fresh_actors": False, "ray_train_reuse_actors": True}
+FORCE_REUSE = {"inline_fresh_actors": False, "ray_train_fresh_actors": False}
 
 
 @contextlib.contextmanager
@@ -140,7 +140,7 @@ def main() -> dict:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument(
         "--paths",
-        default="inline,inline_fresh_actors,ray_train,ray_train_reuse_actors,ddp2",
+        default="inline,inline_fresh_actors,ray_train,ray_train_fresh_actors,ddp2",
     )
     args = ap.parse_args()
     info = machine()

@@ -18,6 +18,7 @@ def test_only_marked_train_workers_are_warmed(monkeypatch: pytest.MonkeyPatch) -
     assert warm.job_runtime_env() == {"worker_process_setup_hook": "ablate.run.warm.setup"}
     monkeypatch.delenv(warm.WARM_ENV, raising=False)
     assert warm.worker_runtime_env() == {"env_vars": {warm.WORKER_ENV: "1"}}
+    assert warm.worker_runtime_env(2) == {"env_vars": {warm.WORKER_ENV: warm.DDP_MARK}}
     monkeypatch.setenv(warm.WARM_ENV, "0")
     assert warm.worker_runtime_env() == {}
 
@@ -55,7 +56,7 @@ warm.setup()  # returns at once; a thread imports, in a marked worker only
 threads = [t for t in threading.enumerate() if t.name == "ablate-warm"]
 for t in threads:
     t.join(120)
-print(json.dumps([m for m in warm.WARM_MODULES if m in sys.modules]))
+print(json.dumps([m for m in warm.WARM_MODULES + warm.DDP_MODULES if m in sys.modules]))
 """
 
 
@@ -80,6 +81,9 @@ def test_setup_imports_the_training_modules_in_a_marked_worker_only() -> None:
     imported = _hook_imports(marked=True)
     # scikit-learn is optional for ablate; everything else must be there.
     assert set(warm.WARM_MODULES) - {"sklearn.model_selection", "sklearn.datasets"} <= set(imported)
+    assert "torch._dynamo" not in imported  # one worker: no DDP, and its optimizer skips it
+    ddp = _hook_imports(marked=True, value=warm.DDP_MARK)
+    assert set(warm.DDP_MODULES) <= set(ddp)  # DDP's constructor imports torch._dynamo
 
 
 def test_a_local_rays_marked_worker_imports_what_a_trial_needs() -> None:

@@ -184,10 +184,11 @@ def run_sweep(
         num_samples=num_samples,
         # (a scheduler that pauses trials raises it by the number paused)
         max_concurrent_trials=fits,
-        # In-process trials share nothing but imports, so Tune may reuse their actors:
-        # measured in BENCHMARKS.md, this is most of the per-trial fixed cost. A trial with a
-        # timeout may leave a hung thread behind, so its actor is never reused.
-        reuse_actors=plan.resources.inline and plan.tune.trial_timeout is None,
+        # Trials share nothing in their Tune process but imports, so Tune may reuse it: for
+        # an inline trial this is most of the per-trial fixed cost, and a Ray Train trial's
+        # process only drives its TorchTrainer (BENCHMARKS.md). A trial with a timeout may
+        # leave a hung thread behind, so its actor is never reused.
+        reuse_actors=plan.tune.trial_timeout is None,
         trial_name_creator=TrialNamer(ctx, plan.strategy.proposes),
         trial_dirname_creator=TrialNamer(ctx, plan.strategy.proposes),
     )

@@ -150,6 +150,16 @@ LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 IDLE_KILL_ENV = "RAY_idle_worker_killing_time_threshold_ms"
 IDLE_KILL_MS = "60000"
 
+#: What a local Ray's Ray Train trials go without (a user's value wins; on a cluster Ray's
+#: defaults stay). The preemption watcher is an actor, so a process, started for every
+#: ``fit()`` to poll whether a node is being drained: a local Ray is one node, this machine,
+#: which no cloud reclaims. Ray Train's metrics are for a Prometheus to scrape, and nothing
+#: scrapes a local Ray of ablate's (it has no dashboard). Both cost CPU while a trial starts.
+PREEMPTION_ENV, TRAIN_METRICS_ENV = (
+    "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER",
+    "RAY_TRAIN_METRICS_ENABLED",
+)
+
 
 def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[str, str]:
     # PL_DISABLE_FORK: what Tune gives each trial actor, here given to every worker instead
@@ -159,6 +169,8 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         "PL_DISABLE_FORK": "1",
         LOOPBACK_ENV: "0",
         IDLE_KILL_ENV: os.environ.get(IDLE_KILL_ENV, IDLE_KILL_MS),  # a user's value wins
+        PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
+        TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
         **(env or {}),
         **warm.raylet_env(warm_trials),
     }

@@ -256,7 +256,7 @@ def _fit_with_ray_train(
             callbacks=[TuneReportCallback()],  # type: ignore[list-item]
             # Marked, the workers import torch, ablate and the components while Ray sets
             # them up (ablate.run.warm).
-            worker_runtime_env=warm.worker_runtime_env(),
+            worker_runtime_env=warm.worker_runtime_env(ctx.num_workers),
         ),
     )
     trainer.fit()

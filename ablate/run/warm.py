@@ -3,7 +3,8 @@
 A Ray Train trial starts fresh worker processes for every ``fit()``. Each then waits on its
 controller (actor set-up, the gloo process group) before the training function starts,
 and only then imports torch, ablate, the components, ``torch._dynamo`` (DDP's constructor
-imports it; a single worker's trial does not need it) and scikit-learn (``Digits``):
+imports it; a single worker is not wrapped in DDP, so its trial does not need it) and
+scikit-learn (``Digits``):
 seconds on the critical path of every trial (BENCHMARKS.md, "Per-trial fixed overhead").
 
 :func:`setup` is the job's ``worker_process_setup_hook`` (:func:`job_runtime_env` on a
@@ -30,10 +31,13 @@ WARM_MODULES = (
     "torch",
     "ablate.run.trial",
     "ablate_components",
-    "torch._dynamo",
     "sklearn.model_selection",
     "sklearn.datasets",
 )
+#: What a DDP worker (a trial of two or more workers) imports besides: DDP's constructor
+#: imports ``torch._dynamo`` (1 s of CPU here). A single worker is not wrapped in DDP, and its
+#: optimizer steps without it (:func:`ablate.train.device.eager_optimizer_methods`).
+DDP_MODULES = ("torch._dynamo",)
 #: What a Tune trial process imports before its trial function trains (a local Ray's
 #: worker processes, started ahead by the raylet, import these while the driver builds).
 #: Not ``torch._dynamo``: an inline trial's optimizer steps without it
@@ -41,8 +45,9 @@ WARM_MODULES = (
 TRIAL_MODULES = ("torch", "ablate.run.trial")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
-#: Marks a Ray Train worker process of an ablate trial: the hook warms only those.
-WORKER_ENV = "ABLATE_TRAIN_WORKER"
+#: Marks a Ray Train worker process of an ablate trial: the hook warms only those. Its value
+#: is ``1`` for a single worker and :data:`DDP_MARK` for one of a DDP group.
+WORKER_ENV, DDP_MARK = "ABLATE_TRAIN_WORKER", "ddp"
 #: Marks the workers of a local Ray of ablate's own that will host inline trials.
 TRIAL_ENV = "ABLATE_TRIAL_PROCESS"
 HOOK = "ablate.run.warm.setup"
@@ -67,21 +72,25 @@ def raylet_env(trials: bool = False) -> dict[str, str]:
     return env
 
 
-def worker_runtime_env() -> dict[str, Any]:
-    """Ray Train's ``worker_runtime_env`` of a trial: the mark that gets its workers warmed
-    (nothing when :data:`WARM_ENV` is ``0``)."""
+def worker_runtime_env(num_workers: int = 1) -> dict[str, Any]:
+    """Ray Train's ``worker_runtime_env`` of a trial of ``num_workers``: the mark that gets
+    its workers warmed (nothing when :data:`WARM_ENV` is ``0``)."""
     if os.environ.get(WARM_ENV, "1") == "0":
         return {}
-    return {"env_vars": {WORKER_ENV: "1"}}
+    return {"env_vars": {WORKER_ENV: DDP_MARK if num_workers > 1 else "1"}}
 
 
 def setup() -> None:
     """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
-    :data:`WARM_MODULES` in the background; in a local Ray's worker marked for trials,
-    :data:`TRIAL_MODULES`; elsewhere nothing. Never raises (a failing hook makes Ray end the worker)."""
+    :data:`WARM_MODULES` (and :data:`DDP_MODULES` in a DDP worker) in the background; in a
+    local Ray's worker marked for trials, :data:`TRIAL_MODULES`; elsewhere nothing. Never
+    raises (a failing hook makes Ray end the worker)."""
     modules: tuple[str, ...]
-    if os.environ.get(WORKER_ENV) == "1":
+    mark = os.environ.get(WORKER_ENV)
+    if mark == "1":
         modules = WARM_MODULES
+    elif mark == DDP_MARK:
+        modules = WARM_MODULES + DDP_MODULES
     elif os.environ.get(TRIAL_ENV) == "1":
         modules = TRIAL_MODULES
     else:
@@ -107,6 +116,8 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
 
 
 __all__ = [
+    "DDP_MARK",
+    "DDP_MODULES",
     "HOOK",
     "TRIAL_ENV",
     "TRIAL_MODULES",

@@ -33,6 +33,8 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
                 "ABLATE_PROBE_ENV",
                 "PYTHONPATH",
                 session.IDLE_KILL_ENV,
+                session.PREEMPTION_ENV,
+                session.TRAIN_METRICS_ENV,
             )
             return {k: os.environ.get(k) for k in keys}
 
@@ -41,6 +43,9 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         assert seen["PYTHONPATH"] == session.worker_env()["PYTHONPATH"]  # custom_imports
         # The raylet (whose environment the workers copy) keeps its early workers a minute.
         assert seen[session.IDLE_KILL_ENV] == session.IDLE_KILL_MS
+        # One node, this machine: no Ray Train preemption watcher (a process per fit), and
+        # no Ray Train metrics (no dashboard agent to export them).
+        assert seen[session.PREEMPTION_ENV] == seen[session.TRAIN_METRICS_ENV] == "0"
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
