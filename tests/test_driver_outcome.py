@@ -125,3 +125,29 @@ def test_a_waiting_scheduler_raises_tunes_cap_by_the_trials_it_paused() -> None:
     assert alg.max_concurrent == 3
     trials[2].status = "TERMINATED"
     assert scheduler.choose_trial_to_run(controller) is trials[3]  # new trials first
+
+
+# --- which trials may reuse their Tune process --------------------------------------------------
+
+ASHA = {"scheduler": "asha", "asha": {"grace_period": 1, "reduction_factor": 2}}
+
+
+@pytest.mark.parametrize(
+    ("tune", "scaling", "reused"),
+    [
+        (None, None, True),  # inline, FIFO
+        (ASHA, None, True),  # inline: Tune's stop reaches the thread waiting in tune.report
+        (None, {"num_workers": 1, "ray_train": True}, True),  # Ray Train, FIFO: fit() returns
+        (ASHA, {"num_workers": 1, "ray_train": True}, False),  # a stopped fit() trains on
+        (ASHA, {"num_workers": 2}, False),
+        ({"trial_timeout": 60}, None, False),  # a timed-out thread may hang
+        ({"trial_timeout": 60}, {"num_workers": 1, "ray_train": True}, False),
+    ],
+)
+def test_tune_reuses_a_trial_process_only_where_the_trial_has_ended(
+    tune: Any, scaling: Any, reused: bool
+) -> None:
+    from ablate.run.driver import reuse_actors
+
+    plan = make_plan(sweep(NECK_HEAD, tune=tune, scaling=scaling, train={"epochs": 4}))
+    assert reuse_actors(plan) is reused

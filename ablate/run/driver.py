@@ -96,6 +96,23 @@ def seed_groups(plan: SweepPlan) -> dict[str, int]:
     return dict(Counter(group_key(tune_params(t.point, t.seed)) for t in trials))
 
 
+def reuse_actors(plan: SweepPlan) -> bool:
+    """Whether Tune may hand a trial's process to the next trial.
+
+    Trials share nothing there but imports: for an inline trial reuse is most of the
+    per-trial fixed cost, and a Ray Train trial's process only drives its TorchTrainer
+    (BENCHMARKS.md). Never for a trial with a timeout: it may leave a hung thread behind.
+    Not for Ray Train trials under a scheduler that stops or pauses them: Tune's stop
+    reaches an inline trial's thread (it waits in ``tune.report``) but not a ``fit()``,
+    which trains on; Tune gives the thread 2 s to end before it fails the next trial
+    (``FunctionTrainable.reset_config``), and a paused trial's old ``fit()`` could write
+    its checkpoint past the rung it paused at.
+    """
+    if plan.tune.trial_timeout is not None:
+        return False
+    return plan.resources.inline or not plan.scheduler.stops_early
+
+
 def _scheduler(plan: SweepPlan, fits: int) -> Any:
     s = plan.scheduler
     if not s.seed_groups:
@@ -184,11 +201,7 @@ def run_sweep(
         num_samples=num_samples,
         # (a scheduler that pauses trials raises it by the number paused)
         max_concurrent_trials=fits,
-        # Trials share nothing in their Tune process but imports, so Tune may reuse it: for
-        # an inline trial this is most of the per-trial fixed cost, and a Ray Train trial's
-        # process only drives its TorchTrainer (BENCHMARKS.md). A trial with a timeout may
-        # leave a hung thread behind, so its actor is never reused.
-        reuse_actors=plan.tune.trial_timeout is None,
+        reuse_actors=reuse_actors(plan),
         trial_name_creator=TrialNamer(ctx, plan.strategy.proposes),
         trial_dirname_creator=TrialNamer(ctx, plan.strategy.proposes),
     )

@@ -45,7 +45,8 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         assert seen[session.IDLE_KILL_ENV] == session.IDLE_KILL_MS
         # One node, this machine: no Ray Train preemption watcher (a process per fit), and
         # no Ray Train metrics (no dashboard agent to export them).
-        assert seen[session.PREEMPTION_ENV] == seen[session.TRAIN_METRICS_ENV] == "0"
+        for var in (session.PREEMPTION_ENV, session.TRAIN_METRICS_ENV):
+            assert seen[var] == os.environ.get(var, "0"), var  # a user's own value wins
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
