@@ -71,7 +71,7 @@ def trial_resources(s: ScalingSettings) -> Resources:
     if s.use_gpu:
         worker["GPU"] = worker.get("GPU", 1.0) or 1.0
     # One worker trains in the Tune trial process, on CPU or on its GPU (share): a worker
-    # group and a process group would cost ~15 s per trial and buy nothing.
+    # group and a process group would cost ~10 s per trial and buy nothing (BENCHMARKS.md).
     inline = s.num_workers == 1 and not s.ray_train
     return Resources(inline, s.num_workers, worker, s.placement_strategy)
 
