@@ -351,9 +351,16 @@ def _run(
     return ExitCode.SOME_FAILED if failed else ExitCode.OK
 
 
+#: The longest the report's imports wait for the first epoch result before they start.
+WARM_REPORT_WAIT_S = 20.0
+
+
 def _warm_report(importance: bool) -> None:
     from ablate.report import warm_imports
+    from ablate.run.progress import first_result
 
+    # Not while the first trials start: 2 to 4 s of CPU, taken from their processes.
+    first_result.wait(WARM_REPORT_WAIT_S)
     with contextlib.suppress(Exception):  # only a head start: the report imports them itself
         warm_imports(importance)
 

@@ -146,6 +146,11 @@ def _restored() -> Any:
     return Callback()
 
 
+#: Set when this process's Tune sees its first epoch result: the start-up is over. Work that
+#: can wait (the report's imports) waits for it, and leaves the CPU to the starting trials.
+first_result = threading.Event()
+
+
 def progress_callback(progress: SweepProgress, labeller: Labeller, sink: ProgressSink) -> Any:
     """A Ray Tune ``Callback`` that keeps ``progress`` and tells ``sink``."""
     from ray.tune import Callback
@@ -198,6 +203,7 @@ def progress_callback(progress: SweepProgress, labeller: Labeller, sink: Progres
         def on_trial_result(
             self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any], **info: Any
         ) -> None:
+            first_result.set()
             line = self._line(trial)
             epoch = int(result.get("epoch", 0))
             line.waiting = False
