@@ -107,6 +107,7 @@ def test_live_view_shows_running_trials_by_their_choices() -> None:
 def test_paused_trials_are_counted_not_listed_and_do_not_read_as_resumed() -> None:
     from types import SimpleNamespace
 
+    from ablate.run import progress
     from ablate.run.progress import ProgressSink, progress_callback
 
     p = SweepProgress("necks", "val/top1", "max", total=3, epochs=9)
@@ -114,8 +115,10 @@ def test_paused_trials_are_counted_not_listed_and_do_not_read_as_resumed() -> No
     trials = [
         SimpleNamespace(trial_id=str(i), config={"lr": i}, status="RUNNING") for i in range(3)
     ]
+    progress.first_result.clear()
     for t in trials:
         cb.on_trial_start(0, trials, t)
+        assert progress.first_result.is_set() == (t is not trials[0])  # the report may warm
         cb.on_trial_result(0, trials, t, {"epoch": 1, "val/top1": 50.0 + int(t.trial_id)})
     trials[0].status = trials[1].status = "PAUSED"
     cb.on_step_end(0, trials)

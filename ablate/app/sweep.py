@@ -29,6 +29,7 @@ from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
 from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
+from ablate.run import progress
 from ablate.tracking import (
     Store,
     SweepTracker,
@@ -302,9 +303,11 @@ def _run(
 
     # The driver waits on Tune while trials train: the report's imports fit in there.
     # (Optuna's importance, 1.6 s, only where the report will rank dimensions.)
-    threading.Thread(
+    progress.first_result.clear()  # this sweep's first result (a process may run several)
+    warming = threading.Thread(
         target=_warm_report, args=(ranks,), name="ablate-warm-report", daemon=True
-    ).start()
+    )
+    warming.start()
     t0 = time.perf_counter()
     try:
         with sink:
@@ -330,6 +333,10 @@ def _run(
     screen.say(
         f"{len(outcome.trials) - len(failed)} of {len(outcome.trials)} trials finished in {outcome.wall_s:.0f}s"
     )
+    # The report imports what the thread does: never both at once (two threads importing one
+    # package can fail with a _DeadlockError), as when no result came, or one came late.
+    progress.first_result.set()
+    warming.join()
     try:
         heap.settle()  # collecting again, if no round had anything to run (ablate.heap)
         with heap.frozen():  # the sweep's objects too
@@ -357,10 +364,9 @@ WARM_REPORT_WAIT_S = 20.0
 
 def _warm_report(importance: bool) -> None:
     from ablate.report import warm_imports
-    from ablate.run.progress import first_result
 
     # Not while the first trials start: 2 to 4 s of CPU, taken from their processes.
-    first_result.wait(WARM_REPORT_WAIT_S)
+    progress.first_result.wait(WARM_REPORT_WAIT_S)
     with contextlib.suppress(Exception):  # only a head start: the report imports them itself
         warm_imports(importance)
 

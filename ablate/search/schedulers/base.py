@@ -33,7 +33,9 @@ class Scheduler(abc.ABC):
     """Base of every scheduler. Constructor arguments are its options.
 
     Attributes:
-        stops_early: Whether it stops trials before their last epoch by design.
+        stops_early: Whether it stops (or pauses) trials before their last epoch by design.
+            A scheduler that stops or pauses trials must say so: Ray Train trials then get a
+            fresh Tune process each (:func:`ablate.run.driver.reuse_actors`).
         seed_groups: Whether :meth:`tune_scheduler` takes ``groups`` (seeds per cell).
         label: Its name in messages.
         key: The config path of its options, for messages (set by :meth:`from_options`).
