@@ -44,7 +44,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         # The raylet (whose environment the workers copy) keeps its early workers a minute.
         assert seen[session.IDLE_KILL_ENV] == session.IDLE_KILL_MS
         # One node, this machine: no Ray Train preemption watcher (a process per fit), and
-        # no Ray Train metrics (no dashboard agent to export them).
+        # no Ray Train metrics (nothing scrapes a local Ray of ablate's).
         for var in (session.PREEMPTION_ENV, session.TRAIN_METRICS_ENV):
             assert seen[var] == os.environ.get(var, "0"), var  # a user's own value wins
         # The driver's own environment is as it was: the raylet keeps the copy.
