@@ -13,15 +13,7 @@ asking for a key the model does not produce is an error at ``ablate plan``.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import importlib.abc
-import importlib.util
-import sys
-import threading
-import types
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -29,99 +21,9 @@ from torch import Tensor
 
 from ablate.errors import AblateError, did_you_mean
 from ablate.registry import METRICS, join_key
+from ablate.train.deferred import torchmetrics_deferred
 
-#: What torchmetrics' package ``__init__`` imports only to add an alias to it.
-_DEFERRED = "scipy.signal"
-_SWAP = threading.Lock()  # the stand-in leaves sys.modules once, whichever thread removes it
-
-
-def _drop(stand_in: types.ModuleType) -> None:
-    with _SWAP:
-        if sys.modules.get(_DEFERRED) is stand_in:
-            del sys.modules[_DEFERRED]
-
-
-def _aliased(module: types.ModuleType) -> types.ModuleType:
-    """torchmetrics' patch, on the real module: ``hamming`` as ``windows.hamming`` (where
-    SciPy has both, so a SciPy that changed them still imports)."""
-    hamming = getattr(getattr(module, "windows", None), "hamming", None)
-    if hamming is not None and not hasattr(module, "hamming"):
-        module.hamming = hamming  # type: ignore[attr-defined]
-    return module
-
-
-class _Deferred(types.ModuleType):
-    """Stands in for :data:`_DEFERRED` while torchmetrics is imported: the first attribute
-    it does not have imports the real module (and leaves it in ``sys.modules``)."""
-
-    def __getattr__(self, name: str) -> Any:
-        _drop(self)
-        return getattr(_aliased(importlib.import_module(_DEFERRED)), name)
-
-
-class _AliasOnImport(importlib.abc.MetaPathFinder):
-    """Gives the real module torchmetrics' alias when it is imported later, then leaves
-    ``sys.meta_path``."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != _DEFERRED:
-            return None
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec(name)
-        loader = getattr(spec, "loader", None)
-        if loader is not None and hasattr(loader, "exec_module"):
-            run = loader.exec_module
-
-            def exec_module(module: types.ModuleType) -> None:
-                run(module)
-                _aliased(module)
-
-            loader.exec_module = exec_module
-        return spec
-
-
-def _hamming(*args: Any, **kwargs: Any) -> Any:
-    return importlib.import_module(_DEFERRED + ".windows").hamming(*args, **kwargs)
-
-
-@contextmanager
-def _scipy_signal_deferred() -> Iterator[None]:
-    """torchmetrics' ``__init__`` imports ``scipy.signal`` to give it a ``hamming`` alias
-    (for an audio package); SciPy 1.17 rewrites some 800 docstrings on that import, 0.9 s
-    of every process that builds a metric: ``ablate plan``, the driver's dry builds and
-    each trial. The alias is what the stand-in has; anything else on it, within the
-    import or after, is the real module's, and the real module gets the alias whenever it
-    is imported. Without SciPy, or with ``scipy.signal`` already imported, nothing is
-    done."""
-    if _DEFERRED in sys.modules or "torchmetrics" in sys.modules:
-        yield
-        return
-    try:
-        spec = importlib.util.find_spec(_DEFERRED)
-    except ImportError:
-        spec = None
-    if spec is None:
-        yield
-        return
-    stand_in = _Deferred(_DEFERRED)
-    stand_in.__spec__, stand_in.__loader__ = spec, spec.loader
-    stand_in.__file__, stand_in.__package__ = spec.origin, _DEFERRED
-    stand_in.__path__ = list(spec.submodule_search_locations or ())
-    stand_in.hamming = _hamming  # type: ignore[attr-defined]
-    sys.modules[_DEFERRED] = stand_in
-    try:
-        yield
-    finally:
-        _drop(stand_in)
-        scipy = sys.modules.get("scipy")
-        if scipy is not None and vars(scipy).get("signal") is stand_in:
-            delattr(scipy, "signal")
-        if _DEFERRED not in sys.modules:
-            sys.meta_path.insert(0, _AliasOnImport())
-
-
-with _scipy_signal_deferred():
+with torchmetrics_deferred():
     import torchmetrics
 
 #: Where an input comes from: the model's ``inference_feat`` or the batch.

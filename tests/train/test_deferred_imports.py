@@ -1,6 +1,7 @@
-"""Building a metric does not import scipy.signal (torchmetrics' package imports it only
-for an alias, 0.9 s), and scipy.signal is whole whenever someone does import it. A fresh
-interpreter each, so the imports are real."""
+"""Building a metric imports neither scipy.signal (torchmetrics' package imports it only
+for an alias, 0.9 s) nor matplotlib (its plotting module, 0.9 s), and each is whole
+whenever someone does use it: the alias is kept and ``Metric.plot()`` draws as upstream,
+inside matplotlib's default style. A fresh interpreter each, so the imports are real."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ metrics = build_metrics([{"type": "Accuracy"}])
 assert len(metrics) == 1
 assert "torchmetrics" in sys.modules
 assert "scipy.signal" not in sys.modules, "building a metric imported scipy.signal"
+assert "matplotlib" not in sys.modules, "building a metric imported matplotlib"
 import scipy, scipy.signal
 assert type(scipy.signal).__name__ == "module" and scipy.signal.__spec__ is not None
 assert [round(float(v), 6) for v in scipy.signal.windows.hamming(3)] == [0.08, 1.0, 0.08]
@@ -39,9 +41,9 @@ print("ok")
 FIRST_TOUCH = """
 import sys
 import ablate.train.metrics
-from ablate.train import metrics
+from ablate.train import deferred
 # modules (and threads) that read scipy.signal while torchmetrics imports get the real one
-with_stand_in = metrics._scipy_signal_deferred
+with_stand_in = deferred._scipy_signal_deferred
 sys.modules.pop("torchmetrics")
 import threading
 with with_stand_in():
@@ -60,9 +62,51 @@ assert real.hamming is real.windows.hamming
 print("ok")
 """
 
+PLOT = """
+import sys
+import torch
+import ablate.train.metrics
+assert "matplotlib" not in sys.modules
+import torchmetrics
+from torchmetrics.utilities import plot
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+plt.rcParams["lines.linewidth"] = 7.0  # torchmetrics draws in the default style: 1.5
+metric = torchmetrics.classification.BinaryAccuracy()
+values = []
+for hits in ([1, 0, 1], [1, 1, 1]):
+    metric.update(torch.tensor(hits), torch.tensor([1, 1, 1]))
+    values.append(metric.compute())
+    metric.reset()
+fig, ax = metric.plot(values)
+assert isinstance(fig, plt.Figure), type(fig)
+assert [line.get_linewidth() for line in ax.get_lines()] == [1.5], ax.get_lines()
+assert plot.plt is plt  # the stand-in gave way on first use
+assert plot.matplotlib.colors is matplotlib.colors
+assert plot.matplotlib is matplotlib
+matrix = torchmetrics.classification.MulticlassConfusionMatrix(num_classes=3)
+matrix.update(torch.tensor([0, 1, 2]), torch.tensor([0, 2, 2]))
+fig, _ = matrix.plot()
+assert isinstance(fig, plt.Figure)
+assert plt.rcParams["lines.linewidth"] == 7.0  # the style was left on the way out
+print("ok")
+"""
+
+MATPLOTLIB_FIRST = """
+import sys
+import matplotlib.pyplot as plt
+import ablate.train.metrics
+from torchmetrics.utilities import plot
+assert plot.plt is plt
+print("ok")
+"""
+
 
 @pytest.mark.parametrize(
-    "script", [DEFERRED, ALREADY, FIRST_TOUCH], ids=["deferred", "already-imported", "first-touch"]
+    "script",
+    [DEFERRED, ALREADY, FIRST_TOUCH, PLOT, MATPLOTLIB_FIRST],
+    ids=["deferred", "already-imported", "first-touch", "plot", "matplotlib-first"],
 )
 def test_scipy_signal_is_deferred_and_whole(script: str) -> None:
     done = subprocess.run(
