@@ -6,7 +6,8 @@ uses them.
 - ``matplotlib`` (with ``pyplot``): imported by ``torchmetrics.utilities.plot`` for
   ``Metric.plot()``.
 
-Together about 1.8 s of every process that builds a metric: ``ablate plan``, the driver's
+Together 0.6 s of every process that builds a metric (``import ablate.run.trial`` after
+torch: 0.99–1.12 s before, 0.41–0.45 s after; BENCHMARKS.md): ``ablate plan``, the driver's
 dry builds and each trial process. Both stay whole: the first use imports the real
 module, and what torchmetrics does with it is what it would have done.
 """
@@ -144,12 +145,32 @@ def _style_context(*args: Any, **kwargs: Any) -> Iterator[None]:
         yield
 
 
+class _AxesMeta(type):
+    def __instancecheck__(cls, obj: Any) -> bool:
+        import matplotlib.axes
+
+        return isinstance(obj, matplotlib.axes.Axes)
+
+    def __subclasscheck__(cls, sub: type) -> bool:
+        import matplotlib.axes
+
+        return issubclass(sub, matplotlib.axes.Axes)
+
+
+class _Axes(metaclass=_AxesMeta):
+    """torchmetrics' ``_AX_TYPE``, which it tests plot axes against (``trim_axs``,
+    ``MetricCollection.plot``): matplotlib's ``Axes``, imported at the first test. Without
+    matplotlib it would be ``object``, which everything passes."""
+
+
 def _wire(module: types.ModuleType) -> None:
     """After the plotting module ran as if matplotlib were missing: its functions read the
     real modules on first use, and their style decorator enters matplotlib's style."""
     namespace = vars(module)
     namespace.setdefault("matplotlib", _LazyModule(namespace, "matplotlib", "matplotlib"))
     namespace.setdefault("plt", _LazyModule(namespace, "plt", "matplotlib.pyplot"))
+    if namespace.get("_AX_TYPE") is object:  # read by modules importing it from here next
+        namespace["_AX_TYPE"] = _Axes
     # The no-op style torchmetrics defines without matplotlib is a contextmanager; every
     # decorated plot function recreates it per call from this one generator function.
     raw = getattr(namespace.get("style_change"), "__wrapped__", None)

@@ -83,12 +83,29 @@ fig, ax = metric.plot(values)
 assert isinstance(fig, plt.Figure), type(fig)
 assert [line.get_linewidth() for line in ax.get_lines()] == [1.5], ax.get_lines()
 assert plot.plt is plt  # the stand-in gave way on first use
+assert plot.matplotlib is not matplotlib  # not yet read: still the stand-in
 assert plot.matplotlib.colors is matplotlib.colors
 assert plot.matplotlib is matplotlib
 matrix = torchmetrics.classification.MulticlassConfusionMatrix(num_classes=3)
 matrix.update(torch.tensor([0, 1, 2]), torch.tensor([0, 2, 2]))
 fig, _ = matrix.plot()
 assert isinstance(fig, plt.Figure)
+# a grid of axes: torchmetrics flattens what is not one Axes (its _AX_TYPE test)
+labels = torchmetrics.classification.MultilabelConfusionMatrix(num_labels=3)
+labels.update(torch.tensor([[1, 0, 1], [0, 1, 1]]), torch.tensor([[1, 0, 0], [0, 1, 1]]))
+fig, _ = labels.plot()
+assert len(fig.axes) >= 3
+assert not isinstance(object(), plot._AX_TYPE) and isinstance(ax, plot._AX_TYPE)
+collection = torchmetrics.MetricCollection([torchmetrics.classification.BinaryAccuracy()])
+collection.update(torch.tensor([1, 0]), torch.tensor([1, 1]))
+_, one = plt.subplots()
+collection.plot(ax=one, together=True)  # checks ax against _AX_TYPE
+try:
+    collection.plot(ax="not axes", together=True)
+except ValueError:
+    pass
+else:
+    raise AssertionError("an ax that is not matplotlib's Axes was taken")
 assert plt.rcParams["lines.linewidth"] == 7.0  # the style was left on the way out
 print("ok")
 """
@@ -108,7 +125,7 @@ print("ok")
     [DEFERRED, ALREADY, FIRST_TOUCH, PLOT, MATPLOTLIB_FIRST],
     ids=["deferred", "already-imported", "first-touch", "plot", "matplotlib-first"],
 )
-def test_scipy_signal_is_deferred_and_whole(script: str) -> None:
+def test_deferred_modules_stay_whole(script: str) -> None:
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False
     )
