@@ -36,6 +36,9 @@ RESULT_ARTIFACT_PREFIX = "artifact/"
 #: A Tune result key holding a ``visual_summary`` image as base64 PNG:
 #: ``ablate_image/<name>`` (:mod:`ablate.train.images`); logged as MLflow step images.
 RESULT_IMAGE_PREFIX = "ablate_image/"
+#: A trial result's wall-clock time, to the millisecond: MLflow stamps the epoch's metrics
+#: with it. (Tune's ``timestamp`` is whole seconds, and Ray's session overwrites a trial's.)
+RESULT_TIME = "ablate_at"
 
 # --- trial names ---------------------------------------------------------------------------------
 

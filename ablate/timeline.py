@@ -1,5 +1,6 @@
 """Where a command's time goes: with ``ABLATE_TIMELINE=<file>``, the driver and each trial
-append one JSON line per step to that file (wall-clock time, process, step).
+append one JSON line per step to that file (wall-clock time, the process and the CPU
+seconds it has used so far, step).
 
 Off by default, and then one environment lookup per step. The trials see the variable
 through the local Ray they inherit it from. ``bench/bench_probe.py`` reads the file to split
@@ -16,11 +17,13 @@ ENV = "ABLATE_TIMELINE"
 
 
 def mark(step: str) -> None:
-    """Append ``step`` with the time and this process's id, if a timeline is asked for."""
+    """Append ``step`` with the time, this process's id and its CPU time (all threads), if a
+    timeline is asked for."""
     path = os.environ.get(ENV)
     if not path:
         return
-    line = json.dumps({"t": round(time.time(), 4), "pid": os.getpid(), "step": step})
+    cpu = round(time.process_time(), 3)
+    line = json.dumps({"t": round(time.time(), 4), "pid": os.getpid(), "cpu": cpu, "step": step})
     with open(path, "a", encoding="utf-8") as f:  # one short O_APPEND write per line
         f.write(line + "\n")
 

@@ -21,6 +21,7 @@ def test_steps_are_appended_with_time_and_process(
     assert [m["step"] for m in marks] == ["plan checked", "ray up"]
     assert {m["pid"] for m in marks} == {os.getpid()}
     assert marks[0]["t"] <= marks[1]["t"]
+    assert 0 < marks[0]["cpu"] <= marks[1]["cpu"]
 
 
 def test_without_the_variable_nothing_is_written(

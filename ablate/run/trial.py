@@ -30,7 +30,13 @@ import torch
 
 from ablate import timeline
 from ablate.config import Config
-from ablate.layout import checkpoint_file, split_params, train_run_name, trial_name
+from ablate.layout import (
+    RESULT_TIME,
+    checkpoint_file,
+    split_params,
+    train_run_name,
+    trial_name,
+)
 from ablate.registry import load_plugins
 from ablate.run import warm
 from ablate.run.session import leave_ray_working_dir
@@ -149,7 +155,7 @@ class TuneRuntime(Runtime):
 
         if self.cadence.due(metrics):
             save_state(self.checkpoint, state())
-        tune.report({**metrics, **self.extra, **encode_images(images)})
+        tune.report({**metrics, **self.extra, **encode_images(images), **_stamp()})
 
 
 # --- Ray Train: a TorchTrainer per trial ------------------------------------------------------
@@ -205,7 +211,12 @@ class RayTrainRuntime(Runtime):
         if self.rank == 0 and self.cadence.due(metrics):
             save_state(self.checkpoint, state())
         shown = encode_images(images) if self.rank == 0 else {}  # Tune gets rank 0's report
-        ray.train.report({**metrics, **self.extra, **shown})
+        ray.train.report({**metrics, **self.extra, **shown, **_stamp()})
+
+
+def _stamp() -> dict[str, float]:
+    """The result's time to the millisecond (:data:`ablate.layout.RESULT_TIME`)."""
+    return {RESULT_TIME: time.time()}
 
 
 def train_worker(loop_config: dict[str, Any]) -> None:
@@ -288,6 +299,7 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         work()
     else:
         _with_timeout(work, ctx.trial_timeout)
+    timeline.mark("trial ends")
     # The final checkpoint stays: if the driver dies before Tune records this trial as done,
     # the restored trial re-reports its last epoch instead of training again.
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import exception_line
+from ablate.layout import RESULT_TIME
 from ablate.tracking.schema import (
     FAILED,
     FINISHED,
@@ -44,6 +45,7 @@ _TUNE_KEYS = frozenset(
         "ablate_cell",
         "ablate_seed",
         "ablate_restored",
+        RESULT_TIME,
     }
 )
 

@@ -17,7 +17,13 @@ from typing import Any
 
 from ablate.errors import AblateError
 from ablate.fingerprint import code_fingerprint
-from ablate.layout import checkpoint_file, split_params, sweep_dir_of_experiment, trial_name
+from ablate.layout import (
+    RESULT_TIME,
+    checkpoint_file,
+    split_params,
+    sweep_dir_of_experiment,
+    trial_name,
+)
 from ablate.plan import SweepPlan
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Space, short_point
@@ -447,7 +453,8 @@ class SweepTracker:
             step = result_step(result)
             if step <= child.last_step:
                 continue
-            ts = int(float(result.get("timestamp") or time.time()) * 1000)
+            at = result.get(RESULT_TIME) or result.get("timestamp") or time.time()
+            ts = int(float(at) * 1000)
             child.pending += [
                 Metric(k, v, ts, step) for k, v in result_metrics(result, ignore).items()
             ]

@@ -42,6 +42,7 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
     assert {"report/report.md", "report/report.html", "report/results.csv"} <= artifacts
     children = {r.data.tags["ablate.trial"]: r for r in runs(store, sweep, "trial")}
     assert len(children) == 2
+    stamps: list[int] = []
     for name, run in children.items():
         tags, params = run.data.tags, run.data.params
         cell_run = store.client.get_run(tags["mlflow.parentRunId"])
@@ -62,6 +63,8 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
         hist = store.client.get_metric_history(run.info.run_id, "val/top1")
         assert len(hist) == tune_results(where, sweep, name)
         assert [m.step for m in hist] == list(range(1, len(hist) + 1))
+        assert [m.timestamp for m in hist] == sorted(m.timestamp for m in hist)
+        stamps += [m.timestamp for m in hist]
         files = {f.path for f in store.client.list_artifacts(run.info.run_id)}
         if params["optimizer.lr"] == "0.05":
             assert run.info.status == "FINISHED"
@@ -73,6 +76,8 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
             assert {"config.yaml", "error.txt"} <= files
             text = Path(store.client.download_artifacts(run.info.run_id, "error.txt", str(where)))
             assert "FloatingPointError" in text.read_text()
+    # Each epoch at the millisecond it was reported (Tune's own stamp is whole seconds).
+    assert any(t % 1000 for t in stamps), stamps
 
 
 def test_sweep_in_the_default_sqlite_store(
