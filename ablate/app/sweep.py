@@ -29,7 +29,7 @@ from ablate.console.screen import Screen, plain_screen, quiet
 from ablate.errors import AblateError, AblateErrors, ExitCode, TrackingLost, problems_line
 from ablate.layout import FAILED, console_log, experiment_root, lock_file
 from ablate.plan import SweepPlan, check_fits, local_nodes, make_plan
-from ablate.run import progress
+from ablate.run import progress, reaper
 from ablate.tracking import (
     Store,
     SweepTracker,
@@ -140,7 +140,8 @@ def _run_here(opts: SweepOptions) -> int:
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
         warm_trials = False
-        state_api = not plan.resources.inline  # Ray Train asks it (run.session)
+        # Ray Train's placement group cleaner asks it, unless this driver reaps instead.
+        state_api = not plan.resources.inline and not reaper.enabled()
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
             # (A CPU plan needs no GPU count: its Ray starts before torch is imported.)

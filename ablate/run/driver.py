@@ -34,8 +34,9 @@ from ablate.layout import (
     unique_trial_name,
 )
 from ablate.plan import SweepPlan, check_fits
+from ablate.run import reaper
 from ablate.run.progress import ProgressSink, SweepProgress, progress_callback
-from ablate.run.session import cluster_nodes, connect, plain_trial_actors
+from ablate.run.session import cluster_nodes, connect, driver_reaps, plain_trial_actors
 from ablate.run.trial import TrialContext, run_trial, trial_config
 from ablate.search.space import short_point
 
@@ -224,7 +225,7 @@ def run_sweep(
     heap.settle()  # start-up is over: collect again, past its objects (ablate.heap)
     timeline.mark("tune starts")
     try:
-        with plain_trial_actors():
+        with plain_trial_actors(), reaper.reaping(not ctx.inline and driver_reaps()):
             grid = tuner.fit()
     finally:
         state.said()

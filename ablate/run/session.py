@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.run import warm
+from ablate.run import reaper, warm
 
 TOKEN_ENV, TOKEN_PATH_ENV, MODE_ENV = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"
 DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")
@@ -171,6 +171,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         IDLE_KILL_ENV: os.environ.get(IDLE_KILL_ENV, IDLE_KILL_MS),  # a user's value wins
         PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
         TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
+        reaper.REAPER_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
         **(env or {}),
         **warm.raylet_env(warm_trials),
     }
@@ -339,8 +340,9 @@ def start_local(
     """Start this process's local Ray in the background, while the driver opens a local
     store, dry-builds and takes the lease; :func:`connect` waits for it. ``warm_trials``:
     the raylet's early workers import what an inline trial needs, ahead of it
-    (:func:`warm.raylet_env`). Without ``state_api`` (a sweep of inline trials only) Ray
-    starts no API server (:func:`_without_cluster_helpers`).
+    (:func:`warm.raylet_env`). Without ``state_api`` (inline trials, or Ray Train trials
+    whose placement groups the driver reaps: :mod:`ablate.run.reaper`) Ray starts no API
+    server (:func:`_without_cluster_helpers`).
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -464,6 +466,12 @@ def _own_node() -> bool:
 
     node = getattr(worker, "_global_node", None)
     return node is not None and bool(getattr(node, "is_head", lambda: False)())
+
+
+def driver_reaps() -> bool:
+    """Whether this driver removes what dead Ray Train controllers leave: a local Ray of its
+    own, whose trials then start no placement group cleaner (:mod:`ablate.run.reaper`)."""
+    return _own_node() and _raylet_environ.get(reaper.REAPER_ENV) == "1"
 
 
 @contextmanager

@@ -38,7 +38,7 @@ from ablate.layout import (
     trial_name,
 )
 from ablate.registry import load_plugins
-from ablate.run import warm
+from ablate.run import reaper, warm
 from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
@@ -248,7 +248,13 @@ def _fit_with_ray_train(
     from ray.tune.integration.ray_train import TuneReportCallback
 
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_S)
-    trainer = TorchTrainer(
+
+    class Trainer(TorchTrainer):  # type: ignore[misc]
+        def _create_default_callbacks(self) -> list[Any]:
+            # Where the driver reaps a dead controller's placement group, no cleaner actor.
+            return reaper.train_callbacks(super()._create_default_callbacks())  # type: ignore[misc]
+
+    trainer = Trainer(
         train_worker,
         train_loop_config={"ctx": ctx, "config": resolved, "extra": extra, "name": name},
         torch_config=TorchConfig(backend="nccl" if ctx.use_gpu else "gloo"),

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None:
     import ray
 
-    from ablate.run import session
+    from ablate.run import reaper, session
 
     before = os.environ.get("RAY_CHDIR_TO_TRIAL_DIR")
     session.start_local(env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True, state_api=False)
@@ -35,6 +35,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
                 session.IDLE_KILL_ENV,
                 session.PREEMPTION_ENV,
                 session.TRAIN_METRICS_ENV,
+                reaper.REAPER_ENV,
             )
             return {k: os.environ.get(k) for k in keys}
 
@@ -47,6 +48,9 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         # no Ray Train metrics (nothing scrapes a local Ray of ablate's).
         for var in (session.PREEMPTION_ENV, session.TRAIN_METRICS_ENV):
             assert seen[var] == os.environ.get(var, "0"), var  # a user's own value wins
+        # The driver removes dead controllers' placement groups: no cleaner actor per fit.
+        assert seen[reaper.REAPER_ENV] == "1" and session.driver_reaps()
+        _a_dead_actors_placement_group_is_reaped()
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before
         assert "ABLATE_PROBE_ENV" not in os.environ
@@ -72,6 +76,50 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
     assert took < 1.0 + 1.0 + 0.5 * len(procs), took
     starter.join(timeout=5)
     assert not starter.is_alive()
+
+
+def _a_dead_actors_placement_group_is_reaped() -> None:
+    """Ray keeps a placement group whose creator actor was killed while the job lives, as a
+    Ray Train controller's when Tune ends its trial; the reaper removes it, and leaves the
+    driver's own (Tune's) and a live actor's alone."""
+    import ray
+    from ray.util.placement_group import placement_group, placement_group_table
+
+    from ablate.run import reaper
+
+    @ray.remote(num_cpus=0)
+    class Controller:
+        def reserve(self) -> str:
+            pg = placement_group([{"CPU": 0.01}])
+            ray.get(pg.ready(), timeout=60)
+            return pg.id.hex()
+
+    dying, living = Controller.remote(), Controller.remote()
+    orphan, kept = ray.get([dying.reserve.remote(), living.reserve.remote()], timeout=120)
+    drivers = placement_group([{"CPU": 0.01}])
+    ray.get(drivers.ready(), timeout=60)
+    job = bytes.fromhex(ray.get_runtime_context().get_job_id())
+
+    def orphans() -> list[str]:
+        gcs = ray._private.state.state._global_state_accessor
+        return [pg.hex() for pg in reaper.orphans(gcs.get_placement_group_table(), job)]
+
+    ray.kill(dying)
+    deadline = time.monotonic() + 30
+    while not orphans():
+        assert time.monotonic() < deadline, "the GCS never marked the creator dead"
+        time.sleep(0.1)
+    assert orphans() == [orphan]
+    assert placement_group_table()[orphan]["state"] == "CREATED"  # Ray alone keeps it
+    with reaper.reaping(True, interval=0.1):
+        deadline = time.monotonic() + 30
+        while placement_group_table()[orphan]["state"] != "REMOVED":
+            assert time.monotonic() < deadline, placement_group_table()[orphan]
+            time.sleep(0.1)
+    table = placement_group_table()
+    assert table[kept]["state"] == "CREATED" and table[drivers.id.hex()]["state"] == "CREATED"
+    ray.kill(living)
+    ray.util.remove_placement_group(drivers)
 
 
 def _trials_run_in_the_raylets_own_workers(session) -> None:  # type: ignore[no-untyped-def]
@@ -112,7 +160,8 @@ def test_a_background_ray_nobody_used_is_stopped() -> None:
     session.start_local(state_api=False)  # for inline trials: no API server
     session.wait_local()
     assert "dashboard" not in ray._private.worker._global_node.all_processes
-    # A sweep with Ray Train trials in the same process gets a Ray with the state API.
+    # A sweep whose Ray Train trials need the state API (ABLATE_PG_REAPER=0: Ray Train's own
+    # placement group cleaner) gets a Ray with it in the same process.
     session.start_local()
     assert session._starting is not None and session._starting.ready.wait(timeout=120)
     assert "dashboard" in ray._private.worker._global_node.all_processes

@@ -251,20 +251,26 @@ class HangingNeck(GlobalAveragePooling):
 """
 
 
-def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2], ids=["inline", "ddp"])
+def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path, workers: int) -> None:
+    """The hung trial fails alone. With 2 workers on 2 CPUs, Tune ends the trial's process and
+    with it its Ray Train controller; Ray keeps the controller's placement group while the
+    job lives, so the next trial only starts once the driver has removed it
+    (ablate.run.reaper)."""
     write(tmp_path, "hang_plugin.py", HANGING)
     sweep = write(
         tmp_path,
         "sweep.yaml",
-        """
+        f"""
         name: timeout
         _base_: base.yaml
-        custom_imports: {imports: [hang_plugin]}
+        custom_imports: {{imports: [hang_plugin]}}
         search:
-          model.neck: [{type: GlobalAveragePooling}, {type: HangingNeck}]
+          model.neck: [{{type: HangingNeck}}, {{type: GlobalAveragePooling}}]
           seeds: [0]
-        train: {epochs: 1}
-        tune: {trial_timeout: 10}
+        train: {{epochs: 1}}
+        scaling: {{num_workers: {workers}}}
+        tune: {{trial_timeout: 10, max_concurrent: 1}}
         """,
     )
     t0 = time.monotonic()
