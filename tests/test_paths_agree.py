@@ -40,8 +40,16 @@ def _final_metrics(tmp: Path, root: Path, ray_train: bool) -> dict[str, float]:
     assert plan.resources.inline is not ray_train
     try:
         outcome = run_sweep(plan, storage=str(tmp / "ray"), printer=lambda s: None)
+        started = sorted(a["ActorClassName"] for a in ray._private.state.actors().values())
     finally:
         ray.shutdown()
+    if ray_train:
+        # The controller ran in the trial's process (ablate.run.controller), the driver
+        # reaps in place of Ray Train's placement group cleaner (ablate.run.reaper), and
+        # with no Ray Datasets there is no dataset manager.
+        gone = {"TrainController", "PlacementGroupCleaner", "DatasetManager"}
+        assert not gone & set(started), started
+        assert "RayTrainWorker" in started and "SynchronizationActor" in started, started
     (trial,) = outcome.trials
     assert trial.status == FINISHED, trial.error
     assert trial.metrics["epoch"] == 2

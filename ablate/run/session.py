@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ablate.errors import AblateError
-from ablate.run import reaper, warm
+from ablate.run import controller, reaper, warm
 
 TOKEN_ENV, TOKEN_PATH_ENV, MODE_ENV = "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_AUTH_MODE"
 DEFAULT_TOKEN_FILE = Path("~/.ray/auth_token")
@@ -172,6 +172,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
         TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
         reaper.REAPER_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
+        controller.IN_TRIAL_ENV: os.environ.get(controller.IN_TRIAL_ENV, "1"),
         **(env or {}),
         **warm.raylet_env(warm_trials),
     }

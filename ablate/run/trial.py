@@ -38,7 +38,7 @@ from ablate.layout import (
     trial_name,
 )
 from ablate.registry import load_plugins
-from ablate.run import reaper, warm
+from ablate.run import controller, warm
 from ablate.run.session import leave_ray_working_dir
 from ablate.search.resolve import cell_id, resolve
 from ablate.search.space import Point, Space
@@ -244,16 +244,12 @@ def _fit_with_ray_train(
     ctx: TrialContext, resolved: dict[str, Any], name: str, extra: dict[str, Any]
 ) -> None:
     from ray.train import FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.train.torch import TorchConfig
     from ray.tune.integration.ray_train import TuneReportCallback
 
     os.environ.setdefault("RAY_TRAIN_HEALTH_CHECK_INTERVAL_S", TRAIN_POLL_S)
 
-    class Trainer(TorchTrainer):  # type: ignore[misc]
-        def _create_default_callbacks(self) -> list[Any]:
-            # Where the driver reaps a dead controller's placement group, no cleaner actor.
-            return reaper.train_callbacks(super()._create_default_callbacks())  # type: ignore[misc]
-
+    Trainer = controller.trainer_class()
     trainer = Trainer(
         train_worker,
         train_loop_config={"ctx": ctx, "config": resolved, "extra": extra, "name": name},
