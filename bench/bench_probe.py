@@ -129,7 +129,7 @@ def ablate_arm(work: Path, epochs: int, seeds: int) -> dict[str, Any]:
     trains = [float(m["t"]) for m in timed if m["step"] == "training starts"]
     return {
         "wall_s": wall,
-        "launch_to_first_training_s": min(trains) - start,
+        "launch_to_first_training_s": min(trains, default=float("nan")) - start,
         "turnover_s": turnover(timed),
         "last_trial_to_exit_s": end - last_end,
         "steps_s": steps(timed, start, last_end, end),

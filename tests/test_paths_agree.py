@@ -56,7 +56,13 @@ def _final_metrics(tmp: Path, root: Path, ray_train: bool) -> dict[str, float]:
     return trial.metrics
 
 
-def test_inline_and_ray_train_give_identical_metrics(tmp_path: Path, root: Path) -> None:
+def test_inline_and_ray_train_give_identical_metrics(
+    tmp_path: Path, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ablate.run import controller, reaper
+
+    for var in (reaper.REAPER_ENV, controller.IN_TRIAL_ENV):  # the defaults, not a user's
+        monkeypatch.delenv(var, raising=False)
     inline = _final_metrics(tmp_path, root, ray_train=False)
     via_train = _final_metrics(tmp_path, root, ray_train=True)
     for key in ("train/loss", "val/loss", "val/top1", "val/top5"):

@@ -44,6 +44,20 @@ def test_only_this_jobs_groups_of_dead_actors_are_reaped(
     assert reaper.orphans([_row(**fields)], JOB) == ([b"pg"] if reaped else [])
 
 
+@pytest.mark.parametrize(
+    ("value", "enabled"),
+    [(None, True), ("1", True), ("0", False), ("false", False), ("off", False), ("no", False)],
+)
+def test_a_user_can_keep_ray_trains_cleaner(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool
+) -> None:
+    if value is None:
+        monkeypatch.delenv(reaper.REAPER_ENV, raising=False)
+    else:
+        monkeypatch.setenv(reaper.REAPER_ENV, value)
+    assert reaper.enabled() is enabled
+
+
 def test_the_cleaner_callback_goes_only_where_the_driver_reaps(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -52,11 +66,11 @@ def test_the_cleaner_callback_goes_only_where_the_driver_reaps(
     )
 
     callbacks = [PlacementGroupCleanerCallback(), object()]
-    monkeypatch.setenv(reaper.REAPER_ENV, "1")
+    monkeypatch.setenv(reaper.MARK_ENV, "1")
     assert reaper.train_callbacks(callbacks) == callbacks[1:]
-    for value in ("0", None):  # a user's 0, or a cluster's trial (no variable)
+    for value in ("0", None):  # a user's 0, or a cluster's trial (no mark)
         if value is None:
-            monkeypatch.delenv(reaper.REAPER_ENV)
+            monkeypatch.delenv(reaper.MARK_ENV)
         else:
-            monkeypatch.setenv(reaper.REAPER_ENV, value)
+            monkeypatch.setenv(reaper.MARK_ENV, value)
         assert reaper.train_callbacks(callbacks) == callbacks

@@ -9,7 +9,7 @@ against that with a detached ``PlacementGroupCleaner`` actor that it starts with
 ``fit()``: one more Python process per trial (ray-project/ray#65443 reports 600 MB each), and
 the reason the trial needs Ray's state API, which is served by a process of its own.
 
-On a local Ray of ablate's own (:data:`REAPER_ENV` in its workers' environment) the trials
+On a local Ray of ablate's own (:data:`MARK_ENV` in its workers' environment) the trials
 go without that actor (:func:`train_callbacks`) and the driver does its job while the sweep
 runs (:func:`reaping`): once a second it reads the placement group table from the GCS and
 removes each group, not detached, whose creator was an actor that has died.
@@ -23,23 +23,26 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
-#: In a trial's environment: the driver removes what a dead controller leaves, so the trial's
-#: Ray Train runs start no ``PlacementGroupCleaner``. A local Ray of ablate's own sets it.
+#: ``0`` keeps Ray Train's own cleaner on a local Ray (for A/B runs).
 REAPER_ENV = "ABLATE_PG_REAPER"
+#: In a trial's environment: the driver removes what a dead controller leaves, so the trial's
+#: Ray Train runs start no ``PlacementGroupCleaner``. Only a local Ray of ablate's own sets
+#: it, in its raylet's environment: a cluster's trials keep Ray's cleaner.
+MARK_ENV = "_ABLATE_DRIVER_REAPS"
 #: Seconds between the driver's reads of the placement group table.
 INTERVAL_S = 1.0
 
 
 def enabled() -> bool:
-    """Whether a local Ray of ablate's own reaps (:data:`REAPER_ENV`; ``0`` keeps Ray
-    Train's cleaner, which needs Ray's state API)."""
-    return os.environ.get(REAPER_ENV, "1") == "1"
+    """Whether a local Ray of ablate's own reaps (unless :data:`REAPER_ENV` is ``0``, which
+    keeps Ray Train's cleaner, and with it Ray's state API)."""
+    return os.environ.get(REAPER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 
 
 def train_callbacks(callbacks: list[Any]) -> list[Any]:
     """Ray Train's default controller callbacks, less its placement group cleaner where the
-    driver reaps (:data:`REAPER_ENV` in this trial's environment)."""
-    if os.environ.get(REAPER_ENV) != "1":
+    driver reaps (:data:`MARK_ENV` in this trial's environment)."""
+    if os.environ.get(MARK_ENV) != "1":
         return callbacks
     from ray.train.v2._internal.callbacks.placement_group_callback import (
         PlacementGroupCleanerCallback,
@@ -80,9 +83,7 @@ def reap_once() -> int:
     from ray._raylet import PlacementGroupID
     from ray.util.placement_group import PlacementGroup, remove_placement_group
 
-    accessor = state._global_state_accessor  # what ray.util.placement_group_table reads
-    if accessor is None:
-        return 0
+    accessor = state._connect_and_get_accessor()  # what ray.util.placement_group_table reads
     job_id = ray.get_runtime_context().get_job_id()
     removed = 0
     for pg_id in orphans(accessor.get_placement_group_table(), bytes.fromhex(job_id)):
@@ -113,10 +114,13 @@ def reaping(active: bool, interval: float = INTERVAL_S) -> Iterator[None]:
     finally:
         stop.set()
         thread.join(interval + 1.0)
+        with contextlib.suppress(Exception):  # what trials Tune ended last left behind
+            reap_once()
 
 
 __all__ = [
     "INTERVAL_S",
+    "MARK_ENV",
     "REAPER_ENV",
     "enabled",
     "orphans",

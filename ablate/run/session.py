@@ -171,7 +171,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         IDLE_KILL_ENV: os.environ.get(IDLE_KILL_ENV, IDLE_KILL_MS),  # a user's value wins
         PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
         TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
-        reaper.REAPER_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
+        reaper.MARK_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
         controller.IN_TRIAL_ENV: os.environ.get(controller.IN_TRIAL_ENV, "1"),
         **(env or {}),
         **warm.raylet_env(warm_trials),
@@ -225,10 +225,11 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
     The API server (``ray/dashboard/dashboard.py``, started even with
     ``include_dashboard=False``, for the job and state APIs) costs 1 s of CPU, and
     ``ray.init`` waits for it to publish its address: ``ray.init`` takes 1.9 s without it
-    against 3.1 to 4.2 s with it, here. A sweep of inline trials asks nothing of it. Ray
-    Train does: its controller's placement-group cleaner and its state actor ask the state
-    API whether a controller is alive, so a sweep with Ray Train trials keeps it (and
-    :func:`start_local` replaces a Ray of this process's own started without it).
+    against 3.1 to 4.2 s with it, here. A sweep of inline trials asks nothing of it, nor
+    one of Ray Train trials whose driver reaps (:mod:`ablate.run.reaper`). Ray Train's own
+    placement-group cleaner (``ABLATE_PG_REAPER=0``) and its state actor ask the state API
+    whether a controller is alive, so such a sweep keeps it (and :func:`start_local`
+    replaces a Ray of this process's own started without it).
     """
     from ray._private import node, parameter
 
@@ -472,7 +473,7 @@ def _own_node() -> bool:
 def driver_reaps() -> bool:
     """Whether this driver removes what dead Ray Train controllers leave: a local Ray of its
     own, whose trials then start no placement group cleaner (:mod:`ablate.run.reaper`)."""
-    return _own_node() and _raylet_environ.get(reaper.REAPER_ENV) == "1"
+    return _own_node() and _raylet_environ.get(reaper.MARK_ENV) == "1"
 
 
 @contextmanager

@@ -297,11 +297,13 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
         def work() -> None:
             _fit_with_ray_train(ctx, resolved, name, extra)
 
-    if ctx.trial_timeout is None:
-        work()
-    else:
-        _with_timeout(work, ctx.trial_timeout)
-    timeline.mark("trial ends")
+    try:
+        if ctx.trial_timeout is None:
+            work()
+        else:
+            _with_timeout(work, ctx.trial_timeout)
+    finally:
+        timeline.mark("trial ends")
     # The final checkpoint stays: if the driver dies before Tune records this trial as done,
     # the restored trial re-reports its last epoch instead of training again.
 

@@ -12,10 +12,15 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None:
+def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import ray
 
     from ablate.run import controller, reaper, session
+
+    for var in (reaper.REAPER_ENV, controller.IN_TRIAL_ENV):  # the defaults, not a user's
+        monkeypatch.delenv(var, raising=False)
 
     before = os.environ.get("RAY_CHDIR_TO_TRIAL_DIR")
     session.start_local(env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True, state_api=False)
@@ -35,7 +40,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
                 session.IDLE_KILL_ENV,
                 session.PREEMPTION_ENV,
                 session.TRAIN_METRICS_ENV,
-                reaper.REAPER_ENV,
+                reaper.MARK_ENV,
                 controller.IN_TRIAL_ENV,
             )
             return {k: os.environ.get(k) for k in keys}
@@ -50,9 +55,9 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env() -> None
         for var in (session.PREEMPTION_ENV, session.TRAIN_METRICS_ENV):
             assert seen[var] == os.environ.get(var, "0"), var  # a user's own value wins
         # The driver removes dead controllers' placement groups: no cleaner actor per fit.
-        assert seen[reaper.REAPER_ENV] == "1" and session.driver_reaps()
+        assert seen[reaper.MARK_ENV] == "1" and session.driver_reaps()
         # A Ray Train trial's controller runs in the trial's process (ablate.run.controller).
-        assert seen[controller.IN_TRIAL_ENV] == os.environ.get(controller.IN_TRIAL_ENV, "1")
+        assert seen[controller.IN_TRIAL_ENV] == "1"
         _a_dead_actors_placement_group_is_reaped()
         # The driver's own environment is as it was: the raylet keeps the copy.
         assert os.environ.get("RAY_CHDIR_TO_TRIAL_DIR") == before

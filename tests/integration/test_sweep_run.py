@@ -274,7 +274,8 @@ def test_trial_timeout_stops_a_hung_trial(tmp_path: Path, tiny_base: Path, worke
         """,
     )
     t0 = time.monotonic()
-    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=300)
+    # 2 CPUs whatever the machine: the dead trial's group holds them all.
+    ran = ablate("run", str(sweep), cwd=tmp_path, timeout=300, env={"RAY_num_cpus": "2"})
     assert ran.code == 1, ran.err[-3000:]
     assert "trial_timeout=10s" in ran.err
     assert "neck=HangingNeck" in ran.err
