@@ -18,6 +18,7 @@ import pytest
 from tracking_helpers import MlflowServer, free_port, tiny_sweep, write
 
 from ablate.cli import main
+from ablate.layout import RESULT_TIME
 from ablate.tracking import Store, open_store
 
 pytestmark = pytest.mark.integration
@@ -64,6 +65,7 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
         assert len(hist) == tune_results(where, sweep, name)
         assert [m.step for m in hist] == list(range(1, len(hist) + 1))
         assert [m.timestamp for m in hist] == sorted(m.timestamp for m in hist)
+        assert RESULT_TIME not in run.data.metrics  # a stamp, not a metric
         stamps += [m.timestamp for m in hist]
         files = {f.path for f in store.client.list_artifacts(run.info.run_id)}
         if params["optimizer.lr"] == "0.05":
