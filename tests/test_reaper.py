@@ -1,11 +1,14 @@
-"""Which placement groups the driver removes (ablate.run.reaper), from the GCS's table rows."""
+"""Which placement groups the driver removes (ablate.run.reaper), from the GCS's table rows,
+and the switches that keep Ray Train's own actors."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from ray.core.generated.gcs_pb2 import PlacementGroupTableData
 
-from ablate.run import reaper
+from ablate.run import controller, reaper
 
 JOB, OTHER_JOB = b"\x01\x00\x00\x00", b"\x02\x00\x00\x00"
 ACTOR = bytes(range(16))
@@ -44,18 +47,18 @@ def test_only_this_jobs_groups_of_dead_actors_are_reaped(
     assert reaper.orphans([_row(**fields)], JOB) == ([b"pg"] if reaped else [])
 
 
-@pytest.mark.parametrize(
-    ("value", "enabled"),
-    [(None, True), ("1", True), ("0", False), ("false", False), ("off", False), ("no", False)],
-)
-def test_a_user_can_keep_ray_trains_cleaner(
-    monkeypatch: pytest.MonkeyPatch, value: str | None, enabled: bool
+@pytest.mark.parametrize("switch", [reaper, controller], ids=["reaper", "controller"])
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("1", True), ("0", False)])
+def test_a_user_can_keep_ray_trains_own_actors(
+    monkeypatch: pytest.MonkeyPatch, switch: Any, value: str | None, on: bool
 ) -> None:
+    """``0`` keeps Ray's cleaner or controller actor, as ``ABLATE_WARM_WORKERS=0`` does."""
+    var = switch.REAPER_ENV if switch is reaper else switch.IN_TRIAL_ENV
     if value is None:
-        monkeypatch.delenv(reaper.REAPER_ENV, raising=False)
+        monkeypatch.delenv(var, raising=False)
     else:
-        monkeypatch.setenv(reaper.REAPER_ENV, value)
-    assert reaper.enabled() is enabled
+        monkeypatch.setenv(var, value)
+    assert switch.enabled() is on
 
 
 def test_the_cleaner_callback_goes_only_where_the_driver_reaps(

@@ -34,9 +34,15 @@ from typing import Any
 from ablate.run import reaper
 
 #: ``1`` in a trial's environment: its Ray Train controller runs in the trial's process. A
-#: local Ray of ablate's own sets it (a user's value wins).
+#: local Ray of ablate's own sets it, unless the user set it to ``0``.
 IN_TRIAL_ENV = "ABLATE_TRAIN_CONTROLLER_IN_TRIAL"
 STRUCTURED_LOGGING_ENV = "RAY_TRAIN_ENABLE_CONTROLLER_STRUCTURED_LOGGING"
+
+
+def enabled() -> bool:
+    """Whether a local Ray of ablate's own runs its trials' controllers in them (unless
+    :data:`IN_TRIAL_ENV` is ``0``, which keeps Ray Train's controller actor)."""
+    return os.environ.get(IN_TRIAL_ENV, "1") != "0"
 
 
 def in_trial() -> bool:
@@ -81,4 +87,4 @@ def trainer_class() -> type:
     return Trainer
 
 
-__all__ = ["IN_TRIAL_ENV", "in_trial", "trainer_class"]
+__all__ = ["IN_TRIAL_ENV", "enabled", "in_trial", "trainer_class"]

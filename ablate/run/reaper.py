@@ -36,7 +36,7 @@ INTERVAL_S = 1.0
 def enabled() -> bool:
     """Whether a local Ray of ablate's own reaps (unless :data:`REAPER_ENV` is ``0``, which
     keeps Ray Train's cleaner, and with it Ray's state API)."""
-    return os.environ.get(REAPER_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return os.environ.get(REAPER_ENV, "1") != "0"
 
 
 def train_callbacks(callbacks: list[Any]) -> list[Any]:

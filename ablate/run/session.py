@@ -172,7 +172,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
         TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
         reaper.MARK_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
-        controller.IN_TRIAL_ENV: os.environ.get(controller.IN_TRIAL_ENV, "1"),
+        controller.IN_TRIAL_ENV: "1" if controller.enabled() else "0",
         **(env or {}),
         **warm.raylet_env(warm_trials),
     }
