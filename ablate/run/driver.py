@@ -35,6 +35,7 @@ from ablate.layout import (
 )
 from ablate.plan import SweepPlan, check_fits
 from ablate.run import reaper
+from ablate.run.loggers import tune_loggers
 from ablate.run.progress import ProgressSink, SweepProgress, progress_callback
 from ablate.run.session import cluster_nodes, connect, driver_reaps, plain_trial_actors
 from ablate.run.trial import TrialContext, run_trial, trial_config
@@ -190,7 +191,8 @@ def run_sweep(
         failure_config=tune.FailureConfig(max_failures=plan.tune.max_failures),
         # The console's last: a trial it calls done is in the tracker's queue, even if
         # a second Ctrl-C stops Tune between two callbacks.
-        callbacks=[*callbacks, progress],
+        # Tune's JSON results only: its CSV and TensorBoard files cost CPU (.loggers).
+        callbacks=[*callbacks, *tune_loggers(), progress],
         verbose=0,
     )
     scheduler = _scheduler(plan, fits)

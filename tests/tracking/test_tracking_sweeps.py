@@ -80,6 +80,10 @@ def check_sweep(store: Store, where: Path, sweep: str, epochs: int) -> None:
             assert "FloatingPointError" in text.read_text()
     # Each epoch at the millisecond it was reported (Tune's own stamp is whole seconds).
     assert any(t % 1000 for t in stamps), stamps
+    # Tune's JSON results only: no progress.csv or TensorBoard files (ablate.run.loggers).
+    tune_dir = where / ".ablate" / "ray" / sweep
+    assert len(list(tune_dir.rglob("result.json"))) >= 2
+    assert not [*tune_dir.rglob("progress.csv"), *tune_dir.rglob("events.out.tfevents.*")]
 
 
 def test_sweep_in_the_default_sqlite_store(
