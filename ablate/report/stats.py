@@ -98,10 +98,10 @@ class CellModel:
         self.df_resid = len(done) - len(self.cells)
         self.fit = None
         if self.df_resid > 0:
-            import statsmodels.api as sm
+            from statsmodels.regression.linear_model import OLS
 
             X = pd.get_dummies(done["cell"]).reindex(columns=self.cells).to_numpy(float)
-            self.fit = sm.OLS(done[metric].to_numpy(float), X).fit()
+            self.fit = OLS(done[metric].to_numpy(float), X).fit()
 
     def contrast(self, weights: dict[str, float]) -> tuple[float, float, float, float]:
         """Estimate, CI low, CI high and p (against 0) of ``sum(w * cell mean)``."""
@@ -282,11 +282,11 @@ def interaction(
     t["b"] = done["cell"].map(lb).to_numpy()
     if len(t) <= pivot.size:
         return pivot, None, "no seed replicates, so no interaction test"
-    import statsmodels.api as sm
-    import statsmodels.formula.api as smf
+    from statsmodels.formula.api import ols
+    from statsmodels.stats.anova import anova_lm
 
-    fit = smf.ols("y ~ C(a) * C(b)", data=t).fit()
-    p = float(sm.stats.anova_lm(fit, typ=2).loc["C(a):C(b)", "PR(>F)"])
+    fit = ols("y ~ C(a) * C(b)", data=t).fit()
+    p = float(anova_lm(fit, typ=2).loc["C(a):C(b)", "PR(>F)"])
     return pivot, p, "two-way ANOVA interaction test (other dimensions pooled into noise)"
 
 
