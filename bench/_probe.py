@@ -25,7 +25,7 @@ _MODULES_AT_IMPORT = {m: m in sys.modules for m in ("torch", "sklearn", "ray.tun
 
 #: Functions whose cumulative time the probe extracts from the profile, by (file tail, name).
 WATCH = {
-    "import_plugins": ("ablate/run/trial.py", "import_plugins"),
+    "import_plugins": ("ablate/run/context.py", "import_plugins"),
     "train (ablate loop)": ("ablate/train/loop.py", "train"),
     "build_datasets": ("ablate/train/build.py", "build_datasets"),
     "build_model": ("ablate/train/build.py", "build_model"),
@@ -34,13 +34,13 @@ WATCH = {
     "evaluate": ("ablate/train/loop.py", "evaluate"),
     "save_state": ("ablate/train/checkpoint.py", "save_state"),
     "load_state": ("ablate/train/checkpoint.py", "load_state"),
-    "TuneRuntime.report": ("ablate/run/trial.py", "report"),
+    "TuneRuntime.report": ("ablate/run/training.py", "report"),
     "tune.report": ("ray/tune/trainable/trainable_fn_utils.py", "report"),
     "ray.train.report": ("ray/train/v2/api/train_fn_utils.py", "report"),
-    "prepare_model": ("ablate/run/trial.py", "prepare_model"),
-    "_fit_with_ray_train": ("ablate/run/trial.py", "_fit_with_ray_train"),
+    "prepare_model": ("ablate/run/training.py", "prepare_model"),
+    "fit_with_ray_train": ("ablate/run/training.py", "fit_with_ray_train"),
     "TorchTrainer.fit": ("ray/train/v2/api/data_parallel_trainer.py", "fit"),
-    "RayTrainRuntime.__init__": ("ablate/run/trial.py", "__init__"),
+    "RayTrainRuntime.__init__": ("ablate/run/training.py", "__init__"),
 }
 
 
@@ -98,18 +98,18 @@ def _profiled(kind: str, fn: Any, *args: Any) -> Any:
 
 
 def probed_train_worker(loop_config: dict[str, Any]) -> None:
-    from ablate.run import trial
+    from ablate.run import training
 
-    # In a Ray Train worker process ablate.run.trial is the unpatched module.
-    original = trial.__dict__.get("_original_train_worker", trial.train_worker)
+    # In a Ray Train worker process ablate.run.training is the unpatched module.
+    original = training.__dict__.get("_original_train_worker", training.train_worker)
     assert original is not probed_train_worker
     _profiled("train_worker", original, loop_config)
 
 
 def probed_run_trial(params: dict[str, Any], ctx: Any) -> None:
-    from ablate.run import trial
+    from ablate.run import training, trial
 
-    if "_original_train_worker" not in trial.__dict__:
-        trial.__dict__["_original_train_worker"] = trial.train_worker
-        trial.train_worker = probed_train_worker  # type: ignore[assignment]
+    if "_original_train_worker" not in training.__dict__:
+        training.__dict__["_original_train_worker"] = training.train_worker
+        training.train_worker = probed_train_worker  # type: ignore[assignment]
     _profiled("run_trial", trial.run_trial, params, ctx)

@@ -135,7 +135,7 @@ def slow_imports(session_dir: Path, n: int = 25) -> list[tuple[str, float]]:
 
 def poll_ab(tmp: Path, trials: int, rounds: int) -> dict[str, Any]:
     """Ray Train trials with Ray's 2 s worker poll against ablate's ``TRAIN_POLL_S``."""
-    from ablate.run.trial import TRAIN_POLL_S
+    from ablate.run.training import TRAIN_POLL_S
 
     arms = {"ray_default_2s": "2", f"ablate_{TRAIN_POLL_S}s": None}
     return env_ab(tmp, trials, rounds, POLL_VAR, arms, "ray_train")
@@ -200,7 +200,7 @@ def step(name):
     now = time.perf_counter(); out[name] = round(now - t, 3); t = now
 import torch; step("import torch")
 import ray.tune; step("import ray.tune")
-import ablate.run.trial; step("import ablate.run.trial")
+import ablate.run.training; step("import ablate.run.training")
 from ablate.registry import load_plugins; load_plugins(); step("load plugins (ablate_components)")
 import sklearn.datasets, sklearn.model_selection; step("import sklearn (Digits)")
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1); step("first optimizer (torch._dynamo)")

@@ -241,6 +241,22 @@ def test_a_report_imports_no_component_and_no_torch(tmp_path: Path) -> None:
     assert done.stdout.strip() == "[]", done.stderr
 
 
+def test_the_tune_driver_imports_no_torch(tmp_path: Path) -> None:
+    """The driver names the trainable and ships the trial's context; torch and the loop are
+    the trial process's (``ablate.run.training``)."""
+    done = _python(
+        """
+        import sys
+        from ablate.run import driver, trial
+        from ablate.run.context import TrialContext
+        assert callable(trial.run_trial) and driver.TrialContext is TrialContext
+        print("torch" in sys.modules, "ablate.train.loop" in sys.modules)
+        """,
+        tmp_path,
+    )
+    assert done.stdout.strip() == "False False", done.stderr
+
+
 def test_extension_registries_list_their_builtins_in_order() -> None:
     from ablate import SCHEDULERS, SECTIONS, STRATEGIES
     from ablate.report.sections import ordered_sections

@@ -19,7 +19,7 @@ from ablate.console.live import LiveView, PlainLines, ended_line, summary
 from ablate.console.screen import Screen, quiet
 from ablate.layout import FAILED, FINISHED, STOPPED
 from ablate.run.progress import SweepProgress, TrialLine
-from ablate.run.trial import Cadence
+from ablate.run.training import Cadence
 
 
 def progress_with(*ended: tuple[str, str, float | None]) -> SweepProgress:

@@ -12,8 +12,8 @@ from test_plan import BASE, NECK_HEAD, sweep
 
 from ablate.layout import FAILED, FINISHED, INCOMPLETE, trial_name, tune_params
 from ablate.plan import make_plan
+from ablate.run.context import TrialContext
 from ablate.run.driver import _outcome, trial_configs
-from ablate.run.trial import TrialContext
 
 
 def _ctx(plan: Any) -> TrialContext:

@@ -54,9 +54,9 @@ from ablate.run import warm
 assert "torch" not in sys.modules
 warm.setup()  # returns at once; a thread imports, in a marked worker only
 threads = [t for t in threading.enumerate() if t.name == "ablate-warm"]
-for t in threads:
-    t.join(120)
-print(json.dumps([m for m in warm.WARM_MODULES + warm.DDP_MODULES if m in sys.modules]))
+warm.wait()  # what a trial does before its own imports
+assert not any(t.is_alive() for t in threads)
+print(json.dumps([m for m in dict.fromkeys(warm.WARM_MODULES + warm.DDP_MODULES + warm.TRIAL_MODULES) if m in sys.modules]))
 """
 
 

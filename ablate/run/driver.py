@@ -35,10 +35,11 @@ from ablate.layout import (
 )
 from ablate.plan import SweepPlan, check_fits
 from ablate.run import reaper
+from ablate.run.context import TrialContext, trial_config
 from ablate.run.loggers import tune_loggers
 from ablate.run.progress import ProgressSink, SweepProgress, progress_callback
 from ablate.run.session import cluster_nodes, connect, driver_reaps, plain_trial_actors
-from ablate.run.trial import TrialContext, run_trial, trial_config
+from ablate.run.trial import run_trial
 from ablate.search.space import short_point
 
 
@@ -247,8 +248,9 @@ def run_sweep(
 #: older ablate then starts a new Tune experiment, and its trials still resume from their
 #: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...). 3: the
 #: progress callback pickles as a reference (:mod:`ablate.run.progress`). 4: seed-group ASHA
-#: waits at rungs (its pickled state grew).
-TUNE_STATE_FORMAT = 4
+#: waits at rungs (its pickled state grew). 5: the trial's context moved
+#: (:mod:`ablate.run.context`).
+TUNE_STATE_FORMAT = 5
 
 
 def tune_experiment(root: str, plan: SweepPlan) -> tuple[str, str, bool]:

@@ -12,9 +12,9 @@ cluster, :func:`raylet_env` for a local Ray, which has no job runtime env; Ray r
 worker process starts). Ray honours that hook for a whole job only,
 so it acts only in processes whose environment has :data:`WORKER_ENV`, which the trial
 gives its Ray Train workers (:func:`worker_runtime_env`): there it starts those imports in a
-daemon thread and returns at once, so they overlap the waiting. Python's import lock makes
-the training function wait for a module still being imported rather than import it twice.
-Tune's trial processes and Ray Train's controller are left as they are.
+daemon thread and returns at once, so they overlap the waiting. The training function
+waits for that thread (:func:`wait`) before it imports anything itself. Tune's trial
+processes and Ray Train's controller are left as they are.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from ablate import heap
 #: What every training worker imports sooner or later, in the order it needs them.
 WARM_MODULES = (
     "torch",
-    "ablate.run.trial",
+    "ablate.run.training",
     "ablate_components",
     "sklearn.model_selection",
     "sklearn.datasets",
@@ -42,7 +42,7 @@ DDP_MODULES = ("torch._dynamo",)
 #: worker processes, started ahead by the raylet, import these while the driver builds).
 #: Not ``torch._dynamo``: an inline trial's optimizer steps without it
 #: (:func:`ablate.train.device.eager_optimizer_methods`).
-TRIAL_MODULES = ("torch", "ablate.run.trial")
+TRIAL_MODULES = ("torch", "ablate.run.training", "ablate.run.trial")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those. Its value
@@ -95,7 +95,21 @@ def setup() -> None:
         modules = TRIAL_MODULES
     else:
         return
-    threading.Thread(target=warm, args=(modules,), name="ablate-warm", daemon=True).start()
+    global _thread
+    _thread = threading.Thread(target=warm, args=(modules,), name="ablate-warm", daemon=True)
+    _thread.start()
+
+
+_thread: threading.Thread | None = None
+
+
+def wait() -> None:
+    """Wait for this process's warm imports, if :func:`setup` started them. A trial waits
+    before its own imports (the components): two threads importing modules that import
+    each other can each be handed the other's half-initialized module (``cannot import
+    name``), which Python's import locks allow to break the deadlock."""
+    if _thread is not None:
+        _thread.join()
 
 
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
@@ -127,6 +141,7 @@ __all__ = [
     "job_runtime_env",
     "raylet_env",
     "setup",
+    "wait",
     "warm",
     "worker_runtime_env",
 ]

@@ -296,7 +296,7 @@ def test_runtimes_report_images(rank: int, tmp_path: Path, monkeypatch: pytest.M
     import ray.train
     from ray import tune
 
-    from ablate.run.trial import Cadence, RayTrainRuntime, TuneRuntime
+    from ablate.run.training import Cadence, RayTrainRuntime, TuneRuntime
     from ablate.train.images import IMAGE_PREFIX
 
     sent: list[dict[str, Any]] = []
