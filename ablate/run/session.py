@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ablate import timeline
 from ablate.errors import AblateError
 from ablate.run import controller, reaper, warm
 
@@ -303,6 +304,7 @@ class _Starting:
 
             logging.getLogger("ray").setLevel(logging.ERROR)
             _ray_init_local(self.state_api)
+            timeline.mark("ray started")
             import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
         except BaseException as err:  # handed to the main thread by wait_local
             self.error = err

@@ -115,6 +115,9 @@ def wait() -> None:
 def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
     """Import ``modules``; the names that could not be imported (an optional dependency the
     trial may not need: its own import then reports it, where it matters)."""
+    from ablate import timeline
+
+    timeline.mark("worker hook")
     missing = []
     # No collections over the imports (ablate.heap); nothing frozen: the trial may run.
     with heap.paused(freeze=False):
@@ -123,8 +126,6 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
                 importlib.import_module(name)
             except Exception:  # best effort: the training function imports it again
                 missing.append(name)
-    from ablate import timeline
-
     timeline.mark("worker warm")
     return missing
 
