@@ -94,7 +94,7 @@ def checkpoint_dir(root: str | Path, sweep: str, name: str) -> Path:
 
 
 def checkpoint_file(root: str | Path, sweep: str, name: str) -> Path:
-    """A trial's own checkpoint (ablate owns it rather than Tune: see ``run.trial``)."""
+    """A trial's own checkpoint (ablate owns it rather than Tune: see ``run.context``)."""
     return checkpoint_dir(root, sweep, name) / STATE_FILE
 
 

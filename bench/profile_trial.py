@@ -8,8 +8,9 @@ The trainable is swapped for :func:`bench._probe.probed_run_trial` (the same
 
 - ``actor_start``: the previous trial's end -> this trial's process start (Ray spawning or
   handing over a worker process);
-- ``process_to_trainable``: process start -> the trainable unpickled (Python, Ray, Tune,
-  torch and ablate imports);
+- ``process_to_trainable``: process start -> the trainable unpickled (Python, Ray, Tune
+  and ablate imports; torch comes with ``ablate.run.training``, in the warm thread or in
+  the trial function);
 - ``trainable_to_trial_fn``: -> the trial function entered (Tune's actor set-up);
 - ``trial_fn``: the trial function itself, with its profile (import_plugins, dataset and
   model build, epochs, checkpoints, reports; for Ray Train the whole TorchTrainer.fit);

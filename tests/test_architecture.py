@@ -242,8 +242,9 @@ def test_a_report_imports_no_component_and_no_torch(tmp_path: Path) -> None:
 
 
 def test_the_tune_driver_imports_no_torch(tmp_path: Path) -> None:
-    """The driver names the trainable and ships the trial's context; torch and the loop are
-    the trial process's (``ablate.run.training``)."""
+    """The driver names the trainable and ships the trial's context, and every trial process
+    unpickles them: torch and the loop are ``ablate.run.training``'s, which a trial imports
+    as it starts (the driver's torch comes with its dry builds only)."""
     done = _python(
         """
         import sys

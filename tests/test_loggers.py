@@ -41,8 +41,8 @@ def test_the_stand_ins_write_nothing_and_pickle(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tensorboardx_is_not_imported_for_the_stand_in() -> None:
-    sys.modules.pop("tensorboardX", None)
+def test_tensorboardx_is_not_imported_for_the_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "tensorboardX", raising=False)
     loggers.skipped(TBXLoggerCallback)
     assert "tensorboardX" not in sys.modules
 

@@ -32,7 +32,14 @@ import pandas as pd
 from ablate.layout import RESULT_ARTIFACT_PREFIX
 from ablate.report.frame import Dim, SweepMeta, prepare
 
-__all__ = ["Dim", "SweepMeta", "warm_imports", "write_report"]
+__all__ = [
+    "RANKING_MODULES",
+    "REPORT_MODULES",
+    "Dim",
+    "SweepMeta",
+    "warm_imports",
+    "write_report",
+]
 
 #: What every report imports, in the order it needs them.
 REPORT_MODULES = (

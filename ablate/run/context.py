@@ -1,8 +1,8 @@
 """What every trial of a sweep shares (:class:`TrialContext`), and what a trial process
 does with it before it trains: the driver's ``custom_imports``, the trial's resolved config.
 
-Free of torch: the driver builds the context and Tune's trainable names it, and a driver
-that imports no torch leaves its CPU to the trials (BENCHMARKS.md).
+Free of torch, like :mod:`ablate.run.trial`: what the driver ships to a trial is plain data
+and the trainable's name; torch and the loop are :mod:`ablate.run.training`'s.
 """
 
 from __future__ import annotations

@@ -249,7 +249,7 @@ def run_sweep(
 #: own checkpoints, which ablate owns. 2: the one-way layers (``ablate.run``, ...). 3: the
 #: progress callback pickles as a reference (:mod:`ablate.run.progress`). 4: seed-group ASHA
 #: waits at rungs (its pickled state grew). 5: the trial's context moved
-#: (:mod:`ablate.run.context`).
+#: (:mod:`ablate.run.context`); Tune's state names ``ablate.run.loggers.skipped`` too.
 TUNE_STATE_FORMAT = 5
 
 

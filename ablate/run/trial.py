@@ -12,7 +12,8 @@ one worker loop (:func:`ablate.train.loop.train`), in one of two ways:
 Both paths checkpoint the last epoch, and the others at most every
 :data:`ablate.run.training.CHECKPOINT_EVERY_S`; they resume from the last checkpoint, and
 give the same metrics for the same seed. Both live in :mod:`ablate.run.training`, which
-brings torch: this module has none, so the driver that names the trainable imports none.
+brings torch and the loop: this module, which the driver names as the trainable and every
+trial process unpickles, has neither (the driver's own torch is its dry builds').
 """
 
 from __future__ import annotations
@@ -31,23 +32,21 @@ def run_trial(params: dict[str, Any], ctx: TrialContext) -> None:
     """Ray Tune's function trainable for every ablate trial."""
     timeline.mark("trial starts")
     leave_ray_working_dir(ctx.storage_path)  # Ray may replace it under us (see there)
-    warm.wait()  # what this process imports ahead of the trial, before the trial's imports
-    import_plugins(ctx)
-    resolved, _point, seed, cell = trial_config(ctx, params)
-    name = trial_name(cell, seed)
-    extra = {"ablate_cell": cell, "ablate_seed": seed}
-    # Torch and the loop come with this import, in the trial's process only (warmed there
-    # ahead of it: ablate.run.warm); the driver that names this trainable needs neither.
-    from ablate.run import training
 
-    if ctx.inline:
-        training.set_threads(ctx, resolved)
+    def work() -> None:  # all of it within tune.trial_timeout, imports included
+        warm.wait()  # what this process imports ahead of the trial, before the trial's own
+        # Torch and the loop come with this import (warmed ahead of the trial by
+        # ablate.run.warm), before the components: ablate.train.deferred applies then.
+        from ablate.run import training
 
-        def work() -> None:
+        import_plugins(ctx)
+        resolved, _point, seed, cell = trial_config(ctx, params)
+        name = trial_name(cell, seed)
+        extra = {"ablate_cell": cell, "ablate_seed": seed}
+        if ctx.inline:
+            training.set_threads(ctx, resolved)  # in the thread that trains
             training.train_inline(ctx, resolved, name, extra)
-    else:
-
-        def work() -> None:
+        else:
             training.fit_with_ray_train(ctx, resolved, name, extra)
 
     try:

@@ -13,7 +13,9 @@ worker process starts). Ray honours that hook for a whole job only,
 so it acts only in processes whose environment has :data:`WORKER_ENV`, which the trial
 gives its Ray Train workers (:func:`worker_runtime_env`): there it starts those imports in a
 daemon thread and returns at once, so they overlap the waiting. The training function
-waits for that thread (:func:`wait`) before it imports anything itself. Tune's trial
+waits for that thread (:func:`wait`) before it imports the components and the sweep's
+``custom_imports`` (what Ray unpickles for the trial, the trainable's module and what it
+names, it imports as it is handed over). Tune's trial
 processes and Ray Train's controller are left as they are.
 """
 
@@ -80,6 +82,10 @@ def worker_runtime_env(num_workers: int = 1) -> dict[str, Any]:
     return {"env_vars": {WORKER_ENV: DDP_MARK if num_workers > 1 else "1"}}
 
 
+#: The warm thread :func:`setup` started in this process, if any.
+_thread: threading.Thread | None = None
+
+
 def setup() -> None:
     """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
     :data:`WARM_MODULES` (and :data:`DDP_MODULES` in a DDP worker) in the background; in a
@@ -100,15 +106,12 @@ def setup() -> None:
     _thread.start()
 
 
-_thread: threading.Thread | None = None
-
-
 def wait() -> None:
-    """Wait for this process's warm imports, if :func:`setup` started them. A trial waits
-    before its own imports (the components): two threads importing modules that import
-    each other can each be handed the other's half-initialized module (``cannot import
-    name``), which Python's import locks allow to break the deadlock."""
-    if _thread is not None:
+    """Wait for this process's warm imports, if :func:`setup` started them (not from that
+    thread). A trial waits before it imports the components: two threads importing
+    modules that import each other can each be handed the other's half-initialized module
+    (``cannot import name``), which Python's import locks allow to break the deadlock."""
+    if _thread is not None and _thread is not threading.current_thread():
         _thread.join()
 
 

@@ -6,7 +6,7 @@ uses them.
 - ``matplotlib`` (with ``pyplot``): imported by ``torchmetrics.utilities.plot`` for
   ``Metric.plot()``.
 
-Together 0.6 s of every process that builds a metric (``import ablate.run.trial`` after
+Together 0.6 s of every process that builds a metric (``import ablate.run.trial``, now ``ablate.run.training``, after
 torch: 0.99–1.12 s before, 0.41–0.45 s after; BENCHMARKS.md): ``ablate plan``, the driver's
 dry builds and each trial process. Both stay whole: the first use imports the real
 module, and what torchmetrics does with it is what it would have done.
