@@ -53,6 +53,10 @@ class AblateError(Exception):
         self.hint = hint
         super().__init__(message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Whole, with every attribute: a subclass's __init__ need not take (message,) alone.
+        return (_remade, (type(self), dict(self.__dict__)))
+
     def located(self, *, file: str | None = None, key: str | None = None) -> AblateError:
         """Fill in the file and key where the raiser did not know them."""
         if self.file is None and file is not None:
@@ -67,6 +71,14 @@ class AblateError(Exception):
         if self.hint:
             text = f"{text}; {self.hint}"
         return " ".join(text.split())  # one line, always
+
+
+def _remade(cls: type[AblateError], state: dict[str, object]) -> AblateError:
+    """An :class:`AblateError` unpickled (a forked dry build's, :mod:`ablate.app.prebuild`)."""
+    err = cls.__new__(cls)
+    Exception.__init__(err, state.get("message"))
+    err.__dict__.update(state)
+    return err
 
 
 class AblateErrors(AblateError):

@@ -21,6 +21,7 @@ from ablate import heap, timeline
 from ablate.app.incremental import skips_line, still_to_run
 from ablate.app.options import SweepOptions
 from ablate.app.power import plan_power
+from ablate.app.prebuild import Prebuild
 from ablate.app.rounds import in_rounds, path_tags, run_rounds
 from ablate.config import Config, load_config
 from ablate.console import plan_text, power_text, results_table
@@ -151,19 +152,24 @@ def _run_here(opts: SweepOptions) -> int:
             # when all of them will host trials (ablate.run.warm), not 62 of 64 for nothing.
             warm_trials = plan.resources.inline and at_once >= int(nodes[0]["CPU"])
         timeline.mark("plan checked")
-        tracking_env()
-        if not _on_this_machine(tracking_uri(opts.tracking_uri)):
-            # An unreachable server or database is exit 2 before Ray starts.
-            store = open_store(opts.tracking_uri)
-            timeline.mark("store open")
+        # The dry builds start now, in a child of their own (ablate.app.prebuild).
+        builds = Prebuild.start(plan)
+        try:
+            tracking_env()
+            if not _on_this_machine(tracking_uri(opts.tracking_uri)):
+                # An unreachable server or database is exit 2 before Ray starts.
+                store = open_store(opts.tracking_uri)
+                timeline.mark("store open")
+                with _local_ray(opts, warm_trials, state_api):
+                    return _checked_and_leased(plan, builds, store, opts, screen)
+            # A SQLite file in a directory that exists has nothing to be down: the local
+            # Ray starts while MLflow opens it (and a new one is made), and the builds run.
             with _local_ray(opts, warm_trials, state_api):
-                return _checked_and_leased(plan, store, opts, screen)
-        # A SQLite file in a directory that exists has nothing to be down: the local Ray
-        # starts while MLflow opens it (and a new one is made) and the driver dry-builds.
-        with _local_ray(opts, warm_trials, state_api):
-            store = open_store(opts.tracking_uri)
-            timeline.mark("store open")
-            return _checked_and_leased(plan, store, opts, screen)
+                store = open_store(opts.tracking_uri)
+                timeline.mark("store open")
+                return _checked_and_leased(plan, builds, store, opts, screen)
+        finally:
+            builds.cancel()
 
 
 def _on_this_machine(uri: str) -> bool:
@@ -172,11 +178,12 @@ def _on_this_machine(uri: str) -> bool:
     return db is not None and db.parent.is_dir()
 
 
-def _checked_and_leased(plan: SweepPlan, store: Store, opts: SweepOptions, screen: Screen) -> int:
-    """The dry builds (the local Ray starting meanwhile), the lease, then what is new."""
-    from ablate.train.check import check_builds
-
-    check_builds(plan)
+def _checked_and_leased(
+    plan: SweepPlan, builds: Prebuild, store: Store, opts: SweepOptions, screen: Screen
+) -> int:
+    """The dry builds' outcome (the local Ray starting meanwhile), the lease, then what is
+    new."""
+    builds.result()
     timeline.mark("builds checked")
     # One driver per sweep and store; what is still to run is read once the lease is ours.
     lock = lock_file(experiment_root(opts.storage), plan.name)

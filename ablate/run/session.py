@@ -232,11 +232,12 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
     whether a controller is alive, so such a sweep keeps it (and :func:`start_local`
     replaces a Ray of this process's own started without it).
     """
-    from ray._private import node, parameter
+    from ray._private import node, parameter, services
 
     with _PATCHING:  # one block at a time: each restores what it found
         made = parameter.RayParams.__init__
         api_server = getattr(node.Node, "start_api_server", None)
+        start_process = services.start_ray_process
         caller = threading.get_ident()  # the classes are the process's: this thread's Ray
 
         def trimmed(self: Any, *args: Any, **kwargs: Any) -> None:
@@ -250,15 +251,51 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
             if threading.get_ident() != caller and api_server is not None:
                 api_server(self, *args, **kwargs)
 
+        def quiet_raylet(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() == caller and process_type == "raylet":
+                command = _with_quiet_agent(command)
+            return start_process(command, process_type, *args, **kwargs)
+
         parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
         if not state_api and api_server is not None:
             node.Node.start_api_server = no_api_server  # type: ignore[method-assign]
+            if os.environ.get(RAY_AGENT_ENV) != "1":
+                services.start_ray_process = quiet_raylet
         try:
             yield
         finally:
             parameter.RayParams.__init__ = made  # type: ignore[method-assign]
+            services.start_ray_process = start_process
             if api_server is not None:
                 node.Node.start_api_server = api_server  # type: ignore[method-assign]
+
+
+#: ``1`` keeps Ray's own dashboard agent on a local Ray without the state API.
+RAY_AGENT_ENV = "ABLATE_RAY_AGENT"
+_AGENT_FLAG = "--dashboard_agent_command="
+
+
+def _with_quiet_agent(command: list[str]) -> list[str]:
+    """The raylet's ``command`` with :mod:`ablate.run.quiet_agent` for Ray's dashboard agent.
+
+    The stand-in writes the agent's ports as unused and lives as long as the raylet (its
+    docstring says why). The real agent's arguments it needs, the session directory and
+    the node, are taken from the command Ray built; a command without them is left alone.
+    """
+    import shlex
+
+    from ablate.run import quiet_agent
+
+    out = []
+    for arg in command:
+        if arg.startswith(_AGENT_FLAG):
+            given = shlex.split(arg[len(_AGENT_FLAG) :])
+            keep = [a for a in given if a.startswith(("--session-dir=", "--node-id="))]
+            if len(keep) == 2:
+                stub = [sys.executable, "-S", quiet_agent.__file__, *keep]
+                arg = _AGENT_FLAG + subprocess.list2cmdline(stub)
+        out.append(arg)
+    return out
 
 
 #: Held while :func:`_without_cluster_helpers` has Ray's classes patched.

@@ -71,6 +71,8 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
         kinds = set(ray._private.worker._global_node.all_processes)
         assert {"gcs_server", "raylet"} <= kinds, kinds
         assert not kinds & {"monitor", "log_monitor", "dashboard"}, kinds
+        # Nor Ray's dashboard agent: its stand-in told the raylet that no port is in use.
+        assert _agent_is_the_stand_in()
         assert ray.cluster_resources().get("CPU", 0) >= 1
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
@@ -173,6 +175,37 @@ def test_a_background_ray_nobody_used_is_stopped() -> None:
     session.start_local()
     assert session._starting is not None and session._starting.ready.wait(timeout=120)
     assert "dashboard" in ray._private.worker._global_node.all_processes
+    assert not _agent_is_the_stand_in()  # and Ray's own agent, which the API server asks
     session.stop_local()  # the command ended before its sweep (exit 2, say)
     assert not ray.is_initialized()
     session.stop_local()  # and a second call has nothing left to stop
+
+
+def _agent_is_the_stand_in() -> bool:
+    """Whether the raylet's dashboard agent is :mod:`ablate.run.quiet_agent`, checked by
+    its process and by the ports it wrote (``-1``: not in use)."""
+    from pathlib import Path
+
+    import ray
+
+    node = ray._private.worker._global_node
+    raylet = node.all_processes["raylet"][0].process.pid
+    agents = []
+    for p in Path("/proc").iterdir():
+        try:
+            if (
+                p.name.isdigit()
+                and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == raylet
+            ):
+                cmd = (p / "cmdline").read_text().split("\0")
+                # Ray's agent renames itself (setproctitle); the stand-in keeps its argv.
+                if any(a.endswith("quiet_agent.py") or "DashboardAgent" in a for a in cmd):
+                    agents.append(cmd)
+        except (OSError, IndexError, ValueError):
+            continue
+    assert len(agents) == 1, agents
+    quiet = any(a.endswith("quiet_agent.py") for a in agents[0])
+    node_id = ray.get_runtime_context().get_node_id()
+    port = Path(node.get_session_dir_path(), f"metrics_agent_port_{node_id}").read_text()
+    assert (port == "-1") == quiet, (port, agents[0])
+    return quiet

@@ -1,0 +1,126 @@
+"""The stand-in for Ray's dashboard agent (:mod:`ablate.run.quiet_agent`) and the raylet
+command that names it (:func:`ablate.run.session._with_quiet_agent`): pure logic and one
+real child process, no Ray."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ablate.run import quiet_agent
+from ablate.run.session import _AGENT_FLAG, _with_quiet_agent
+
+AGENT_ARGS = [
+    "/usr/bin/python3",
+    "/site/ray/dashboard/agent.py",
+    "--node-id=abc123",
+    "--node-ip-address=127.0.0.1",
+    "--session-dir=/tmp/ray/session_x",
+    "--gcs-address=127.0.0.1:6379",
+]
+
+
+def _raylet(agent: list[str]) -> list[str]:
+    return ["raylet", "--node_id=abc123", _AGENT_FLAG + subprocess.list2cmdline(agent), "--head"]
+
+
+@pytest.mark.parametrize(
+    ("agent", "replaced"),
+    [
+        (AGENT_ARGS, True),
+        # Without the session directory or the node, the stand-in could not write the
+        # ports where the raylet looks: Ray's own agent stays.
+        ([a for a in AGENT_ARGS if not a.startswith("--session-dir=")], False),
+        ([a for a in AGENT_ARGS if not a.startswith("--node-id=")], False),
+    ],
+)
+def test_the_raylet_gets_the_stand_in_only_with_what_it_needs(
+    agent: list[str], replaced: bool
+) -> None:
+    before = _raylet(agent)
+    after = _with_quiet_agent(before)
+    assert [a for a in after if not a.startswith(_AGENT_FLAG)] == [
+        a for a in before if not a.startswith(_AGENT_FLAG)
+    ]  # the raylet's own arguments as they were, in order
+    (flag,) = [a for a in after if a.startswith(_AGENT_FLAG)]
+    command = shlex.split(flag[len(_AGENT_FLAG) :])
+    if not replaced:
+        assert command == agent
+        return
+    assert command == [
+        sys.executable,
+        "-S",  # no site: a Python start and nothing more
+        quiet_agent.__file__,
+        "--node-id=abc123",
+        "--session-dir=/tmp/ray/session_x",
+    ]
+
+
+def test_the_stand_in_writes_unused_ports_and_ends_with_its_parent(tmp_path: Path) -> None:
+    # Its parent here is a shell that waits a moment, as a raylet would live on.
+    script = (
+        f"{shlex.quote(sys.executable)} -S {shlex.quote(quiet_agent.__file__)} "
+        f"--session-dir={shlex.quote(str(tmp_path))} --node-id=n1 & sleep 1.5"
+    )
+    parent = subprocess.Popen(["sh", "-c", script])
+    deadline = time.monotonic() + 10
+    files = [tmp_path / f"{name}_n1" for name in quiet_agent.PORT_NAMES]
+    while not all(f.exists() for f in files) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [f.read_text() for f in files] == ["-1"] * 3  # Ray's "not in use"
+    assert not list(tmp_path.glob("*.tmp"))  # each written whole, then renamed
+    children = _children(parent.pid)
+    assert len(children) == 1
+    parent.wait(10)
+    agent = children[0]
+    while _alive(agent) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(agent), "the stand-in outlived its parent"
+
+
+def test_the_stand_in_imports_neither_ablate_nor_ray() -> None:
+    text = Path(quiet_agent.__file__).read_text()
+    imports = {line.split()[1] for line in text.splitlines() if line.startswith("import ")}
+    assert imports <= {"os", "sys", "time"}, imports
+    assert "from ablate" not in text and "from ray" not in text
+
+
+def _children(pid: int) -> list[int]:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        found = [
+            int(p.name)
+            for p in Path("/proc").iterdir()
+            if p.name.isdigit() and _ppid(p) == pid and "quiet_agent" in _cmdline(p)
+        ]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
+
+
+def _ppid(p: Path) -> int:
+    try:
+        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _cmdline(p: Path) -> str:
+    try:
+        return (p / "cmdline").read_text()
+    except OSError:
+        return ""
+
+
+def _alive(pid: int) -> bool:
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
