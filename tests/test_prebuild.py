@@ -54,7 +54,7 @@ CASES = {
 
 CHILD = textwrap.dedent(
     """
-    import json, pickle, sys
+    import json, os, pickle, signal, sys
     from ablate.app.options import SweepOptions
     from ablate.app.prebuild import Prebuild
     from ablate.app.sweep import statically_checked
@@ -62,13 +62,20 @@ CHILD = textwrap.dedent(
     plan = statically_checked(SweepOptions(sweep="sweep.yaml"))
     builds = Prebuild.start(plan)
     forked = builds.pid != 0
+    if forked and os.environ.get("KILL_THE_CHILD"):
+        os.kill(builds.pid, signal.SIGKILL)  # it dies without an answer
     try:
         builds.result()
         error = None
     except AblateError as err:
         error = err
+    try:
+        os.waitpid(-1, os.WNOHANG)
+        reaped = False  # a child is left
+    except ChildProcessError:
+        reaped = True
     sys.stdout.buffer.write(pickle.dumps({
-        "forked": forked, "error": error, "mode": plan.tune.mode,
+        "forked": forked, "error": error, "mode": plan.tune.mode, "reaped": reaped,
         "built_here": "ablate.train.check" in sys.modules,
     }))
     """
@@ -105,7 +112,7 @@ def test_a_forked_build_answers_as_the_driver_would(
     assert type(expected) is (case.error or type(None))
 
     got = _forked(tmp_path)
-    assert got["forked"]
+    assert got["forked"] and got["reaped"]
     assert not got["built_here"], "the driver built too: the child's answer was not used"
     assert got["mode"] == plan.tune.mode  # resolved by the build, brought back
     if expected is None:
@@ -116,6 +123,36 @@ def test_a_forked_build_answers_as_the_driver_would(
     assert str(err) == str(expected)
     assert (err.file, err.key, err.hint) == (expected.file, expected.key, expected.hint)
     assert getattr(err, "problems", None) == getattr(expected, "problems", None)
+
+
+def test_a_child_that_dies_without_an_answer_leaves_the_build_to_the_driver(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "sweep.yaml").write_text(
+        "_base_: base.yaml\nmodel:\n  backbone: {in_channels: 3}\n" + SEARCH
+    )
+    got = _forked(tmp_path, {"KILL_THE_CHILD": "1"})
+    assert got["forked"] and got["built_here"] and got["reaped"]
+    assert isinstance(got["error"], AblateErrors)
+    assert all("3 channels" in line for line in got["error"].problems)
+
+
+def test_the_mode_the_child_resolved_becomes_the_plans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ablate.app import prebuild
+
+    (tmp_path / "base.yaml").write_text(BASE)
+    (tmp_path / "sweep.yaml").write_text("_base_: base.yaml\n" + SEARCH)
+    monkeypatch.chdir(tmp_path)
+    plan = statically_checked(SweepOptions(sweep="sweep.yaml"))
+    builds = prebuild.Prebuild(plan)
+    flipped = "min" if plan.tune.mode == "max" else "max"
+    answer = prebuild._Outcome(ok=True, mode=flipped)
+    monkeypatch.setattr(builds, "_wait", lambda: answer)
+    builds.result()
+    assert plan.tune.mode == flipped
 
 
 def test_without_the_fork_the_driver_builds_itself(tmp_path: Path) -> None:

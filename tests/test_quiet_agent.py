@@ -63,8 +63,10 @@ def test_the_raylet_gets_the_stand_in_only_with_what_it_needs(
 
 def test_the_stand_in_writes_unused_ports_and_ends_with_its_parent(tmp_path: Path) -> None:
     # Its parent here is a shell that waits a moment, as a raylet would live on.
+    # RAY_RAYLET_PID names the parent, as the raylet does: a shell gone before the
+    # stand-in looks counts as gone.
     script = (
-        f"{shlex.quote(sys.executable)} -S {shlex.quote(quiet_agent.__file__)} "
+        f"RAY_RAYLET_PID=$$ {shlex.quote(sys.executable)} -S {shlex.quote(quiet_agent.__file__)} "
         f"--session-dir={shlex.quote(str(tmp_path))} --node-id=n1 & sleep 1.5"
     )
     parent = subprocess.Popen(["sh", "-c", script])

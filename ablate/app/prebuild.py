@@ -48,16 +48,23 @@ class Prebuild:
 
     @classmethod
     def start(cls, plan: SweepPlan) -> Prebuild:
-        """Fork the builds off, where that is safe: this process has one thread (a fork
-        copies only the caller, and a lock another thread held would stay held), and
-        ``fork`` exists. Otherwise :meth:`result` builds in-process."""
+        """Fork the builds off, where that is safe: ``fork`` exists, this process runs one
+        Python thread (a fork copies only the caller, and a lock another thread held would
+        stay held), the plan asks for no GPU and CUDA is not initialised (CUDA does not
+        survive a fork). Otherwise :meth:`result` builds in-process.
+
+        Native threads are not counted: at this point they are the pools of libraries
+        imported with the config (OpenBLAS's, jemalloc's background thread) that reset
+        themselves in a forked child, as every ``fork`` start of ``multiprocessing`` relies
+        on."""
         self = cls(plan)
-        if os.environ.get(FORK_ENV, "1") == "0" or not hasattr(os, "fork"):
+        if os.environ.get(FORK_ENV, "1") == "0" or plan.resources.use_gpu:
             return self
-        if threading.active_count() != 1:
+        if not hasattr(os, "fork") or threading.active_count() != 1 or _cuda_initialized():
             return self
-        sys.stdout.flush()
-        sys.stderr.flush()  # or the child could write the parent's buffered text again
+        for stream in (sys.stdout, sys.stderr):  # or the child could write them again
+            if stream is not None:
+                stream.flush()
         read, write = os.pipe()
         parent = os.getpid()
         pid = os.fork()
@@ -83,27 +90,58 @@ class Prebuild:
 
     def cancel(self) -> None:
         """End the child if it still builds (the command is ending without its answer)."""
-        if self.pid:
-            import signal
-
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self._wait()
+        self._kill()
+        self._reap()
 
     def _wait(self) -> _Outcome | None:
         if not self.pid:
             return None
+        fd, self.fd = self.fd, -1
         try:
-            with os.fdopen(self.fd, "rb") as f:
-                data = f.read()
-        finally:  # a Ctrl-C meanwhile reached the child too: it ends, and is reaped here
-            os.waitpid(self.pid, 0)
-            self.pid = 0
+            with os.fdopen(fd, "rb") as f:
+                data = _read_answer(f)
+        except BaseException:  # interrupted (Ctrl-C, SIGTERM): the child goes too
+            self._kill()
+            raise
+        finally:
+            self._reap()
         try:
             outcome = pickle.loads(data) if data else None
         except Exception:  # cut short: the child died mid-answer
             return None
         return outcome if isinstance(outcome, _Outcome) and outcome.ok else None
+
+    def _kill(self) -> None:
+        if self.pid:
+            import signal
+
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def _reap(self) -> None:
+        if self.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = -1
+        pid, self.pid = self.pid, 0
+        if pid:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _cuda_initialized() -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and bool(torch.cuda.is_initialized())
+
+
+def _read_answer(f: Any) -> bytes:
+    """The child's answer: its length, then that many bytes. Not the pipe to its end: a
+    process the build forked in turn (a component's pool) would hold the pipe open."""
+    head = f.read(8)
+    if len(head) < 8:
+        return b""
+    data: bytes = f.read(int.from_bytes(head, "big"))
+    return data
 
 
 def _child(plan: SweepPlan, fd: int, parent: int) -> None:
@@ -111,8 +149,9 @@ def _child(plan: SweepPlan, fd: int, parent: int) -> None:
     try:
         _die_with_parent(parent)
         outcome = _build(plan)
+        answer = pickle.dumps(outcome)
         with os.fdopen(fd, "wb") as f:
-            f.write(pickle.dumps(outcome))
+            f.write(len(answer).to_bytes(8, "big") + answer)
     except BaseException:  # the parent builds again, and shows it as it happens there
         code = 1
     finally:

@@ -10,8 +10,11 @@ writes for services it has not got, and then lives as long as the raylet does: t
 ends its agents as it stops, and like the real agent (``ray/_private/process_watcher.py``)
 this one also ends once its parent is gone.
 
-It runs as ``python quiet_agent.py --session-dir=... `` with the real agent's arguments,
-and imports nothing of ablate's or Ray's: it must cost a Python start and no more.
+It runs as ``python -S quiet_agent.py --session-dir=... --node-id=...`` (the two of the
+real agent's arguments it needs) and imports nothing of ablate's or Ray's: it must cost a
+Python start and no more. What the real agent does besides, it does not: one thing lost
+is the last lines of ``raylet.out`` that the real agent sends the driver when the raylet
+dies unexpectedly (they stay in the run's log directory).
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def write_ports(session_dir: str, node_id: str) -> None:
 
 def main(argv: list[str]) -> int:
     node_id = os.environ.get("RAY_NODE_ID") or _arg(argv, "node-id")
-    parent = os.getppid()
+    # The raylet, as Ray names it to its agents; a parent that is gone already (or was
+    # never it) ends this at once rather than never.
+    parent = int(os.environ.get("RAY_RAYLET_PID") or os.getppid())
     write_ports(_arg(argv, "session-dir"), node_id)
     while os.getppid() == parent:  # reparented once the raylet is gone
         time.sleep(POLL_S)

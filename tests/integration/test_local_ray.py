@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
         assert not kinds & {"monitor", "log_monitor", "dashboard"}, kinds
         # Nor Ray's dashboard agent: its stand-in told the raylet that no port is in use.
         assert _agent_is_the_stand_in()
+        (agent,) = _AGENTS
         assert ray.cluster_resources().get("CPU", 0) >= 1
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
@@ -86,6 +88,18 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
     assert took < 1.0 + 1.0 + 0.5 * len(procs), took
     starter.join(timeout=5)
     assert not starter.is_alive()
+    # The stand-in ends with its raylet (it looks twice a second).
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{agent}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{agent}").exists() or "Z" in _state(agent), "the stand-in outlived Ray"
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
 
 
 def _a_dead_actors_placement_group_is_reaped() -> None:
@@ -184,13 +198,11 @@ def test_a_background_ray_nobody_used_is_stopped() -> None:
 def _agent_is_the_stand_in() -> bool:
     """Whether the raylet's dashboard agent is :mod:`ablate.run.quiet_agent`, checked by
     its process and by the ports it wrote (``-1``: not in use)."""
-    from pathlib import Path
-
     import ray
 
     node = ray._private.worker._global_node
     raylet = node.all_processes["raylet"][0].process.pid
-    agents = []
+    agents, pids = [], []
     for p in Path("/proc").iterdir():
         try:
             if (
@@ -201,6 +213,7 @@ def _agent_is_the_stand_in() -> bool:
                 # Ray's agent renames itself (setproctitle); the stand-in keeps its argv.
                 if any(a.endswith("quiet_agent.py") or "DashboardAgent" in a for a in cmd):
                     agents.append(cmd)
+                    pids.append(int(p.name))
         except (OSError, IndexError, ValueError):
             continue
     assert len(agents) == 1, agents
@@ -208,4 +221,9 @@ def _agent_is_the_stand_in() -> bool:
     node_id = ray.get_runtime_context().get_node_id()
     port = Path(node.get_session_dir_path(), f"metrics_agent_port_{node_id}").read_text()
     assert (port == "-1") == quiet, (port, agents[0])
+    _AGENTS[:] = pids
     return quiet
+
+
+#: The agent's process id that :func:`_agent_is_the_stand_in` found last.
+_AGENTS: list[int] = []
