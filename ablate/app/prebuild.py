@@ -148,8 +148,10 @@ def _child(plan: SweepPlan, fd: int, parent: int) -> None:
     code = 0
     try:
         _die_with_parent(parent)
-        outcome = _build(plan)
-        answer = pickle.dumps(outcome)
+        try:
+            answer = pickle.dumps(_build(plan))
+        except Exception:  # an error that does not pickle: the parent raises it itself
+            answer = pickle.dumps(_Outcome(ok=False))
         with os.fdopen(fd, "wb") as f:
             f.write(len(answer).to_bytes(8, "big") + answer)
     except BaseException:  # the parent builds again, and shows it as it happens there
@@ -164,10 +166,6 @@ def _build(plan: SweepPlan) -> _Outcome:
     try:
         check_builds(plan)
     except AblateError as err:
-        try:
-            pickle.dumps(err)
-        except Exception:
-            return _Outcome(ok=False)  # not one to send: the parent raises it itself
         return _Outcome(ok=True, error=err)
     except Exception:
         return _Outcome(ok=False)
