@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import alive, children
 
 from ablate.run import quiet_agent
 from ablate.run.session import _AGENT_FLAG, _with_quiet_agent
@@ -76,13 +77,11 @@ def test_the_stand_in_writes_unused_ports_and_ends_with_its_parent(tmp_path: Pat
         time.sleep(0.05)
     assert [f.read_text() for f in files] == ["-1"] * 3  # Ray's "not in use"
     assert not list(tmp_path.glob("*.tmp"))  # each written whole, then renamed
-    children = _children(parent.pid)
-    assert len(children) == 1
+    (agent,) = children(parent.pid, "quiet_agent")
     parent.wait(10)
-    agent = children[0]
-    while _alive(agent) and time.monotonic() < deadline:
+    while alive(agent) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(agent), "the stand-in outlived its parent"
+    assert not alive(agent), "the stand-in outlived its parent"
 
 
 def test_the_stand_in_imports_neither_ablate_nor_ray() -> None:
@@ -90,39 +89,3 @@ def test_the_stand_in_imports_neither_ablate_nor_ray() -> None:
     imports = {line.split()[1] for line in text.splitlines() if line.startswith("import ")}
     assert imports <= {"os", "sys", "time"}, imports
     assert "from ablate" not in text and "from ray" not in text
-
-
-def _children(pid: int) -> list[int]:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        found = [
-            int(p.name)
-            for p in Path("/proc").iterdir()
-            if p.name.isdigit() and _ppid(p) == pid and "quiet_agent" in _cmdline(p)
-        ]
-        if found:
-            return found
-        time.sleep(0.05)
-    return []
-
-
-def _ppid(p: Path) -> int:
-    try:
-        return int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def _cmdline(p: Path) -> str:
-    try:
-        return (p / "cmdline").read_text()
-    except OSError:
-        return ""
-
-
-def _alive(pid: int) -> bool:
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False

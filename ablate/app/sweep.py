@@ -141,8 +141,6 @@ def _run_here(opts: SweepOptions) -> int:
     plan = statically_checked(opts)
     with _terminal(plan, opts) as screen:
         warm_trials = False
-        # Ray Train's placement group cleaner asks it, unless this driver reaps instead.
-        state_api = not plan.resources.inline and not reaper.enabled()
         if _own_ray(opts):
             # A trial that can never fit on this machine is exit 2 before the store opens.
             # (A CPU plan needs no GPU count: its Ray starts before torch is imported.)
@@ -160,11 +158,11 @@ def _run_here(opts: SweepOptions) -> int:
                 # An unreachable server or database is exit 2 before Ray starts.
                 store = open_store(opts.tracking_uri)
                 timeline.mark("store open")
-                with _local_ray(opts, warm_trials, state_api):
+                with _local_ray(opts, plan, warm_trials):
                     return _checked_and_leased(plan, builds, store, opts, screen)
             # A SQLite file in a directory that exists has nothing to be down: the local
             # Ray starts while MLflow opens it (and a new one is made), and the builds run.
-            with _local_ray(opts, warm_trials, state_api):
+            with _local_ray(opts, plan, warm_trials):
                 store = open_store(opts.tracking_uri)
                 timeline.mark("store open")
                 return _checked_and_leased(plan, builds, store, opts, screen)
@@ -237,16 +235,23 @@ MARKING = "Ctrl-C: marking the runs in MLflow first; press it again to stop at o
 
 
 @contextmanager
-def _local_ray(opts: SweepOptions, warm_trials: bool, state_api: bool) -> Iterator[None]:
+def _local_ray(opts: SweepOptions, plan: SweepPlan, warm_trials: bool) -> Iterator[None]:
     """This command's own Ray, started in the background while the driver builds and takes
     the lease (a cluster's is connected to later); stopped again if the command ends
-    before the sweep starts."""
+    before the sweep starts. Inline trials need neither Ray's state API nor its runtime env
+    agent; Ray Train's placement group cleaner asks the state API, unless this driver
+    reaps instead, and its workers each have a runtime env."""
     from ablate.run.session import start_local, stop_local
 
     if not _own_ray(opts):
         yield
         return
-    start_local(warm_trials=warm_trials, state_api=state_api)
+    inline = plan.resources.inline
+    start_local(
+        warm_trials=warm_trials,
+        state_api=not inline and not reaper.enabled(),
+        runtime_envs=not inline,
+    )
     try:
         yield
     finally:

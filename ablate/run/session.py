@@ -185,9 +185,10 @@ _raylet_environ: dict[str, str] = {}
 _without_state_api = False
 
 
-def _ray_init_local(state_api: bool = True) -> None:
+def _ray_init_local(state_api: bool = True, runtime_envs: bool = True) -> None:
     """``ray.init`` of a new single-node Ray whose servers listen on 127.0.0.1 only; without
-    ``state_api``, also without Ray's API server (:func:`_without_cluster_helpers`)."""
+    ``state_api``, also without Ray's API server, and without ``runtime_envs`` with Ray's
+    runtime env agent started only if asked (:func:`_without_cluster_helpers`)."""
     import ray
     from ray._private import ray_constants
 
@@ -198,7 +199,7 @@ def _ray_init_local(state_api: bool = True) -> None:
     cluster = ray_constants.ENABLE_RAY_CLUSTER
     ray_constants.ENABLE_RAY_CLUSTER = False
     try:
-        with _without_cluster_helpers(state_api):
+        with _without_cluster_helpers(state_api, runtime_envs):
             ray.init(
                 address="local",
                 _node_ip_address="127.0.0.1",
@@ -211,9 +212,10 @@ def _ray_init_local(state_api: bool = True) -> None:
 
 
 @contextmanager
-def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
+def _without_cluster_helpers(state_api: bool = True, runtime_envs: bool = True) -> Iterator[None]:
     """A head node started in the block has no autoscaler monitor and no log monitor, and
-    without ``state_api`` no API server either.
+    without ``state_api`` no API server either; without ``runtime_envs`` (nothing in the
+    sweep asks for a runtime env) its runtime env agent starts only when first asked.
 
     A local Ray of one process's own has nothing to autoscale, and with ``log_to_driver``
     off no driver reads what the log monitor publishes (the workers' log files are written
@@ -231,6 +233,11 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
     placement-group cleaner (``ABLATE_PG_REAPER=0``) and its state actor ask the state API
     whether a controller is alive, so such a sweep keeps it (and :func:`start_local`
     replaces a Ray of this process's own started without it).
+
+    The runtime env agent (:mod:`ablate.run.lazy_env_agent`) costs 0.6 s of CPU, and the
+    raylet registers its node only once it listens: 0.45 s sooner to the first trial
+    without it, here (BENCHMARKS.md, the probe). Inline trials ask it nothing; Ray Train's
+    workers each have a runtime env, so such a sweep starts it as Ray does.
     """
     from ray._private import node, parameter, services
 
@@ -254,6 +261,8 @@ def _without_cluster_helpers(state_api: bool = True) -> Iterator[None]:
         def quiet_raylet(command: list[str], process_type: str, *args: Any, **kwargs: Any) -> Any:
             if threading.get_ident() == caller and process_type == "raylet":
                 command = _with_quiet_agent(command)
+                if not runtime_envs:
+                    command = _with_lazy_env_agent(command)
             return start_process(command, process_type, *args, **kwargs)
 
         parameter.RayParams.__init__ = trimmed  # type: ignore[method-assign]
@@ -298,6 +307,29 @@ def _with_quiet_agent(command: list[str]) -> list[str]:
     return out
 
 
+_ENV_AGENT_FLAG = "--runtime_env_agent_command="
+
+
+def _with_lazy_env_agent(command: list[str]) -> list[str]:
+    """The raylet's ``command`` with Ray's runtime env agent started by
+    :mod:`ablate.run.lazy_env_agent`, which becomes it when the raylet first asks it
+    something; an agent command without what the script needs is left alone."""
+    import shlex
+
+    from ablate.run import lazy_env_agent
+
+    needs = ("--node-id=", "--node-ip-address=", "--session-dir=", "--runtime-env-agent-port=")
+    out = []
+    for arg in command:
+        if arg.startswith(_ENV_AGENT_FLAG):
+            given = shlex.split(arg[len(_ENV_AGENT_FLAG) :])
+            if given and all(any(a.startswith(n) for a in given) for n in needs):
+                stub = [sys.executable, "-S", lazy_env_agent.__file__, *given]
+                arg = _ENV_AGENT_FLAG + subprocess.list2cmdline(stub)
+        out.append(arg)
+    return out
+
+
 #: Held while :func:`_without_cluster_helpers` has Ray's classes patched.
 _PATCHING = threading.Lock()
 
@@ -324,10 +356,15 @@ class _Starting:
     """
 
     def __init__(
-        self, env: dict[str, str] | None, warm_trials: bool = False, state_api: bool = True
+        self,
+        env: dict[str, str] | None,
+        warm_trials: bool = False,
+        state_api: bool = True,
+        runtime_envs: bool = True,
     ) -> None:
         self.error: BaseException | None = None
         self.state_api = state_api
+        self.runtime_envs = runtime_envs
         self.ready = threading.Event()
         extra = _local_env(env, warm_trials)
         self.before = {k: os.environ.get(k) for k in extra}
@@ -340,7 +377,7 @@ class _Starting:
             import ray  # before the level: importing Ray sets up its logger
 
             logging.getLogger("ray").setLevel(logging.ERROR)
-            _ray_init_local(self.state_api)
+            _ray_init_local(self.state_api, self.runtime_envs)
             timeline.mark("ray started")
             import ray.tune  # noqa: F401  (the driver needs it next: import it meanwhile)
         except BaseException as err:  # handed to the main thread by wait_local
@@ -376,14 +413,19 @@ _stopping: threading.Thread | None = None
 
 
 def start_local(
-    env: dict[str, str] | None = None, *, warm_trials: bool = False, state_api: bool = True
+    env: dict[str, str] | None = None,
+    *,
+    warm_trials: bool = False,
+    state_api: bool = True,
+    runtime_envs: bool = True,
 ) -> None:
     """Start this process's local Ray in the background, while the driver opens a local
     store, dry-builds and takes the lease; :func:`connect` waits for it. ``warm_trials``:
     the raylet's early workers import what an inline trial needs, ahead of it
     (:func:`warm.raylet_env`). Without ``state_api`` (inline trials, or Ray Train trials
     whose placement groups the driver reaps: :mod:`ablate.run.reaper`) Ray starts no API
-    server (:func:`_without_cluster_helpers`).
+    server, and without ``runtime_envs`` (inline trials) its runtime env agent only if
+    something asks for one (:func:`_without_cluster_helpers`).
 
     Ray's processes start on the other core while this one imports torch and builds, which
     hides about half of ``ray.init`` (BENCHMARKS.md, the probe's timeline). ``ray.init`` sets
@@ -398,7 +440,7 @@ def start_local(
         return
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(signum))
-    _starting = _Starting(env, warm_trials, state_api)
+    _starting = _Starting(env, warm_trials, state_api, runtime_envs)
 
 
 def wait_local() -> None:

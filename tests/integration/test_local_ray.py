@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from procs import child_commands
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,9 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
         monkeypatch.delenv(var, raising=False)
 
     before = os.environ.get("RAY_CHDIR_TO_TRIAL_DIR")
-    session.start_local(env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True, state_api=False)
+    session.start_local(
+        env={"ABLATE_PROBE_ENV": "yes"}, warm_trials=True, state_api=False, runtime_envs=False
+    )
     try:
         session.connect(None)  # waits for the background start
         assert ray.is_initialized()
@@ -75,6 +78,7 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
         # Nor Ray's dashboard agent: its stand-in told the raylet that no port is in use.
         assert _agent_is_the_stand_in()
         (agent,) = _AGENTS
+        _the_runtime_env_agent_starts_when_first_asked()
         assert ray.cluster_resources().get("CPU", 0) >= 1
         starter = next(t for t in threading.enumerate() if t.name == "ablate-ray-start")
     finally:
@@ -93,6 +97,39 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
     while Path(f"/proc/{agent}").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not Path(f"/proc/{agent}").exists() or "Z" in _state(agent), "the stand-in outlived Ray"
+
+
+def _the_runtime_env_agent_starts_when_first_asked() -> None:
+    """Inline trials ask the runtime env agent nothing: its stand-in listens in its place
+    and, asked, becomes Ray's own agent (the same process), so a task with a runtime env of
+    its own still runs."""
+    import ray
+
+    (before,) = _env_agents()
+    assert "lazy_env_agent.py" in " ".join(before[1])
+
+    @ray.remote(num_cpus=0)
+    def var() -> str | None:
+        return os.environ.get("ABLATE_PROBE_RUNTIME_ENV")
+
+    asked = var.options(runtime_env={"env_vars": {"ABLATE_PROBE_RUNTIME_ENV": "1"}})
+    assert ray.get(asked.remote(), timeout=120) == "1"
+    ((pid, cmd),) = _env_agents()
+    assert pid == before[0]  # the raylet still watches the process it started
+    assert "RuntimeEnvAgent" in " ".join(cmd)  # Ray's own agent now (its process title)
+
+
+def _env_agents() -> list[tuple[int, list[str]]]:
+    """The raylet's runtime env agent processes: (pid, command line)."""
+    import ray
+
+    node = ray._private.worker._global_node
+    raylet = node.all_processes["raylet"][0].process.pid
+    return [
+        (pid, cmd)
+        for pid, cmd in child_commands(raylet)
+        if "lazy_env_agent.py" in " ".join(cmd) or "RuntimeEnvAgent" in " ".join(cmd)
+    ]
 
 
 def _state(pid: int) -> str:
@@ -203,19 +240,11 @@ def _agent_is_the_stand_in() -> bool:
     node = ray._private.worker._global_node
     raylet = node.all_processes["raylet"][0].process.pid
     agents, pids = [], []
-    for p in Path("/proc").iterdir():
-        try:
-            if (
-                p.name.isdigit()
-                and int((p / "stat").read_text().rsplit(")", 1)[1].split()[1]) == raylet
-            ):
-                cmd = (p / "cmdline").read_text().split("\0")
-                # Ray's agent renames itself (setproctitle); the stand-in keeps its argv.
-                if any(a.endswith("quiet_agent.py") or "DashboardAgent" in a for a in cmd):
-                    agents.append(cmd)
-                    pids.append(int(p.name))
-        except (OSError, IndexError, ValueError):
-            continue
+    for pid, cmd in child_commands(raylet):
+        # Ray's agent renames itself (setproctitle); the stand-in keeps its argv.
+        if any(a.endswith("quiet_agent.py") or "DashboardAgent" in a for a in cmd):
+            agents.append(cmd)
+            pids.append(pid)
     assert len(agents) == 1, agents
     quiet = any(a.endswith("quiet_agent.py") for a in agents[0])
     node_id = ray.get_runtime_context().get_node_id()

@@ -1,0 +1,88 @@
+"""Ray's runtime env agent, started only once the raylet first asks it something.
+
+The raylet starts ``ray/_private/runtime_env/agent/main.py`` as it starts, and waits for the
+port it listens on before it registers its node. The real agent imports Ray, aiohttp and
+its plugins first: about 0.6 s of CPU, and the raylet's registration waits for it. Yet the
+raylet asks it something only for a task or actor with a runtime env of its own; a sweep
+of inline trials on a local Ray has none (its workers' environment is the raylet's,
+:func:`ablate.run.session._init_local`).
+
+So this script takes the agent's place: it listens on the agent's port, writes it where the
+raylet reads it, and waits. The first connection to it means the raylet wants a runtime
+env: it closes the port and becomes the real agent (``exec``, the same process to the
+raylet that watches it), which listens on the same port. The raylet retries a connection
+that is refused for up to 30 s, and the real agent is up within a second or two. Until
+then it lives as long as the raylet, and like the real agent it ends once its parent is
+gone.
+
+It runs as ``python -S lazy_env_agent.py <the real agent's command>`` and imports nothing of
+ablate's or Ray's: it must cost a Python start and no more.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+
+#: The port file the real agent writes (``ray._raylet.RUNTIME_ENV_AGENT_PORT_NAME``).
+PORT_NAME = "runtime_env_agent_port"
+#: How often it looks for its parent while nobody connects.
+POLL_S = 0.5
+
+
+def _arg(command: list[str], name: str) -> str:
+    prefix = f"--{name}="
+    for a in command:
+        if a.startswith(prefix):
+            return a[len(prefix) :]
+    raise SystemExit(f"lazy_env_agent: {prefix}... missing")
+
+
+def with_port(command: list[str], port: int) -> list[str]:
+    """The real agent's ``command`` with the port this script listened on."""
+    flag = "--runtime-env-agent-port="
+    return [f"{flag}{port}" if a.startswith(flag) else a for a in command]
+
+
+def write_port(session_dir: str, node_id: str, port: int) -> None:
+    """The port file, written whole before it appears (a rename)."""
+    path = os.path.join(session_dir, f"{PORT_NAME}_{node_id}")
+    with open(f"{path}.tmp", "w") as f:
+        f.write(str(port))
+    os.replace(f"{path}.tmp", path)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket as the real agent makes one (``SO_REUSEADDR``, so that it can take
+    the same port once this one is closed)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(address)
+    sock.listen(16)
+    return sock
+
+
+def main(command: list[str]) -> int:
+    if not command:
+        raise SystemExit("lazy_env_agent: the real agent's command is missing")
+    node_id = os.environ.get("RAY_NODE_ID") or _arg(command, "node-id")
+    # The raylet, as Ray names it to its agents; a parent that is gone already (or was
+    # never it) ends this at once rather than never.
+    parent = int(os.environ.get("RAY_RAYLET_PID") or os.getppid())
+    sock = listen(_arg(command, "node-ip-address"), int(_arg(command, "runtime-env-agent-port")))
+    port = sock.getsockname()[1]
+    write_port(_arg(command, "session-dir"), node_id, port)
+    while os.getppid() == parent:  # reparented once the raylet is gone
+        asked, _, _ = select.select([sock], [], [], POLL_S)
+        if asked:
+            # Refused until the real agent listens: the raylet tries again.
+            sock.close()
+            os.execv(command[0], with_port(command, port))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
