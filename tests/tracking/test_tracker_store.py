@@ -8,6 +8,7 @@ import os
 import sqlite3
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -20,7 +21,9 @@ from ablate.cli import main
 from ablate.config import load_config
 from ablate.plan import SweepPlan, TrialSpec, make_plan
 from ablate.tracking import Store, SweepTracker, open_store
+from ablate.tracking import tracker as tracker_module
 from ablate.tracking.read import load_sweep
+from ablate.tracking.tracker import FLUSH_EVERY_S
 
 
 def plan_of(where: Path, name: str = "tiny", seeds: str = "[0]") -> SweepPlan:
@@ -159,21 +162,32 @@ def test_git_commit_is_tagged_in_a_repository(tmp_path: Path) -> None:
     assert tracker.store.client.get_run(run_id).data.tags["mlflow.source.git.commit"] == head
 
 
-def test_each_epoch_is_written_as_it_comes_but_the_last_goes_with_the_end(
-    tmp_path: Path,
+def test_epochs_go_out_every_few_seconds_and_the_last_with_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = plan_of(tmp_path)  # 2 epochs
+    clock = [1000.0]  # the tracker's monotonic clock, moved by hand
+    fake = SimpleNamespace(**{**vars(time), "monotonic": lambda: clock[0]})
+    monkeypatch.setattr(tracker_module, "time", fake)
+    plan = make_plan(load_config(tiny_sweep(tmp_path), ("train.epochs=4",)))
     tracker = tracker_for(plan)
     run_id = started(tracker, 0, plan.trials[0])
     calls = tracker.store.calls
+    clock[0] += 0.5
     tracker.trial_results("aaaaa_00000", results(range(1, 2)))
-    assert history(tracker.store, run_id) == [1]  # with the params: one call
-    assert tracker.store.client.get_run(run_id).data.params["seed"] == "0"
+    assert history(tracker.store, run_id) == []  # held: the trial started 0.5 s ago
+    clock[0] += FLUSH_EVERY_S
     tracker.trial_results("aaaaa_00000", results(range(2, 3)))
-    assert history(tracker.store, run_id) == [1]  # the final epoch waits for the end
+    assert history(tracker.store, run_id) == [1, 2]  # both, with the params: one call
+    assert tracker.store.client.get_run(run_id).data.params["seed"] == "0"
+    clock[0] += FLUSH_EVERY_S / 2
+    tracker.trial_results("aaaaa_00000", results(range(3, 4)))
+    assert history(tracker.store, run_id) == [1, 2]  # the last call was a second ago
+    clock[0] += FLUSH_EVERY_S
+    tracker.trial_results("aaaaa_00000", results(range(4, 5)))
+    assert history(tracker.store, run_id) == [1, 2]  # the final epoch waits for the end
     tracker.trial_ended("aaaaa_00000", "FINISHED")
-    assert history(tracker.store, run_id) == [1, 2]
-    assert tracker.store.calls == calls + 3  # epoch 1; epoch 2 with the end tags; the end
+    assert history(tracker.store, run_id) == [1, 2, 3, 4]
+    assert tracker.store.calls == calls + 3  # epochs 1-2; 3-4 with the end tags; the end
     other = started(tracker, 1, plan.trials[1])
     tracker.trial_results("aaaaa_00001", results(range(1, 3)))
     tracker.flush()  # what on_experiment_end does for a trial Tune never saw end
