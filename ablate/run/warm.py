@@ -45,6 +45,12 @@ DDP_MODULES = ("torch._dynamo",)
 #: Not ``torch._dynamo``: an inline trial's optimizer steps without it
 #: (:func:`ablate.train.device.eager_optimizer_methods`).
 TRIAL_MODULES = ("torch", "ablate.run.training", "ablate.run.trial")
+#: What a Tune trial process imports in the hook itself, before its worker takes any task:
+#: the trial actor's class is Tune's, unpickled as the actor is created. Imported then, it
+#: waited for the driver's Tune to start (0.8 s of CPU, pandas with it, on the critical
+#: path); imported in the thread instead, it could meet the actor's own import of it, and
+#: one of the two got a half-initialized ``ray.tune.trainable`` (1 run in 6 here).
+TRIAL_FIRST_MODULES = ("ray.tune",)
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those. Its value
@@ -89,8 +95,9 @@ _thread: threading.Thread | None = None
 def setup() -> None:
     """Ray's ``worker_process_setup_hook``: in a marked Ray Train worker, import
     :data:`WARM_MODULES` (and :data:`DDP_MODULES` in a DDP worker) in the background; in a
-    local Ray's worker marked for trials, :data:`TRIAL_MODULES`; elsewhere nothing. Never
-    raises (a failing hook makes Ray end the worker)."""
+    local Ray's worker marked for trials, :data:`TRIAL_FIRST_MODULES` at once and
+    :data:`TRIAL_MODULES` in the background; elsewhere nothing. Never raises (a failing hook
+    makes Ray end the worker)."""
     modules: tuple[str, ...]
     mark = os.environ.get(WORKER_ENV)
     if mark == "1":
@@ -101,6 +108,12 @@ def setup() -> None:
         modules = TRIAL_MODULES
     else:
         return
+    from ablate import timeline
+
+    timeline.mark("worker hook")
+    if modules is TRIAL_MODULES:
+        # Ray runs the hook before the worker's task loop: no task runs meanwhile.
+        warm(TRIAL_FIRST_MODULES, mark=False)
     global _thread
     _thread = threading.Thread(target=warm, args=(modules,), name="ablate-warm", daemon=True)
     _thread.start()
@@ -115,12 +128,12 @@ def wait() -> None:
         _thread.join()
 
 
-def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
+def warm(modules: tuple[str, ...] = WARM_MODULES, mark: bool = True) -> list[str]:
     """Import ``modules``; the names that could not be imported (an optional dependency the
-    trial may not need: its own import then reports it, where it matters)."""
+    trial may not need: its own import then reports it, where it matters). ``mark``: the
+    timeline's "worker warm" after them."""
     from ablate import timeline
 
-    timeline.mark("worker hook")
     missing = []
     # No collections over the imports (ablate.heap); nothing frozen: the trial may run.
     with heap.paused(freeze=False):
@@ -129,7 +142,8 @@ def warm(modules: tuple[str, ...] = WARM_MODULES) -> list[str]:
                 importlib.import_module(name)
             except Exception:  # best effort: the training function imports it again
                 missing.append(name)
-    timeline.mark("worker warm")
+    if mark:
+        timeline.mark("worker warm")
     return missing
 
 
@@ -138,6 +152,7 @@ __all__ = [
     "DDP_MODULES",
     "HOOK",
     "TRIAL_ENV",
+    "TRIAL_FIRST_MODULES",
     "TRIAL_MODULES",
     "WARM_ENV",
     "WARM_MODULES",
