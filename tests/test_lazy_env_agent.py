@@ -4,8 +4,11 @@ logic and real child processes, no Ray (the integration tests run it under a rea
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -19,7 +22,7 @@ from ablate.run import lazy_env_agent
 from ablate.run.session import _ENV_AGENT_FLAG, _with_lazy_env_agent
 
 AGENT = [
-    "/usr/bin/python3",
+    sys.executable,
     "-u",
     "/site/ray/_private/runtime_env/agent/main.py",
     "--node-id=abc123",
@@ -50,6 +53,9 @@ def _raylet(agent: list[str]) -> list[str]:
     ("drop", "replaced"),
     [
         (None, True),
+        # An executable it could not exec as given (os.execv looks nothing up).
+        ("exe:python3", False),
+        ("exe:/no/such/python", False),
         # Without any of these the stand-in could not listen where the raylet looks, or
         # write the port where it reads it: Ray's own agent stays.
         ("--node-id=", False),
@@ -61,7 +67,10 @@ def _raylet(agent: list[str]) -> list[str]:
 def test_the_raylet_gets_the_lazy_agent_only_with_what_it_needs(
     drop: str | None, replaced: bool
 ) -> None:
-    agent = [a for a in AGENT if drop is None or not a.startswith(drop)]
+    if drop is not None and drop.startswith("exe:"):
+        agent = [drop[len("exe:") :], *AGENT[1:]]
+    else:
+        agent = [a for a in AGENT if drop is None or not a.startswith(drop)]
     before = _raylet(agent)
     after = _with_lazy_env_agent(before)
     assert after[:2] == before[:2]  # the raylet's own arguments as they were
@@ -70,7 +79,8 @@ def test_the_raylet_gets_the_lazy_agent_only_with_what_it_needs(
         assert command == agent
         return
     # The real agent's command follows, whole: it is what the stand-in becomes.
-    assert command == [sys.executable, "-S", lazy_env_agent.__file__, *agent]
+    # -I: nothing of the working directory or ablate/run shadows what it imports.
+    assert command == [sys.executable, "-I", "-S", lazy_env_agent.__file__, *agent]
 
 
 def test_a_raylet_without_an_env_agent_flag_is_left_alone() -> None:
@@ -100,9 +110,17 @@ def _start(tmp_path: Path, parent_lives_s: float) -> tuple[subprocess.Popen[byte
         "--runtime-env-agent-port=0",
         f"--session-dir={tmp_path}",
     ]
-    stub = [sys.executable, "-S", lazy_env_agent.__file__, *real]
+    stub = [sys.executable, "-I", "-S", lazy_env_agent.__file__, *real]
     script = f"RAY_RAYLET_PID=$$ FAKE_AGENT_OUT={shlex.quote(str(out))} {shlex.join(stub)} & sleep {parent_lives_s}"
-    return subprocess.Popen(["sh", "-c", script]), tmp_path / "runtime_env_agent_port_n1", out
+    # A group of its own: what the test leaves (the shell's sleep) is ended with it.
+    shell = subprocess.Popen(["sh", "-c", script], start_new_session=True)
+    return shell, tmp_path / "runtime_env_agent_port_n1", out
+
+
+def _end_group(shell: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(shell.pid, signal.SIGKILL)
+    shell.wait(10)
 
 
 def _wait_for(path: Path, timeout: float = 10) -> str:
@@ -130,20 +148,23 @@ def test_the_first_connection_turns_it_into_the_real_agent_on_its_port(tmp_path:
         assert f"--runtime-env-agent-port={port}" in started["argv"]
         assert f"--session-dir={tmp_path}" in started["argv"]
     finally:
-        parent.kill()
-        parent.wait(10)
+        _end_group(parent)
 
 
 def test_asked_nothing_it_ends_with_its_parent(tmp_path: Path) -> None:
-    parent, port_file, out = _start(tmp_path, parent_lives_s=1.5)
+    parent, port_file, out = _start(tmp_path, parent_lives_s=60)
     _wait_for(port_file)
     (stand_in,) = children(parent.pid, "lazy_env_agent")
-    parent.wait(10)
-    deadline = time.monotonic() + 10
-    while alive(stand_in) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not alive(stand_in), "the stand-in outlived its parent"
-    assert not out.exists()
+    try:
+        parent.kill()  # the raylet gone: the stand-in is reparented
+        parent.wait(10)
+        deadline = time.monotonic() + 10
+        while alive(stand_in) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not alive(stand_in), "the stand-in outlived its parent"
+        assert not out.exists()
+    finally:
+        _end_group(parent)
 
 
 def test_the_stand_in_imports_neither_ablate_nor_ray() -> None:

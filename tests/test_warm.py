@@ -57,16 +57,16 @@ first = [m for m in warm.TRIAL_FIRST_MODULES if m in sys.modules]  # imported be
 threads = [t for t in threading.enumerate() if t.name == "ablate-warm"]
 warm.wait()  # what a trial does before its own imports
 assert not any(t.is_alive() for t in threads)
-names = warm.WARM_MODULES + warm.DDP_MODULES + warm.TRIAL_MODULES
+names = warm.WARM_MODULES + warm.DDP_MODULES + warm.TRIAL_FIRST_MODULES + warm.TRIAL_MODULES
 print(json.dumps({"first": first, "all": [m for m in dict.fromkeys(names) if m in sys.modules]}))
 """
 
 
 def _hook_imports(
-    marked: bool, mark: str = warm.WORKER_ENV, value: str = "1", first: bool = False
-) -> list[str]:
-    """What the hook imported in a fresh process; with ``first``, what it had imported
-    already when it returned."""
+    marked: bool, mark: str = warm.WORKER_ENV, value: str = "1"
+) -> dict[str, list[str]]:
+    """What the hook imported in a fresh process (``all``), and what it had imported
+    already when it returned (``first``)."""
     env = {k: v for k, v in os.environ.items() if k not in (warm.WORKER_ENV, warm.TRIAL_ENV)}
     if marked:
         env[mark] = value
@@ -79,25 +79,27 @@ def _hook_imports(
         env=env,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])["first" if first else "all"]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def test_setup_imports_the_training_modules_in_a_marked_worker_only() -> None:
-    assert _hook_imports(marked=False) == []  # a Tune trial process, Train's controller
-    imported = _hook_imports(marked=True)
+    assert _hook_imports(marked=False)["all"] == []  # Train's controller
+    hooked = _hook_imports(marked=True)
+    imported = hooked["all"]
     # scikit-learn is optional for ablate; everything else must be there.
     assert set(warm.WARM_MODULES) - {"sklearn.model_selection", "sklearn.datasets"} <= set(imported)
     assert "torch._dynamo" not in imported  # one worker: no DDP, and its optimizer skips it
-    assert _hook_imports(marked=True, first=True) == []  # a Ray Train worker needs no Tune
-    ddp = _hook_imports(marked=True, value=warm.DDP_MARK)
+    assert hooked["first"] == []  # a Ray Train worker needs no Tune
+    ddp = _hook_imports(marked=True, value=warm.DDP_MARK)["all"]
     assert set(warm.DDP_MODULES) <= set(ddp)  # DDP's constructor imports torch._dynamo
 
 
 def test_a_local_rays_marked_worker_imports_what_a_trial_needs() -> None:
-    imported = _hook_imports(marked=True, mark=warm.TRIAL_ENV)
+    hooked = _hook_imports(marked=True, mark=warm.TRIAL_ENV)
+    imported = hooked["all"]
     assert set(warm.TRIAL_MODULES) <= set(imported)
-    # Tune, whose class the trial actor is, before the hook returns: before any task runs,
-    # so the actor's creation never imports it at the same time as the thread.
-    assert _hook_imports(marked=True, mark=warm.TRIAL_ENV, first=True) == ["ray.tune"]
+    # What the trial actor is unpickled from, before the hook returns: before any task
+    # runs, so the actor's creation never imports it at the same time as the thread.
+    assert hooked["first"] == list(warm.TRIAL_FIRST_MODULES) == ["ray.tune", "ablate.run.trial"]
     assert "sklearn.datasets" not in imported  # only Digits needs it: not every trial
     assert "torch._dynamo" not in imported  # an inline trial's optimizer steps without it

@@ -9,14 +9,19 @@ of inline trials on a local Ray has none (its workers' environment is the raylet
 
 So this script takes the agent's place: it listens on the agent's port, writes it where the
 raylet reads it, and waits. The first connection to it means the raylet wants a runtime
-env: it closes the port and becomes the real agent (``exec``, the same process to the
-raylet that watches it), which listens on the same port. The raylet retries a connection
-that is refused for up to 30 s, and the real agent is up within a second or two. Until
-then it lives as long as the raylet, and like the real agent it ends once its parent is
-gone.
+env: it closes the port (that connection is reset) and becomes the real agent (``exec``, the
+same process to the raylet that watches it), which listens on the same port. The raylet
+retries a reset or refused request every second for up to 30 s, and the real agent is up
+within a second or two. Until then it lives as long as the raylet, and like the real agent
+it ends once its parent is gone.
 
-It runs as ``python -S lazy_env_agent.py <the real agent's command>`` and imports nothing of
-ablate's or Ray's: it must cost a Python start and no more.
+The port is nobody's between the close and the real agent's ``bind`` (its imports, a second
+or two): a process binding port 0 just then could be given it, and the real agent, failing
+to bind, would take the raylet down. Ray's agent takes no socket from its parent, so the
+window stays; it opens only in a sweep that asks for a runtime env after all.
+
+It runs as ``python -I -S lazy_env_agent.py <the real agent's command>`` and imports nothing
+of ablate's or Ray's: it must cost a Python start and no more.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ import sys
 PORT_NAME = "runtime_env_agent_port"
 #: How often it looks for its parent while nobody connects.
 POLL_S = 0.5
+#: The real agent's arguments it reads (``ray._private.services``' names).
+NEEDS = ("node-id", "node-ip-address", "session-dir", "runtime-env-agent-port")
 
 
 def _arg(command: list[str], name: str) -> str:
@@ -68,19 +75,24 @@ def listen(host: str, port: int) -> socket.socket:
 def main(command: list[str]) -> int:
     if not command:
         raise SystemExit("lazy_env_agent: the real agent's command is missing")
-    node_id = os.environ.get("RAY_NODE_ID") or _arg(command, "node-id")
+    node, host, session_dir, given = (_arg(command, name) for name in NEEDS)
+    node_id = os.environ.get("RAY_NODE_ID") or node
     # The raylet, as Ray names it to its agents; a parent that is gone already (or was
     # never it) ends this at once rather than never.
     parent = int(os.environ.get("RAY_RAYLET_PID") or os.getppid())
-    sock = listen(_arg(command, "node-ip-address"), int(_arg(command, "runtime-env-agent-port")))
+    sock = listen(host, int(given))
     port = sock.getsockname()[1]
-    write_port(_arg(command, "session-dir"), node_id, port)
+    write_port(session_dir, node_id, port)
+    waiting = select.poll()
+    waiting.register(sock, select.POLLIN)
     while os.getppid() == parent:  # reparented once the raylet is gone
-        asked, _, _ = select.select([sock], [], [], POLL_S)
-        if asked:
-            # Refused until the real agent listens: the raylet tries again.
+        if waiting.poll(POLL_S * 1000):
+            # Reset, then refused until the real agent listens: the raylet tries again.
             sock.close()
-            os.execv(command[0], with_port(command, port))
+            try:
+                os.execv(command[0], with_port(command, port))
+            except OSError as err:
+                raise SystemExit(f"lazy_env_agent: cannot start {command[0]}: {err}") from None
     return 0
 
 

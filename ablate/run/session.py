@@ -237,7 +237,10 @@ def _without_cluster_helpers(state_api: bool = True, runtime_envs: bool = True) 
     The runtime env agent (:mod:`ablate.run.lazy_env_agent`) costs 0.6 s of CPU, and the
     raylet registers its node only once it listens: 0.45 s sooner to the first trial
     without it, here (BENCHMARKS.md, the probe). Inline trials ask it nothing; Ray Train's
-    workers each have a runtime env, so such a sweep starts it as Ray does.
+    workers each have a runtime env, so a Ray started for such a sweep gets Ray's own
+    agent. A Ray started for inline trials and kept for a later Ray Train sweep in the same
+    process gets it too, when its first worker asks (about 2 s then). Both stand-ins come
+    with the API server's absence only, and ``ABLATE_RAY_AGENT=1`` keeps Ray's agents.
     """
     from ray._private import node, parameter, services
 
@@ -313,18 +316,20 @@ _ENV_AGENT_FLAG = "--runtime_env_agent_command="
 def _with_lazy_env_agent(command: list[str]) -> list[str]:
     """The raylet's ``command`` with Ray's runtime env agent started by
     :mod:`ablate.run.lazy_env_agent`, which becomes it when the raylet first asks it
-    something; an agent command without what the script needs is left alone."""
+    something; an agent command without what the script needs (its arguments, an
+    executable it can ``exec`` as given) is left alone."""
     import shlex
 
     from ablate.run import lazy_env_agent
 
-    needs = ("--node-id=", "--node-ip-address=", "--session-dir=", "--runtime-env-agent-port=")
     out = []
     for arg in command:
         if arg.startswith(_ENV_AGENT_FLAG):
             given = shlex.split(arg[len(_ENV_AGENT_FLAG) :])
-            if given and all(any(a.startswith(n) for a in given) for n in needs):
-                stub = [sys.executable, "-S", lazy_env_agent.__file__, *given]
+            runnable = bool(given) and os.path.isabs(given[0]) and os.access(given[0], os.X_OK)
+            needs = (f"--{name}=" for name in lazy_env_agent.NEEDS)
+            if runnable and all(any(a.startswith(n) for a in given) for n in needs):
+                stub = [sys.executable, "-I", "-S", lazy_env_agent.__file__, *given]
                 arg = _ENV_AGENT_FLAG + subprocess.list2cmdline(stub)
         out.append(arg)
     return out

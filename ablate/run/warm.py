@@ -15,8 +15,10 @@ gives its Ray Train workers (:func:`worker_runtime_env`): there it starts those 
 daemon thread and returns at once, so they overlap the waiting. The training function
 waits for that thread (:func:`wait`) before it imports the components and the sweep's
 ``custom_imports`` (what Ray unpickles for the trial, the trainable's module and what it
-names, it imports as it is handed over). Tune's trial
-processes and Ray Train's controller are left as they are.
+names, it imports as it is handed over). Ray Train's controller is left as it is. A local
+Ray's early workers that will host inline trials (:data:`TRIAL_ENV`) import what the trial
+actor is unpickled from in the hook itself (:data:`TRIAL_FIRST_MODULES`), then torch and the
+loop in the thread.
 """
 
 from __future__ import annotations
@@ -44,13 +46,14 @@ DDP_MODULES = ("torch._dynamo",)
 #: worker processes, started ahead by the raylet, import these while the driver builds).
 #: Not ``torch._dynamo``: an inline trial's optimizer steps without it
 #: (:func:`ablate.train.device.eager_optimizer_methods`).
-TRIAL_MODULES = ("torch", "ablate.run.training", "ablate.run.trial")
+TRIAL_MODULES = ("torch", "ablate.run.training")
 #: What a Tune trial process imports in the hook itself, before its worker takes any task:
-#: the trial actor's class is Tune's, unpickled as the actor is created. Imported then, it
-#: waited for the driver's Tune to start (0.8 s of CPU, pandas with it, on the critical
-#: path); imported in the thread instead, it could meet the actor's own import of it, and
-#: one of the two got a half-initialized ``ray.tune.trainable`` (1 run in 6 here).
-TRIAL_FIRST_MODULES = ("ray.tune",)
+#: what the trial actor is unpickled from as it is created (Tune's class, ablate's trial
+#: function and its context, all without torch). Imported then, they waited for the
+#: driver's Tune to start (1.1 s of CPU, pandas with Tune, on the critical path); imported
+#: in the thread instead, they could meet the actor's own import of them, and one of the
+#: two got a half-initialized module (``ray.tune.trainable``: 1 run in 6 here).
+TRIAL_FIRST_MODULES = ("ray.tune", "ablate.run.trial")
 #: Set to ``0`` (in the trial processes' environment) to start workers cold, for A/B runs.
 WARM_ENV = "ABLATE_WARM_WORKERS"
 #: Marks a Ray Train worker process of an ablate trial: the hook warms only those. Its value

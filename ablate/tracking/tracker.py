@@ -138,9 +138,11 @@ class _Child:
 #: How often a running trial's epochs go out to MLflow, at most (seconds). A ``log_batch``
 #: costs the driver's CPU per call more than per epoch (SQLite here: 4.4 ms for one epoch's
 #: metrics, 9 ms for five epochs'), CPU the trials train with on a small machine. Held
-#: epochs are not lost: the end of a trial, a Ctrl-C and a sweep's end write them, and
-#: after a driver killed outright the next one fills them in from Tune's ``result.json``
-#: (:mod:`ablate.tracking.callback`).
+#: epochs are not lost: the end of a trial, a retry, a Ctrl-C and a sweep's end write them;
+#: after a driver killed outright, a restored trial reports its checkpoint's epochs again
+#: and the next driver fills in the rest from Tune's ``result.json``
+#: (:mod:`ablate.tracking.callback`). A scheduler's rung epoch goes out at once: a trial
+#: may wait there, paused, for minutes.
 FLUSH_EVERY_S = 2.0
 
 
@@ -176,6 +178,7 @@ class SweepTracker:
     _earlier: dict[tuple[str | None, str | None], Any] | None = None
     _orphans: dict[tuple[str, int], Any] | None = None
     _writer: Any = None
+    _rungs: frozenset[int] | None = None
 
     @property
     def writer(self) -> Writer:
@@ -473,10 +476,16 @@ class SweepTracker:
             child.last_step = step
             new += 1
         self.stats.results += new
-        due = time.monotonic() - child.flushed_at >= FLUSH_EVERY_S
+        due = time.monotonic() - child.flushed_at >= FLUSH_EVERY_S or self._at_rung(child)
         if child.pending and child.last_step < child.epochs and due:
             self._flush(child)
         return new
+
+    def _at_rung(self, child: _Child) -> bool:
+        """Whether the trial's last epoch is one its scheduler may pause it at."""
+        if self._rungs is None:
+            self._rungs = frozenset(self.plan.scheduler.rungs(self.plan.epochs))
+        return child.last_step in self._rungs
 
     def _log_images(self, child: _Child, result: Mapping[str, Any], step: int) -> None:
         """The result's ``visual_summary`` images (:mod:`ablate.train.images`), one MLflow
@@ -493,7 +502,8 @@ class SweepTracker:
         child.flushed_at = time.monotonic()
 
     def flush(self) -> None:
-        """Write whatever any trial still holds (its final epoch, before its end)."""
+        """Write whatever any trial still holds (epochs since its last write, or its final
+        one before its end)."""
         for child in self.runs.values():
             if child.pending or child.params:
                 self._flush(child)

@@ -194,6 +194,25 @@ def test_epochs_go_out_every_few_seconds_and_the_last_with_the_end(
     assert history(tracker.store, other) == [1, 2]
 
 
+def test_an_epoch_a_scheduler_may_pause_at_goes_out_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]  # no time passes: only the rung makes the write due
+    fake = SimpleNamespace(**{**vars(time), "monotonic": lambda: clock[0]})
+    monkeypatch.setattr(tracker_module, "time", fake)
+    overrides = ("train.epochs=9", "tune.scheduler=asha", "tune.asha.grace_period=3")
+    plan = make_plan(load_config(tiny_sweep(tmp_path), overrides))
+    assert plan.scheduler.rungs(9) == [3]  # reduction factor 3: one rung, at epoch 3
+    tracker = tracker_for(plan)
+    run_id = started(tracker, 0, plan.trials[0])
+    tracker.trial_results("aaaaa_00000", results(range(1, 3)))
+    assert history(tracker.store, run_id) == []
+    tracker.trial_results("aaaaa_00000", results(range(3, 4)))
+    assert history(tracker.store, run_id) == [1, 2, 3]  # it may wait there, paused
+    tracker.trial_results("aaaaa_00000", results(range(4, 6)))
+    assert history(tracker.store, run_id) == [1, 2, 3]
+
+
 def test_a_retried_trial_goes_on_in_its_run(tmp_path: Path) -> None:
     plan = plan_of(tmp_path)
     tracker = tracker_for(plan)
