@@ -160,6 +160,12 @@ PREEMPTION_ENV, TRAIN_METRICS_ENV = (
     "RAY_TRAIN_ENABLE_PREEMPTION_WATCHER",
     "RAY_TRAIN_METRICS_ENABLED",
 )
+#: Ray starts its workers, so every trial, at nice 15 (its system processes stay at 0). On a
+#: local Ray of ablate's own the trials are the work: they run at the command's own niceness
+#: (``nice ablate run`` then lowers all of it; a user's value wins). At 15 the driver's work
+#: stalled them whenever it ran: the probe's sweep took 0.3 s longer in 3 of 3 pairs
+#: (BENCHMARKS.md, the probe).
+NICENESS_ENV = "RAY_worker_niceness"
 
 
 def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[str, str]:
@@ -172,6 +178,7 @@ def _local_env(env: dict[str, str] | None, warm_trials: bool = False) -> dict[st
         IDLE_KILL_ENV: os.environ.get(IDLE_KILL_ENV, IDLE_KILL_MS),  # a user's value wins
         PREEMPTION_ENV: os.environ.get(PREEMPTION_ENV, "0"),
         TRAIN_METRICS_ENV: os.environ.get(TRAIN_METRICS_ENV, "0"),
+        NICENESS_ENV: os.environ.get(NICENESS_ENV, str(os.nice(0))),
         reaper.MARK_ENV: "1" if reaper.enabled() else "0",  # the driver reaps
         controller.IN_TRIAL_ENV: "1" if controller.enabled() else "0",
         **(env or {}),

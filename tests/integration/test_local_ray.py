@@ -47,9 +47,11 @@ def test_a_background_ray_outlives_its_start_and_gives_workers_the_env(
                 reaper.MARK_ENV,
                 controller.IN_TRIAL_ENV,
             )
-            return {k: os.environ.get(k) for k in keys}
+            return {**{k: os.environ.get(k) for k in keys}, "nice": str(os.nice(0))}
 
         seen = ray.get(env.remote(), timeout=120)
+        # The trials run at the command's own niceness, not Ray's 15 (a user's value wins).
+        assert seen["nice"] == os.environ.get(session.NICENESS_ENV, str(os.nice(0)))
         assert seen["RAY_CHDIR_TO_TRIAL_DIR"] == "0" and seen["ABLATE_PROBE_ENV"] == "yes"
         assert seen["PYTHONPATH"] == session.worker_env()["PYTHONPATH"]  # custom_imports
         # The raylet (whose environment the workers copy) keeps its early workers a minute.
