@@ -35,8 +35,10 @@ import sys
 PORT_NAME = "runtime_env_agent_port"
 #: How often it looks for its parent while nobody connects.
 POLL_S = 0.5
-#: The real agent's arguments it reads (``ray._private.services``' names).
-NEEDS = ("node-id", "node-ip-address", "session-dir", "runtime-env-agent-port")
+#: The real agent's argument naming its port, 0 for any (``ray._private.services``' name).
+PORT_ARG = "runtime-env-agent-port"
+#: The real agent's arguments it reads.
+NEEDS = ("node-id", "node-ip-address", "session-dir", PORT_ARG)
 
 
 def _arg(command: list[str], name: str) -> str:
@@ -49,7 +51,7 @@ def _arg(command: list[str], name: str) -> str:
 
 def with_port(command: list[str], port: int) -> list[str]:
     """The real agent's ``command`` with the port this script listened on."""
-    flag = "--runtime-env-agent-port="
+    flag = f"--{PORT_ARG}="
     return [f"{flag}{port}" if a.startswith(flag) else a for a in command]
 
 

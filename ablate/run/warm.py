@@ -102,21 +102,21 @@ def setup() -> None:
     :data:`TRIAL_MODULES` in the background; elsewhere nothing. Never raises (a failing hook
     makes Ray end the worker)."""
     modules: tuple[str, ...]
+    first: tuple[str, ...] = ()
     mark = os.environ.get(WORKER_ENV)
     if mark == "1":
         modules = WARM_MODULES
     elif mark == DDP_MARK:
         modules = WARM_MODULES + DDP_MODULES
     elif os.environ.get(TRIAL_ENV) == "1":
-        modules = TRIAL_MODULES
+        first, modules = TRIAL_FIRST_MODULES, TRIAL_MODULES
     else:
         return
     from ablate import timeline
 
     timeline.mark("worker hook")
-    if modules is TRIAL_MODULES:
-        # Ray runs the hook before the worker's task loop: no task runs meanwhile.
-        warm(TRIAL_FIRST_MODULES, mark=False)
+    # Ray runs the hook before the worker's task loop: no task runs meanwhile.
+    warm(first, mark=False)
     global _thread
     _thread = threading.Thread(target=warm, args=(modules,), name="ablate-warm", daemon=True)
     _thread.start()

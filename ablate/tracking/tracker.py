@@ -4,6 +4,7 @@ layout :mod:`.schema` names."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import numbers
 import os
@@ -178,7 +179,6 @@ class SweepTracker:
     _earlier: dict[tuple[str | None, str | None], Any] | None = None
     _orphans: dict[tuple[str, int], Any] | None = None
     _writer: Any = None
-    _rungs: frozenset[int] | None = None
 
     @property
     def writer(self) -> Writer:
@@ -481,10 +481,12 @@ class SweepTracker:
             self._flush(child)
         return new
 
+    @functools.cached_property
+    def _rungs(self) -> frozenset[int]:
+        return frozenset(self.plan.scheduler.rungs(self.plan.epochs))
+
     def _at_rung(self, child: _Child) -> bool:
         """Whether the trial's last epoch is one its scheduler may pause it at."""
-        if self._rungs is None:
-            self._rungs = frozenset(self.plan.scheduler.rungs(self.plan.epochs))
         return child.last_step in self._rungs
 
     def _log_images(self, child: _Child, result: Mapping[str, Any], step: int) -> None:
